@@ -1,0 +1,50 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DiffusionError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+/** Package root: dist/native/load.js and lib/native/load.ts both sit two levels below it. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let cached: unknown;
+
+/**
+ * Loads the addon once: a CUDA build (build-cuda/) when ND_DEVICE is not 'cpu' and one exists,
+ * else node-gyp-build's choice (prebuilds/ or build/Release). One error lists what was tried.
+ */
+export function loadBinding<T>(): T {
+  if (cached) return cached as T;
+  const tried: string[] = [];
+  const cudaPath = join(packageRoot, 'build-cuda', 'Release', 'native_diffusion.node');
+  if (process.env.ND_DEVICE !== 'cpu' && existsSync(cudaPath)) {
+    try {
+      cached = require(cudaPath);
+      return cached as T;
+    } catch (err) {
+      tried.push(`${cudaPath}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    cached = nodeGypBuild(packageRoot);
+    return cached as T;
+  } catch (err) {
+    tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${(err as Error).message.split('\n')[0]}`);
+  }
+  throw new DiffusionError(
+    'ERR_NATIVE_LOAD',
+    `No native-diffusion binary could be loaded for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}). Tried:\n  ${tried.join('\n  ')}\nFix: reinstall with a C++17 compiler, Python 3 and make available (npm rebuild native-diffusion), or use a platform with prebuilt binaries (linux-x64).`,
+  );
+}
+
+export interface BuildInfo {
+  hardwareThreads: number;
+  cuda: boolean;
+  bindings: string[];
+}
+
+export function buildInfo(): BuildInfo {
+  return loadBinding<{ buildInfo(): BuildInfo }>().buildInfo();
+}
