@@ -304,6 +304,9 @@ export function detectModel(path: string, options: DetectOptions = {}): Detected
     const layers = textFromShapes(table, s.textKind, path).layers;
     const { facts, predictionSource, metaConfig: mc } = singleFileFacts(path, s.metadata, s.textKind, layers);
     metaConfig = mc;
+    // A prediction type given by the caller or the metadata also picks the family's default scheduler.
+    const givenPrediction = options.prediction ?? options.config?.scheduler?.predictionType ?? mc?.scheduler?.predictionType;
+    if (givenPrediction) facts.prediction = givenPrediction;
     config = buildConfig(table, s.textKind, facts, path, sources);
     if (predictionSource) sources['scheduler.predictionType'] = predictionSource;
   }
