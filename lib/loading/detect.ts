@@ -109,6 +109,11 @@ function unsupportedLayout(path: string, names: string[]): DiffusionError {
   );
 }
 
+function refusePickle(path: string): void {
+  if (['.ckpt', '.pt', '.pth', '.bin'].includes(extname(path).toLowerCase()))
+    throw new DiffusionError('ERR_UNSUPPORTED', `${path} is a pickle checkpoint; pickles are never executed. Convert it to .safetensors first.`);
+}
+
 /** Family and format only (cheap; recognises layouts detectModel cannot run yet). */
 export function identifyModel(path: string): IdentifiedModel {
   if (isDir(path)) {
@@ -126,8 +131,7 @@ export function identifyModel(path: string): IdentifiedModel {
     }
     throw new DiffusionError('ERR_UNSUPPORTED', `Expected model_index.json (diffusers) or config.json with "format": "${LAYERED_FORMAT}" in the folder ${path} but found neither`);
   }
-  if (['.ckpt', '.pt', '.pth', '.bin'].includes(extname(path).toLowerCase()))
-    throw new DiffusionError('ERR_UNSUPPORTED', `${path} is a pickle checkpoint; pickles are never executed. Convert it to .safetensors first.`);
+  refusePickle(path);
   const names = readSafetensorsHeader(path).tensors.map((t) => t.name);
   return { path, format: 'single-file', family: familyOfKeys(names) };
 }
@@ -222,6 +226,7 @@ function singleFileFacts(path: string, metadata: Record<string, string>, textKin
 }
 
 function detectSingleFile(path: string): { table: TensorTable; stored: Array<{ file: string; tensor: string }>; textKind: 'clip' | 'openclip'; metadata: Record<string, string> } {
+  refusePickle(path);
   const header = readSafetensorsHeader(path);
   const names = header.tensors.map((t) => t.name);
   const family = familyOfKeys(names);
