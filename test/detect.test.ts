@@ -212,3 +212,9 @@ test('VAE attention: diffusers Linear [C, C] maps onto the LDM 1x1 conv [C, C, 1
   t.is(dir.weights['model.diffusion_model.input_blocks.9.0.op.weight'].tensor, 'down_blocks.2.downsamplers.0.conv.weight');
   t.is(dir.weights['first_stage_model.decoder.up.3.upsample.conv.weight'].tensor, 'decoder.up_blocks.0.upsamplers.0.conv.weight');
 });
+
+test('a folder may be given by its model_index.json', (t) => {
+  const m = detectModel(join(folder('tiny-sd1'), 'model_index.json'));
+  t.is(m.format, 'diffusers');
+  t.is(m.path, folder('tiny-sd1'));
+});

@@ -109,6 +109,11 @@ function unsupportedLayout(path: string, names: string[]): DiffusionError {
   );
 }
 
+/** A folder's model_index.json / config.json stands for the folder. */
+function folderOfConfig(path: string): string {
+  return ['model_index.json', 'config.json'].includes(basename(path)) ? dirname(path) : path;
+}
+
 function refusePickle(path: string): void {
   if (['.ckpt', '.pt', '.pth', '.bin'].includes(extname(path).toLowerCase()))
     throw new DiffusionError('ERR_UNSUPPORTED', `${path} is a pickle checkpoint; pickles are never executed. Convert it to .safetensors first.`);
@@ -116,6 +121,7 @@ function refusePickle(path: string): void {
 
 /** Family and format only (cheap; recognises layouts detectModel cannot run yet). */
 export function identifyModel(path: string): IdentifiedModel {
+  path = folderOfConfig(path);
   if (isDir(path)) {
     if (existsSync(join(path, 'model_index.json'))) {
       const te = join(path, 'text_encoder', 'config.json');
@@ -256,6 +262,7 @@ function detectSingleFile(path: string): { table: TensorTable; stored: Array<{ f
 
 /** Reads a single .safetensors file or a diffusers folder; throws DiffusionError for anything it cannot run. */
 export function detectModel(path: string, options: DetectOptions = {}): DetectedModel {
+  path = folderOfConfig(path);
   const sources: Record<string, string> = {};
   let config: ModelConfig;
   let table: TensorTable;
