@@ -63,7 +63,8 @@ export class PndmSampler extends SamplerBase {
     const aPrev = alphaProd(this.r, prevT);
     const b = f32(1 - a);
     const bPrev = f32(1 - aPrev);
-    // v-prediction: turn the (combined) output into ε first
+    // v-prediction: diffusers mixes the raw v outputs of different timesteps above and converts the mix to ε
+    // here with this step's ᾱ and sample (not exact for v-models; reproduced as is)
     const eps = this.r.prediction === 'v_prediction' ? lincomb([[Math.sqrt(a), out], [Math.sqrt(b), x]]) : out;
     const sampleCoeff = Math.sqrt(aPrev / a);
     const denom = a * Math.sqrt(bPrev) + Math.sqrt(a * b * aPrev);
