@@ -213,3 +213,25 @@ test('bad options and misuse throw typed errors', (t) => {
   s.reset();
   t.notThrows(() => s.step(x, 0, x));
 });
+
+test('DDIM with η = 1 at stride 1 is DDPM ancestral sampling (posterior mean and variance)', (t) => {
+  const config = { ...SD15, stepsOffset: 0 };
+  const s = createSampler('ddim', { steps: 1000, config, eta: 1 });
+  const ac = noiseTable(config).alphasCumprod;
+  for (let i = 0; i < 4; i++) {
+    const ts = s.timesteps[i];
+    t.is(ts, 999 - i);
+    const x = rand(40 + i);
+    const eps = rand(50 + i);
+    const z = rand(60 + i);
+    const got = s.step(eps, i, x, { noise: z });
+    const a = ac[ts];
+    const aPrev = ac[ts - 1];
+    const beta = 1 - a / aPrev;
+    const x0 = x.map((v, k) => (v - Math.sqrt(1 - a) * eps[k]) / Math.sqrt(a));
+    const want = x.map((v, k) => (Math.sqrt(aPrev) * beta / (1 - a)) * x0[k]
+      + (Math.sqrt(1 - beta) * (1 - aPrev) / (1 - a)) * v
+      + Math.sqrt((beta * (1 - aPrev)) / (1 - a)) * z[k]);
+    t.true(maxRel(got, want) < 2e-5, `step ${i}: ${maxRel(got, want)}`);
+  }
+});
