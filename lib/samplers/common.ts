@@ -62,6 +62,15 @@ export interface Sampler {
   step(modelOutput: Float32Array, i: number, x: Float32Array, extras?: StepExtras): Float32Array;
   /** forget multistep history so the sampler can run again */
   reset(): void;
+  /**
+   * img2img: the first call index for a denoising strength in [0, 1], as diffusers' get_timesteps
+   * (t_start = N − min(⌊N·strength⌋, N), times the scheduler order: 2 for Heun).
+   */
+  beginIndexForStrength(strength: number): number;
+  /** start (again) at call `index`: clears history; the next `step` must be for `index` */
+  setBeginIndex(index: number): void;
+  /** the scheduler's add_noise at call i: x0 + σ_i·noise (VE), α_i·x0 + σ_i·noise (VP) */
+  addNoise(x0: Float32Array, noise: Float32Array, i: number): Float32Array;
 }
 
 export interface Resolved {
@@ -180,6 +189,38 @@ export abstract class SamplerBase implements Sampler {
     this.resetState();
   }
 
+  /** inference steps N (calls per step: 2 for Heun, PNDM's extra call sits inside the list) */
+  protected get schedulerOrder(): number {
+    return 1;
+  }
+
+  beginIndexForStrength(strength: number): number {
+    if (typeof strength !== 'number' || !(strength >= 0 && strength <= 1)) invalid('a number from 0 to 1', 'strength', strength);
+    const order = this.schedulerOrder;
+    const n = order === 2 ? (this.timesteps.length + 1) / 2 : this.timesteps.length;
+    const steps = this.name === 'pndm' ? n - 1 : n;
+    const init = Math.min(Math.floor(steps * strength), steps);
+    return Math.max(steps - init, 0) * order;
+  }
+
+  setBeginIndex(index: number): void {
+    this.checkIndex(index);
+    this.resetState();
+    this.next = index;
+  }
+
+  addNoise(x0: Float32Array, noise: Float32Array, i: number): Float32Array {
+    this.checkIndex(i);
+    if (!(x0 instanceof Float32Array) || !(noise instanceof Float32Array) || noise.length !== x0.length) {
+      invalid(`two Float32Arrays of equal length`, 'addNoise inputs', noise);
+    }
+    const [a, s] = this.noiseCoefficients(i);
+    return lincomb([[a, x0], [s, noise]]);
+  }
+
+  /** (scale of x0, scale of noise) of the noised latent at call i */
+  protected abstract noiseCoefficients(i: number): [number, number];
+
   protected resetState(): void {}
 
   protected abstract advance(modelOutput: Float32Array, i: number, x: Float32Array, extras: StepExtras): Float32Array;
@@ -192,7 +233,7 @@ export abstract class SamplerBase implements Sampler {
     return n;
   }
 
-  private checkIndex(i: number): void {
+  protected checkIndex(i: number): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.timesteps.length) {
       invalid(`an integer from 0 to ${this.timesteps.length - 1}`, 'call index', i);
     }

@@ -26,6 +26,11 @@ export class DdimSampler extends SamplerBase {
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    const a = this.r.table.alphasCumprod[this.timesteps[i]];
+    return [Math.sqrt(a), Math.sqrt(Math.fround(1 - a))];
+  }
+
   override drawsNoise(_i: number): boolean {
     return this.r.eta > 0;
   }

@@ -41,6 +41,11 @@ export class DpmSolverMultistepSampler extends SamplerBase {
     this.sigmas = plan.sigmas;
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    const v = vpOfSigma(this.sigmas[i]);
+    return [v.alpha, v.sigmaT];
+  }
+
   override drawsNoise(_i: number): boolean {
     return this.sde;
   }

@@ -23,6 +23,14 @@ export class HeunSampler extends SamplerBase {
     this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    return [1, this.sigmas[i]];
+  }
+
+  protected override get schedulerOrder(): number {
+    return 2;
+  }
+
   protected override inputScale(i: number): number {
     const s = this.sigmas[i];
     return 1 / Math.sqrt(s * s + 1);

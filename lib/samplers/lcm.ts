@@ -20,6 +20,11 @@ export class LcmSampler extends SamplerBase {
     this.timesteps = lcmTimesteps(r.steps, r.config, r.originalInferenceSteps);
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    const a = this.r.table.alphasCumprod[this.timesteps[i]];
+    return [Math.sqrt(a), Math.sqrt(Math.fround(1 - a))];
+  }
+
   override drawsNoise(i: number): boolean {
     return i !== this.timesteps.length - 1;
   }

@@ -52,6 +52,10 @@ export class LmsSampler extends SamplerBase {
     this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    return [1, this.sigmas[i]];
+  }
+
   protected override inputScale(i: number): number {
     const s = this.sigmas[i];
     return 1 / Math.sqrt(s * s + 1);
@@ -68,7 +72,9 @@ export class LmsSampler extends SamplerBase {
     if (this.derivatives.length > this.order) this.derivatives.shift();
     const order = Math.min(i + 1, this.order);
     const terms: Array<[number, Float32Array]> = [[1, x]];
-    for (let j = 0; j < order; j++) {
+    // diffusers: order = min(step_index + 1, 4) for the coefficients, zipped with the derivatives it has (fewer
+    // after set_begin_index)
+    for (let j = 0; j < Math.min(order, this.derivatives.length); j++) {
       terms.push([lmsCoefficient(this.sigmas, order, i, j), this.derivatives[this.derivatives.length - 1 - j]]);
     }
     return lincomb(terms);

@@ -14,6 +14,11 @@ export class PndmSampler extends SamplerBase {
   private readonly stride: number;
   private ets: Float32Array[] = [];
   private curSample: Float32Array | null = null;
+  /**
+   * diffusers' self.counter: calls taken since the start. After setBeginIndex (img2img) it restarts at 0, so the
+   * second call is handled as the repeated timestep although it is not (diffusers' behaviour, kept).
+   */
+  private counter = 0;
 
   constructor(private readonly r: Resolved) {
     super();
@@ -22,15 +27,22 @@ export class PndmSampler extends SamplerBase {
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    const a = this.r.table.alphasCumprod[this.timesteps[i]];
+    return [Math.sqrt(a), Math.sqrt(Math.fround(1 - a))];
+  }
+
   protected override resetState(): void {
     this.ets = [];
     this.curSample = null;
+    this.counter = 0;
   }
 
   protected advance(m: Float32Array, i: number, x: Float32Array, _extras: StepExtras): Float32Array {
     let t = this.timesteps[i];
     let prevT = t - this.stride;
-    if (i !== 1) {
+    const counter = this.counter++;
+    if (counter !== 1) {
       if (this.ets.length > 3) this.ets = this.ets.slice(-3);
       this.ets.push(m);
     } else {
@@ -41,10 +53,10 @@ export class PndmSampler extends SamplerBase {
     const n = e.length;
     let sample = x;
     let eps: Float32Array;
-    if (n === 1 && i === 0) {
+    if (n === 1 && counter === 0) {
       eps = m;
       this.curSample = x;
-    } else if (n === 1 && i === 1) {
+    } else if (n === 1 && counter === 1) {
       eps = lincomb([[0.5, m], [0.5, e[0]]]);
       sample = this.curSample!;
       this.curSample = null;

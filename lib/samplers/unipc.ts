@@ -42,6 +42,11 @@ export class UniPcSampler extends SamplerBase {
     this.sigmas = plan.sigmas;
   }
 
+  protected noiseCoefficients(i: number): [number, number] {
+    const v = vpOfSigma(this.sigmas[i]);
+    return [v.alpha, v.sigmaT];
+  }
+
   protected override resetState(): void {
     this.outputs = [];
     this.lastSample = null;
