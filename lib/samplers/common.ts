@@ -11,7 +11,7 @@ export type SamplerName =
 export type ScheduleName = 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
 
 export interface SamplerOptions {
-  /** inference steps N (PNDM makes N+1 model calls, Heun 2N−1) */
+  /** inference steps N (PNDM makes N+1 model calls, Heun 2N−1); ignored when `sigmas` is given */
   steps: number;
   /** the model's scheduler configuration (betas, prediction type, spacing) */
   config: SchedulerConfig;
@@ -92,7 +92,7 @@ export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
   if (config.predictionType !== 'epsilon' && config.predictionType !== 'v_prediction') {
     invalid('one of epsilon, v_prediction', 'predictionType', config.predictionType);
   }
-  if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > config.numTrainTimesteps) {
+  if (opts.sigmas === undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > config.numTrainTimesteps)) {
     invalid(`an integer from 1 to ${config.numTrainTimesteps}`, 'steps', opts.steps);
   }
   const schedule = opts.schedule ?? 'normal';

@@ -83,7 +83,8 @@ export class DpmSolverMultistepSampler extends SamplerBase {
       const terms: Array<[number, Float32Array]> = [[nxt.alpha, x0], [ratio, x], [-ratio * cur.alpha, x0u]];
       if (secondOrder) {
         const c = (nxt.alpha * (1 - expNegH)) / (2 * r);
-        terms.push([c, x0], [-c, this.prevUncondX0!]);
+        // a previous step run without CFG++ has no unconditional x̂0: use its x̂0
+        terms.push([c, x0], [-c, (this.prevUncondX0 ?? this.prevX0)!]);
       }
       out = lincomb(terms);
       this.prevUncondX0 = x0u;
@@ -110,6 +111,7 @@ export class DpmSolverMultistepSampler extends SamplerBase {
       }
     }
     this.prevX0 = x0;
+    if (!extras.uncondOutput) this.prevUncondX0 = null;
     if (this.lowerOrderNums < 2) this.lowerOrderNums++;
     return out;
   }

@@ -22,6 +22,10 @@
  *   `out = ε_u + λ(ε_c − ε_u)` (λ ∈ [0, 1]) and `{ uncondOutput: ε_u }`. The sampler takes x̂0 from the guided
  *   output and renoises with ε_u (DESIGN §5.4; dpmpp-2m's variant is documented in dpmpp-2m.ts).
  * - Samplers are stateful (multistep history); calls must come in order. `reset()` starts over.
+ * - img2img: `const b = s.beginIndexForStrength(strength); s.setBeginIndex(b); x = s.addNoise(x0, noise, b);`
+ *   then run calls b .. modelCalls − 1 (diffusers' get_timesteps + add_noise; no initNoiseSigma factor).
+ * - Tolerances: against diffusers' float32 traces each step agrees to ≤ 1.5e-6 relative to max(1, |x|),
+ *   a whole 10-step run to ≤ 5e-6 (test/samplers.test.ts); tables: timesteps exact, σ to float32 rounding.
  * - Schedules: 'normal' (the config's spacing, as diffusers), 'karras' (ρ = 7), 'exponential', 'sgm-uniform',
  *   or custom `sigmas`, for the σ-based samplers (euler, euler-a, heun, lms, dpmpp-2m, dpmpp-2m-sde, unipc).
  *   ddim, pndm and lcm walk the discrete timestep grid and accept only 'normal'.
