@@ -140,7 +140,7 @@ function callAlphaBar(s: Sampler, i: number, config: SchedulerConfig): number {
 
 for (const name of listSamplers()) {
   test(`${name}: point-mass data ends at x0 (ε and v, every schedule it accepts)`, (t) => {
-    const schedules = ['ddim', 'pndm', 'lcm'].includes(name) ? ['normal'] : ['normal', 'karras', 'exponential', 'sgm-uniform'];
+    const schedules = ['ddim', 'pndm', 'lcm'].includes(name) ? ['default'] : ['default', 'karras', 'exponential', 'sgm-uniform'];
     // ddim / pndm stop at ᾱ_0 < 1 unless set_alpha_to_one: use it so the last step lands on x0 itself
     const base = ['ddim', 'pndm'].includes(name) ? { ...SD15, setAlphaToOne: true } : SD15;
     // pndm + v: diffusers combines raw v outputs of different timesteps and converts the mix to ε at the current
@@ -196,7 +196,7 @@ test('sampler names: list and validation message', (t) => {
 test('bad options and misuse throw typed errors', (t) => {
   t.throws(() => createSampler('euler', { steps: 0, config: SD15 }), { message: 'Expected an integer from 1 to 1000 for steps but received 0' });
   t.throws(() => createSampler('euler', { steps: 10, config: SD15, schedule: 'cosine' as any }), { message: /for schedule but received "cosine"/ });
-  t.throws(() => createSampler('ddim', { steps: 10, config: SD15, schedule: 'karras' }), { instanceOf: DiffusionError, message: /schedule "normal" for sampler ddim/ });
+  t.throws(() => createSampler('ddim', { steps: 10, config: SD15, schedule: 'karras' }), { instanceOf: DiffusionError, message: /schedule "default" for sampler ddim/ });
   t.throws(() => createSampler('euler', { steps: 10, config: SD15, sigmas: [1, 2] }), { message: /strictly decreasing/ });
   t.throws(() => createSampler('ddim', { steps: 10, config: SD15, eta: -1 }), { message: /for eta but received -1/ });
   t.throws(() => createSampler('euler', { steps: 10, config: { ...SD15, predictionType: 'sample' as any } }), { message: /for predictionType/ });
@@ -277,3 +277,24 @@ for (const name of listSamplers().filter((n) => n !== 'pndm' && n !== 'lms')) {
     t.throws(() => s.step(x, begin, x), { message: /call index/ });
   });
 }
+
+test('η: euler-a and dpmpp-2m-sde with η = 0 are their deterministic counterparts; η > 0 adds noise', (t) => {
+  for (const [stochastic, plainName] of [['euler-a', 'euler'], ['dpmpp-2m-sde', 'dpmpp-2m']] as const) {
+    for (const schedule of ['default', 'karras'] as const) {
+      const a = createSampler(stochastic, { steps: 6, config: SD15, eta: 0, schedule });
+      const b = createSampler(plainName, { steps: 6, config: SD15, schedule });
+      const c = createSampler(stochastic, { steps: 6, config: SD15, schedule });
+      let xa = rand(11, 64, a.initNoiseSigma);
+      let xb = Float32Array.from(xa);
+      let xc = Float32Array.from(xa);
+      for (let i = 0; i < 6; i++) {
+        const m = rand(20 + i);
+        xa = a.step(m, i, xa, { noise: rand(30 + i) });
+        xb = b.step(m, i, xb);
+        xc = c.step(m, i, xc, { noise: rand(30 + i) });
+      }
+      t.true(maxRel(xa, xb) < 1e-5, `${stochastic} η=0 ${schedule}: ${maxRel(xa, xb)}`);
+      t.true(maxRel(xc, xb) > 1e-3, `${stochastic} η=1 differs`);
+    }
+  }
+});

@@ -8,18 +8,22 @@ import { noiseTable, type NoiseTable } from '../schedules/betas.js';
 export type SamplerName =
   | 'euler' | 'euler-a' | 'heun' | 'dpmpp-2m' | 'dpmpp-2m-sde' | 'ddim' | 'pndm' | 'lms' | 'unipc' | 'lcm';
 
-export type ScheduleName = 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
+/** 'default' (alias 'normal') = the config's discrete spacing, as diffusers */
+export type ScheduleName = 'default' | 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
 
 export interface SamplerOptions {
   /** inference steps N (PNDM makes N+1 model calls, Heun 2N−1); ignored when `sigmas` is given */
   steps: number;
   /** the model's scheduler configuration (betas, prediction type, spacing) */
   config: SchedulerConfig;
-  /** σ schedule for the σ-based samplers; 'normal' = the config's discrete spacing (default) */
+  /** σ schedule for the σ-based samplers; 'default' = the config's discrete spacing */
   schedule?: ScheduleName;
   /** custom σ_0 > σ_1 > ... (a final 0 is appended when missing); σ-based samplers only */
   sigmas?: ArrayLike<number>;
-  /** DDIM η (default 0) */
+  /**
+   * Stochasticity: DDIM η (default 0); ancestral noise amount for euler-a and dpmpp-2m-sde (default 1 =
+   * diffusers; k-diffusion's η otherwise). Other samplers ignore it.
+   */
   eta?: number;
   /** LCM: the distillation schedule's step count (default 50) */
   originalInferenceSteps?: number;
@@ -78,9 +82,10 @@ export interface Resolved {
   config: SchedulerConfig;
   table: NoiseTable;
   prediction: PredictionType;
-  schedule: ScheduleName;
+  schedule: Exclude<ScheduleName, 'default'>;
   customSigmas?: number[];
-  eta: number;
+  /** as given; each sampler applies its own default */
+  eta?: number;
   originalInferenceSteps: number;
   clipSample: boolean;
 }
@@ -95,10 +100,11 @@ export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
   if (opts.sigmas === undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > config.numTrainTimesteps)) {
     invalid(`an integer from 1 to ${config.numTrainTimesteps}`, 'steps', opts.steps);
   }
-  const schedule = opts.schedule ?? 'normal';
-  if (!['normal', 'karras', 'exponential', 'sgm-uniform'].includes(schedule)) {
-    invalid('one of normal, karras, exponential, sgm-uniform', 'schedule', schedule);
+  const given = opts.schedule ?? 'default';
+  if (!['default', 'normal', 'karras', 'exponential', 'sgm-uniform'].includes(given)) {
+    invalid('one of default, karras, exponential, sgm-uniform', 'schedule', given);
   }
+  const schedule = given === 'default' ? 'normal' : given;
   let customSigmas: number[] | undefined;
   if (opts.sigmas !== undefined) {
     const s = Array.from(opts.sigmas as ArrayLike<number>);
@@ -108,8 +114,8 @@ export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
     if (s.length < 2) invalid('at least one positive sigma', 'sigmas', opts.sigmas);
     customSigmas = s;
   }
-  const eta = opts.eta ?? 0;
-  if (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta)) invalid('a finite number >= 0', 'eta', eta);
+  const eta = opts.eta;
+  if (eta !== undefined && (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta))) invalid('a finite number >= 0', 'eta', eta);
   return {
     steps: customSigmas ? customSigmas.length - 1 : opts.steps,
     config,
@@ -126,7 +132,7 @@ export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
 /** Rejects σ schedules on samplers that walk the discrete timestep grid (DDIM, PNDM, LCM). */
 export function requireDiscrete(name: SamplerName, r: Resolved): void {
   if (r.schedule !== 'normal') {
-    throw new DiffusionError('ERR_UNSUPPORTED', `Expected schedule "normal" for sampler ${name} but received ${JSON.stringify(r.schedule)}`);
+    throw new DiffusionError('ERR_UNSUPPORTED', `Expected schedule "default" for sampler ${name} but received ${JSON.stringify(r.schedule)}`);
   }
   if (r.customSigmas) throw new DiffusionError('ERR_UNSUPPORTED', `Expected no custom sigmas for sampler ${name} (it walks discrete timesteps)`);
 }

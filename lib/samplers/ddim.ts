@@ -18,12 +18,14 @@ export class DdimSampler extends SamplerBase {
   readonly initNoiseSigma = 1;
   override readonly supportsCfgpp = true;
   private readonly stride: number;
+  readonly eta: number;
 
   constructor(private readonly r: Resolved) {
     super();
     requireDiscrete('ddim', r);
     this.timesteps = ddimTimesteps(r.steps, r.config);
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
+    this.eta = r.eta ?? 0;
   }
 
   protected noiseCoefficients(i: number): [number, number] {
@@ -32,7 +34,7 @@ export class DdimSampler extends SamplerBase {
   }
 
   override drawsNoise(_i: number): boolean {
-    return this.r.eta > 0;
+    return this.eta > 0;
   }
 
   protected advance(m: Float32Array, i: number, x: Float32Array, extras: StepExtras): Float32Array {
@@ -46,9 +48,9 @@ export class DdimSampler extends SamplerBase {
     if (this.r.clipSample) x0 = clamp(x0);
     const eps = extras.uncondOutput ? splitVP(extras.uncondOutput, x, Math.sqrt(a), Math.sqrt(b), this.r.prediction).eps : guided.eps;
     const variance = (bPrev / b) * (1 - a / aPrev);
-    const std = this.r.eta * Math.sqrt(variance);
+    const std = this.eta * Math.sqrt(variance);
     const terms: Array<[number, Float32Array]> = [[Math.sqrt(aPrev), x0], [Math.sqrt(Math.max(0, 1 - aPrev - std * std)), eps]];
-    if (this.r.eta > 0) terms.push([std, this.noise(i, extras, x.length)]);
+    if (this.eta > 0) terms.push([std, this.noise(i, extras, x.length)]);
     return lincomb(terms);
   }
 }

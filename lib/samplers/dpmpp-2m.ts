@@ -98,12 +98,14 @@ export class DpmSolverMultistepSampler extends SamplerBase {
         out = lincomb([[ratio, x], [c, x0]]);
       }
     } else {
-      // sde-dpmsolver++: x' = (σ_t'/σ_t)e^{−h}x + α'(1 − e^{−2h})(D0 + ½D1) + σ_t'√(1 − e^{−2h})·z
+      // sde-dpmsolver++ (η = 1): x' = (σ_t'/σ_t)e^{−h}x + α'(1 − e^{−2h})(D0 + ½D1) + σ_t'√(1 − e^{−2h})·z;
+      // general η as k-diffusion's sample_dpmpp_2m_sde: e^{−ηh}, 1 − e^{−(1+η)h}, √(1 − e^{−2ηh})
+      const eta = this.r.eta ?? 1;
       const z = this.noise(i, extras, x.length);
-      const ratio = (nxt.sigmaT / cur.sigmaT) * expNegH;
-      const e2 = Math.exp(-2 * h);
-      const c = nxt.alpha * (1 - e2);
-      const zc = nxt.sigmaT * Math.sqrt(1 - e2);
+      const etaH = eta === 0 ? 0 : eta * h; // h = ∞ on the last step (σ' = 0): keep 0·∞ out
+      const ratio = (nxt.sigmaT / cur.sigmaT) * Math.exp(-etaH);
+      const c = nxt.alpha * -Math.expm1(-h - etaH);
+      const zc = nxt.sigmaT * Math.sqrt(-Math.expm1(-2 * etaH));
       if (secondOrder) {
         out = lincomb([[ratio, x], [c * (1 + 0.5 / r), x0], [-c * 0.5 / r, this.prevX0!], [zc, z]]);
       } else {

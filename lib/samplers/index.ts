@@ -26,9 +26,9 @@
  *   then run calls b .. modelCalls − 1 (diffusers' get_timesteps + add_noise; no initNoiseSigma factor).
  * - Tolerances: against diffusers' float32 traces each step agrees to ≤ 1.5e-6 relative to max(1, |x|),
  *   a whole 10-step run to ≤ 5e-6 (test/samplers.test.ts); tables: timesteps exact, σ to float32 rounding.
- * - Schedules: 'normal' (the config's spacing, as diffusers), 'karras' (ρ = 7), 'exponential', 'sgm-uniform',
+ * - Schedules: 'default' (the config's spacing, as diffusers; alias 'normal'), 'karras' (ρ = 7), 'exponential', 'sgm-uniform',
  *   or custom `sigmas`, for the σ-based samplers (euler, euler-a, heun, lms, dpmpp-2m, dpmpp-2m-sde, unipc).
- *   ddim, pndm and lcm walk the discrete timestep grid and accept only 'normal'.
+ *   ddim, pndm and lcm walk the discrete timestep grid and accept only 'default'.
  */
 import { DiffusionError, describe } from '../errors.js';
 import { resolveOptions, type Sampler, type SamplerName, type SamplerOptions } from './common.js';
