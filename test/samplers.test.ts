@@ -5,7 +5,9 @@ import test from 'ava';
 import { runTrace } from './helpers/trace.js';
 import { TorchGenerator } from './helpers/torch-randn.js';
 import type { SchedulerConfig } from '../lib/loading/types.js';
-import { createSampler, listSamplers, validateSamplerName, listCfgppSamplers, type Sampler, type SamplerName } from '../lib/samplers/index.js';
+import {
+  createSampler, listSamplers, validateSamplerName, listCfgppSamplers, samplerFromDiffusersConfig, type Sampler, type SamplerName,
+} from '../lib/samplers/index.js';
 import { noiseTable } from '../lib/schedules/index.js';
 import { DiffusionError } from '../lib/errors.js';
 
@@ -297,4 +299,13 @@ test('η: euler-a and dpmpp-2m-sde with η = 0 are their deterministic counterpa
       t.true(maxRel(xc, xb) > 1e-3, `${stochastic} η=1 differs`);
     }
   }
+});
+
+test('samplerFromDiffusersConfig reads the class and its algorithm switches', (t) => {
+  t.deepEqual(samplerFromDiffusersConfig({ _class_name: 'PNDMScheduler', skip_prk_steps: true }), { sampler: 'pndm', schedule: 'default' });
+  t.deepEqual(samplerFromDiffusersConfig({ _class_name: 'DPMSolverMultistepScheduler', use_karras_sigmas: true }), { sampler: 'dpmpp-2m', schedule: 'karras' });
+  t.deepEqual(samplerFromDiffusersConfig({ _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'sde-dpmsolver++' }), { sampler: 'dpmpp-2m-sde', schedule: 'default' });
+  t.is(samplerFromDiffusersConfig({ _class_name: 'DPMSolverMultistepScheduler', solver_order: 3 }), undefined);
+  t.is(samplerFromDiffusersConfig({ _class_name: 'KDPM2DiscreteScheduler' }), undefined);
+  t.deepEqual(samplerFromDiffusersConfig({ _class_name: 'EulerDiscreteScheduler', use_exponential_sigmas: true }), { sampler: 'euler', schedule: 'exponential' });
 });

@@ -31,7 +31,7 @@
  *   ddim, pndm and lcm walk the discrete timestep grid and accept only 'default'.
  */
 import { DiffusionError, describe } from '../errors.js';
-import { resolveOptions, type Sampler, type SamplerName, type SamplerOptions } from './common.js';
+import { resolveOptions, type Sampler, type SamplerName, type SamplerOptions, type ScheduleName } from './common.js';
 import { EulerSampler } from './euler.js';
 import { EulerAncestralSampler } from './euler-a.js';
 import { HeunSampler } from './heun.js';
@@ -97,6 +97,28 @@ export function samplerForDiffusersClass(className: string | undefined): Sampler
     LCMScheduler: 'lcm',
   };
   return className ? map[className] : undefined;
+}
+
+/**
+ * The sampler and schedule a diffusers scheduler_config.json asks for (its `_class_name` plus the switches that
+ * change the algorithm: DPM-Solver's algorithm_type, use_karras_sigmas / use_exponential_sigmas). Undefined when
+ * the class is not one of ours or its algorithm variant is not implemented (e.g. DPM-Solver order 3, "dpmsolver").
+ */
+export function samplerFromDiffusersConfig(json: Record<string, unknown>): { sampler: SamplerName; schedule: ScheduleName } | undefined {
+  const className = typeof json._class_name === 'string' ? json._class_name : undefined;
+  let sampler = samplerForDiffusersClass(className);
+  if (!sampler) return undefined;
+  if (sampler === 'dpmpp-2m') {
+    const algorithm = json.algorithm_type ?? 'dpmsolver++';
+    if (algorithm === 'sde-dpmsolver++') sampler = 'dpmpp-2m-sde';
+    else if (algorithm !== 'dpmsolver++') return undefined;
+    if ((json.solver_order ?? 2) !== 2 || (json.solver_type ?? 'midpoint') !== 'midpoint') return undefined;
+  }
+  if (sampler === 'unipc' && ((json.solver_order ?? 2) !== 2 || (json.solver_type ?? 'bh2') !== 'bh2' || json.predict_x0 === false)) {
+    return undefined;
+  }
+  const schedule: ScheduleName = json.use_karras_sigmas === true ? 'karras' : json.use_exponential_sigmas === true ? 'exponential' : 'default';
+  return { sampler, schedule };
 }
 
 export function createSampler(name: SamplerName | string, options: SamplerOptions): Sampler {
