@@ -137,6 +137,14 @@ export function requireDiscrete(name: SamplerName, r: Resolved): void {
   if (r.customSigmas) throw new DiffusionError('ERR_UNSUPPORTED', `Expected no custom sigmas for sampler ${name} (it walks discrete timesteps)`);
 }
 
+/** Discrete samplers index ᾱ by timestep: e.g. leading spacing with N = T and steps_offset 1 would reach T. */
+export function requireTimestepsInRange(timesteps: readonly number[], r: Resolved): void {
+  const T = r.config.numTrainTimesteps;
+  if (timesteps.some((t) => !(t >= 0 && t < T))) {
+    invalid(`a step count whose timesteps stay within 0..${T - 1} (got ${Math.max(...timesteps)})`, 'steps', r.steps);
+  }
+}
+
 /** Enforces the call order and shapes; subclasses implement `advance`. */
 export abstract class SamplerBase implements Sampler {
   abstract readonly name: SamplerName;

@@ -2,7 +2,7 @@
 // t' = t − T/N (diffusers uses T // N whatever the spacing), ᾱ_{t'<0} = 1 (set_alpha_to_one) or ᾱ_0.
 // CFG++ (DESIGN §5.4): x̂0 from the λ-guided output, ε̂ from the unconditional one.
 import { ddimTimesteps } from '../schedules/index.js';
-import { SamplerBase, clamp, lincomb, requireDiscrete, splitVP, type Resolved, type StepExtras } from './common.js';
+import { SamplerBase, clamp, lincomb, requireDiscrete, requireTimestepsInRange, splitVP, type Resolved, type StepExtras } from './common.js';
 
 const f32 = Math.fround;
 
@@ -24,6 +24,7 @@ export class DdimSampler extends SamplerBase {
     super();
     requireDiscrete('ddim', r);
     this.timesteps = ddimTimesteps(r.steps, r.config);
+    requireTimestepsInRange(this.timesteps, r);
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
     this.eta = r.eta ?? 0;
   }

@@ -2,7 +2,7 @@
 // fresh noise (every step but the last, which returns the denoised sample).
 // c_skip = σ_d²/((10t)² + σ_d²), c_out = 10t/√((10t)² + σ_d²), σ_d = 0.5 (timestep_scaling 10).
 import { lcmTimesteps } from '../schedules/index.js';
-import { SamplerBase, clamp, lincomb, requireDiscrete, splitVP, type Resolved, type StepExtras } from './common.js';
+import { SamplerBase, clamp, lincomb, requireDiscrete, requireTimestepsInRange, splitVP, type Resolved, type StepExtras } from './common.js';
 import { alphaProd } from './ddim.js';
 
 const f32 = Math.fround;
@@ -18,6 +18,7 @@ export class LcmSampler extends SamplerBase {
     super();
     requireDiscrete('lcm', r);
     this.timesteps = lcmTimesteps(r.steps, r.config, r.originalInferenceSteps);
+    requireTimestepsInRange(this.timesteps, r);
   }
 
   protected noiseCoefficients(i: number): [number, number] {

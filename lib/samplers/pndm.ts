@@ -2,7 +2,7 @@
 // 901→801 with ε_0; call 1 re-evaluates at 801 and redoes 901→801 with (ε_0 + ε_1)/2 (Heun-like); later calls
 // use the Adams–Bashforth combinations of the last 2, 3, 4 ε. The transfer is PNDM's φ (eq. 11 of the paper).
 import { pndmTimesteps } from '../schedules/index.js';
-import { SamplerBase, lincomb, requireDiscrete, type Resolved, type StepExtras } from './common.js';
+import { SamplerBase, lincomb, requireDiscrete, requireTimestepsInRange, type Resolved, type StepExtras } from './common.js';
 import { alphaProd } from './ddim.js';
 
 const f32 = Math.fround;
@@ -24,6 +24,7 @@ export class PndmSampler extends SamplerBase {
     super();
     requireDiscrete('pndm', r);
     this.timesteps = pndmTimesteps(r.steps, r.config);
+    requireTimestepsInRange(this.timesteps, r);
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
   }
 
