@@ -1,6 +1,9 @@
 // `native-diffusion inspect` end to end (the CLI run from source with tsx, as a child process).
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fixture, repoRoot } from './helpers/fixtures.js';
 
@@ -40,4 +43,22 @@ test('inspect of an unknown layout exits 1 with the prefixes found', async (t) =
   t.is(err.code, 1);
   t.regex(err.stderr, /^error: Unrecognised checkpoint layout/);
   t.regex(err.stderr, /ERR_UNSUPPORTED/);
+});
+
+test('make-checkpoint writes a file inspect recognises; bad options are validation errors', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nd-cli-'));
+  try {
+    const out = join(dir, 'small.safetensors');
+    const made = await cli('make-checkpoint', '--family', 'sd15', '--dtype', 'f16', '--width-scale', '0.05', '--seed', '1', '-o', out);
+    t.regex(made.stdout, /wrote .*small\.safetensors: \d+ tensors/);
+    t.true(statSync(out).size > 0);
+    const json = JSON.parse((await cli('inspect', out, '--json')).stdout);
+    t.is(json.family, 'sd1');
+    t.is(json.dtype, 'F16');
+    const bad = (await t.throwsAsync(cli('make-checkpoint', '--family', 'sdxl', '-o', join(dir, 'x.safetensors')))) as { code: number; stderr: string };
+    t.is(bad.code, 1);
+    t.regex(bad.stderr, /Expected "sd15" or "sd21" for family but received "sdxl"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectModel, type DetectedModel } from '../lib/loading/detect.js';
 import { readSafetensorsHeader } from '../lib/loading/safetensors.js';
+import { diffusersUNetKey, diffusersVaeKey, hfTextEncoderKey, openClipFusedSource } from '../lib/loading/keys.js';
 import { toHalf } from '../lib/cli/make-checkpoint.js';
 import type { ModelConfig, WeightLocation } from '../lib/loading/types.js';
 import { fixture } from './helpers/fixtures.js';
@@ -217,4 +218,36 @@ test('a folder may be given by its model_index.json', (t) => {
   const m = detectModel(join(folder('tiny-sd1'), 'model_index.json'));
   t.is(m.format, 'diffusers');
   t.is(m.path, folder('tiny-sd1'));
+});
+
+test('key mapping at the full SD 1.5 layout (4 levels, 2 layers; attention-free up level 0)', (t) => {
+  const layout = { numResBlocks: 2, upHasAttention: [false, true, true, true] };
+  const cases: Array<[string, string | null]> = [
+    ['time_embedding.linear_2.bias', 'time_embed.2.bias'],
+    ['conv_in.weight', 'input_blocks.0.0.weight'],
+    ['down_blocks.0.attentions.1.transformer_blocks.0.attn2.to_k.weight', 'input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight'],
+    ['down_blocks.3.resnets.1.time_emb_proj.weight', 'input_blocks.11.0.emb_layers.1.weight'],
+    ['down_blocks.1.resnets.0.conv_shortcut.weight', 'input_blocks.4.0.skip_connection.weight'],
+    ['down_blocks.2.downsamplers.0.conv.bias', 'input_blocks.9.0.op.bias'],
+    ['mid_block.resnets.1.norm2.weight', 'middle_block.2.out_layers.0.weight'],
+    ['mid_block.attentions.0.proj_in.weight', 'middle_block.1.proj_in.weight'],
+    ['up_blocks.0.resnets.2.conv1.weight', 'output_blocks.2.0.in_layers.2.weight'],
+    ['up_blocks.0.upsamplers.0.conv.weight', 'output_blocks.2.1.conv.weight'],
+    ['up_blocks.2.upsamplers.0.conv.weight', 'output_blocks.8.2.conv.weight'],
+    ['up_blocks.3.attentions.2.transformer_blocks.0.ff.net.2.weight', 'output_blocks.11.1.transformer_blocks.0.ff.net.2.weight'],
+    ['conv_norm_out.bias', 'out.0.bias'],
+    ['down_blocks.0.resnets.2.conv1.weight', null], // beyond layers_per_block
+    ['add_embedding.linear_1.weight', null],
+  ];
+  for (const [key, want] of cases) t.is(diffusersUNetKey(key, layout), want && `model.diffusion_model.${want}`, key);
+  t.is(diffusersVaeKey('decoder.up_blocks.0.resnets.2.conv_shortcut.weight', 4), 'first_stage_model.decoder.up.3.block.2.nin_shortcut.weight');
+  t.is(diffusersVaeKey('encoder.mid_block.attentions.0.query.weight', 4), 'first_stage_model.encoder.mid.attn_1.q.weight'); // pre-0.15 names
+  t.is(diffusersVaeKey('decoder.mid_block.attentions.0.proj_attn.bias', 4), 'first_stage_model.decoder.mid.attn_1.proj_out.bias');
+  t.is(diffusersVaeKey('encoder.conv_norm_out.weight', 4), 'first_stage_model.encoder.norm_out.weight');
+  t.is(hfTextEncoderKey('text_model.encoder.layers.22.mlp.fc2.bias', 'openclip'), 'cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias');
+  t.is(hfTextEncoderKey('text_model.embeddings.position_embedding.weight', 'openclip'), 'cond_stage_model.model.positional_embedding');
+  t.is(hfTextEncoderKey('text_model.encoder.layers.3.self_attn.v_proj.weight', 'clip'), 'cond_stage_model.transformer.text_model.encoder.layers.3.self_attn.v_proj.weight');
+  t.is(hfTextEncoderKey('text_model.embeddings.position_ids', 'clip'), null);
+  t.deepEqual(openClipFusedSource('cond_stage_model.model.transformer.resblocks.0.attn.v_proj.bias', 1024), { tensor: 'cond_stage_model.model.transformer.resblocks.0.attn.in_proj_bias', rows: [2048, 3072] });
+  t.is(openClipFusedSource('cond_stage_model.model.transformer.resblocks.0.attn.out_proj.weight', 1024), null);
 });
