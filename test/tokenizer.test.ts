@@ -76,6 +76,9 @@ test('truncation keeps start + 75 + end; no truncation when asked', (t) => {
 test('special tokens written in a prompt become their ids', (t) => {
   const tok = tokenizerFor('<|endoftext|>', false);
   t.deepEqual(tok.encodeTokens('a<|endoftext|>b'), [...tok.encodeTokens('a'), 49407, ...tok.encodeTokens('b')]);
+  // Not split (case differs) but lower-cased by the clean-up: the pre-tokenizer and the seeded BPE cache keep it whole.
+  t.deepEqual(tok.encodeTokens('a <|EndOfText|> b'), [...tok.encodeTokens('a'), 49407, ...tok.encodeTokens('b')]);
+  t.deepEqual(tokenizerFor('<|endoftext|>', true).encodeTokens('x<|StartOfText|>'), [...tok.encodeTokens('x'), 49406]);
 });
 
 test('decode inverts encode for plain text', (t) => {

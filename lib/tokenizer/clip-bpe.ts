@@ -71,7 +71,7 @@ export class ClipTokenizer {
   readonly cleaning: TextCleaning;
   readonly vocabSize: number;
   private readonly encoder: Map<string, number>;
-  private readonly decoder: Map<number, string>;
+  private decoderCache: string[] | undefined;
   private readonly ranks: Map<string, number>;
   private readonly byteEncoder = bytesToUnicode();
   private readonly byteDecoder = new Map<string, number>();
@@ -87,7 +87,6 @@ export class ClipTokenizer {
     if (cleaning !== 'ftfy' && cleaning !== 'basic') invalid("'ftfy' or 'basic'", 'cleaning', cleaning);
     this.cleaning = cleaning;
     this.encoder = new Map(Object.entries(vocab));
-    this.decoder = new Map([...this.encoder].map(([k, v]) => [v, k]));
     this.vocabSize = this.encoder.size;
     for (const t of [START_OF_TEXT, END_OF_TEXT, pad]) {
       if (!this.encoder.has(t)) invalid(`a vocabulary containing ${JSON.stringify(t)}`, 'vocab', `${this.vocabSize} tokens`);
@@ -173,7 +172,17 @@ export class ClipTokenizer {
 
   /** Token string of an id (undefined when out of range). */
   idToToken(id: number): string | undefined {
-    return this.decoder.get(id);
+    return this.decoder()[id];
+  }
+
+  /** id -> token string table, built on first use (encoding never needs it). */
+  private decoder(): string[] {
+    if (!this.decoderCache) {
+      const table: string[] = [];
+      for (const [token, id] of this.encoder) table[id] = token;
+      this.decoderCache = table;
+    }
+    return this.decoderCache;
   }
 
   /** Text of a list of ids (special tokens dropped, '</w>' read as a space), as CLIPTokenizer.decode. */
@@ -181,7 +190,7 @@ export class ClipTokenizer {
     const bytes: number[] = [];
     for (const id of ids) {
       if (id === this.startTokenId || id === this.endTokenId) continue;
-      const token = this.decoder.get(id);
+      const token = this.decoder()[id];
       if (token === undefined) continue;
       const word = token.endsWith('</w>') ? token.slice(0, -4) : token;
       for (const c of word) bytes.push(this.byteDecoder.get(c) ?? 0x3f);
@@ -215,6 +224,9 @@ export class ClipTokenizer {
 
   /** CLIP's BPE on one pre-token (already mapped through bytes_to_unicode); cached. */
   private bpe(token: string): string[] {
+    // CLIPTokenizer seeds its BPE cache with the two special tokens, so "<|endoftext|>" surviving clean-up
+    // (e.g. typed as "<|EndOfText|>", which the case-sensitive added-token split misses) stays one token.
+    if (token === START_OF_TEXT || token === END_OF_TEXT) return [token];
     const hit = this.cache.get(token);
     if (hit) return hit;
     let word: string[] = [...token];
