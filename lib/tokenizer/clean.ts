@@ -56,24 +56,36 @@ export function unescapeHtml(text: string): string {
 const MOJIBAKE_HINT = /[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]/;
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * "cafÃ©" -> "café": when a line holds a mojibake pair and every character encodes to one Windows-1252 byte
- * and those bytes are valid UTF-8, take the decoded text. ftfy also repairs mixed and partial cases with a
- * badness score; those are left alone here (a false repair is worse than a missed one).
- */
-function fixUtf8AsCp1252(text: string): string {
-  if (!MOJIBAKE_HINT.test(text)) return text;
+// ftfy's UTF8_DETECTOR_RE: a UTF-8 lead byte and its continuation bytes, each read as Windows-1252.
+const CONT = '[\\x80-\\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]';
+const UTF8_DETECTOR = new RegExp(`[\u00c2-\u00df]${CONT}|[\u00e0-\u00ef]${CONT}{2}|[\u00f0-\u00f4]${CONT}{3}`, 'g');
+
+function decodeCp1252AsUtf8(text: string): string | undefined {
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const b = CP1252_ENCODE.get(text[i]);
-    if (b === undefined) return text;
+    if (b === undefined) return undefined;
     bytes[i] = b;
   }
   try {
     return UTF8_STRICT.decode(bytes);
   } catch {
-    return text;
+    return undefined;
   }
+}
+
+/**
+ * "cafÃ©" -> "café": a line holding a mojibake pair whose characters all encode to Windows-1252 bytes that
+ * form valid UTF-8 is decoded as a whole; otherwise each embedded mojibake sequence (ftfy's
+ * decode_inconsistent_utf8) is decoded on its own. ftfy also weighs a badness score and restores
+ * spaces that were once U+00A0 ("Ã " -> "à"); those refinements are left out (a false repair is worse than
+ * a missed one).
+ */
+function fixUtf8AsCp1252(text: string): string {
+  if (!MOJIBAKE_HINT.test(text)) return text;
+  const whole = decodeCp1252AsUtf8(text);
+  if (whole !== undefined) return whole;
+  return text.replace(UTF8_DETECTOR, (m) => decodeCp1252AsUtf8(m) ?? m);
 }
 
 const LIGATURES: Record<string, string> = {

@@ -133,7 +133,10 @@ export class ClipTokenizer {
         out.push(piece);
         continue;
       }
-      const cleaned = this.cleaning === 'ftfy' ? cleanFtfy(piece) : cleanBasic(piece);
+      // U+0345 (combining ypogegrammeni) matches no branch of the pre-tokenizer under Python regex's
+      // IGNORECASE (it case-folds to a letter without being one) and is skipped; JS /iu would take it as a
+      // letter. A space is skipped the same way.
+      const cleaned = (this.cleaning === 'ftfy' ? cleanFtfy(piece) : cleanBasic(piece)).replace(/\u0345/g, ' ');
       for (const m of cleaned.matchAll(PRE_TOKENIZER)) {
         let mapped = '';
         for (const b of this.utf8.encode(m[0])) mapped += this.byteEncoder[b];
