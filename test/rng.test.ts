@@ -92,3 +92,18 @@ test('float32 helpers: fmaf rounds once, logAvx is close to ln', (t) => {
   t.is(fmaf(3, 5, 7), 22);
   for (const x of [1e-7, 0.1, 0.5, 0.7071, 0.99999994, 1]) t.true(Math.abs(logAvx(Math.fround(x)) - Math.log(Math.fround(x))) < 1e-6 * Math.max(1, Math.abs(Math.log(x))));
 });
+
+test('more torch draws (test/data, from Debian torch 1.13.1): big and negative seeds, sizes 1..39, mixed sequences', (t) => {
+  const data = JSON.parse(readFileSync(new URL('./data/torch_randn_extra.json', import.meta.url), 'utf8')) as {
+    cases: { name: string; seed: string; shapes: number[][]; bits: number[][] }[];
+  };
+  t.true(data.cases.length >= 50);
+  for (const c of data.cases) {
+    const g = new TorchGenerator(BigInt(c.seed));
+    c.shapes.forEach((shape, k) => {
+      const got = bits(g.randn(shape));
+      const wrong = c.bits[k].filter((b, i) => b !== got[i]).length + Math.abs(c.bits[k].length - got.length);
+      t.is(wrong, 0, `${c.name} draw ${k} ${JSON.stringify(shape)}`);
+    });
+  }
+});
