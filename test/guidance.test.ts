@@ -1,4 +1,5 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { cfg, cfgWithMap } from '../lib/guidance/cfg.js';
 import { rescaleGuidance } from '../lib/guidance/rescale.js';
 import { scheduledWeight, scheduledWeights } from '../lib/guidance/schedule.js';
@@ -223,4 +224,38 @@ test('S-CFG validates its inputs', (t) => {
   t.throws(() => scfg({ ...input, layers: [{ ...input.layers[0], crossCond: new Float32Array(3) }] }), { code: 'ERR_INVALID_ARGUMENT' } as never);
   t.throws(() => scfgMasks(input.layers, 16, 16, 4) && scfgRate({ tokenOfPixel: new Int32Array(256).fill(9), foreground: new Uint8Array(256) },
     input.epsUncond, input.epsCond, 4, 16, 16, 7.5, 4), { code: 'ERR_INVALID_ARGUMENT' } as never);
+});
+
+test('S-CFG matches the official code restated in torch (test/data, square latents)', (t) => {
+  // tools/make-scfg-reference.py: get_mask (R = 4) + the rate of sd/sd.py, float32 torch 1.13.1.
+  const data = JSON.parse(readFileSync(new URL('./data/scfg_reference.json', import.meta.url), 'utf8')) as {
+    cases: {
+      latent: number; tokens: number; scale: number; epsUncond: string; epsCond: string; tokenOfPixel: string;
+      foreground: string; rate: string; guided: string; layers: { size: number; self: string[]; cross: string[] }[];
+    }[];
+  };
+  const f32 = (b64: string) => {
+    const buf = Buffer.from(b64, 'base64');
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  };
+  t.is(data.cases.length, 2);
+  for (const c of data.cases) {
+    const res = scfg({
+      layers: c.layers.map((l) => ({
+        height: l.size, width: l.size, selfUncond: f32(l.self[0]), selfCond: f32(l.self[1]),
+        crossUncond: f32(l.cross[0]), crossCond: f32(l.cross[1]),
+      })),
+      epsUncond: f32(c.epsUncond), epsCond: f32(c.epsCond), channels: 4, height: c.latent, width: c.latent,
+      scale: c.scale, tokens: c.tokens,
+    });
+    t.deepEqual(Array.from(res.tokenOfPixel), Array.from(f32(c.tokenOfPixel)));
+    t.deepEqual(Array.from(res.foreground), Array.from(f32(c.foreground)));
+    const rate = f32(c.rate), guided = f32(c.guided);
+    let er = 0, eg = 0;
+    for (let i = 0; i < rate.length; i++) er = Math.max(er, Math.abs(rate[i] - res.rate[i]));
+    for (let i = 0; i < guided.length; i++) eg = Math.max(eg, Math.abs(guided[i] - res.guided[i]));
+    t.true(er < 1e-5, `rate max error ${er}`);
+    t.true(eg < 1e-4, `guided max error ${eg}`);
+    t.false(rate.every((v) => v === rate[0]), 'the reference rate map is not constant');
+  }
 });
