@@ -259,3 +259,24 @@ test('S-CFG matches the official code restated in torch (test/data, square laten
     t.false(rate.every((v) => v === rate[0]), 'the reference rate map is not constant');
   }
 });
+
+test('CFG is bit-exact and rescale within 2e-6 of diffusers in float32 torch (test/data)', (t) => {
+  const data = JSON.parse(readFileSync(new URL('./data/cfg_reference.json', import.meta.url), 'utf8')) as {
+    uncond: string; cond: string; cases: { scale: number; rescale: number; cfg: string; rescaled: string }[];
+  };
+  const f32 = (b64: string) => {
+    const buf = Buffer.from(b64, 'base64');
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  };
+  const u = f32(data.uncond), c = f32(data.cond);
+  for (const k of data.cases) {
+    const g = cfg(u, c, k.scale);
+    t.true(sameBits(g, f32(k.cfg)), `cfg w=${k.scale}`);
+    const r = rescaleGuidance(g, c, k.rescale, 2);
+    const ref = f32(k.rescaled);
+    let err = 0;
+    for (let i = 0; i < r.length; i++) err = Math.max(err, Math.abs(r[i] - ref[i]));
+    t.true(err < 2e-6, `rescale φ=${k.rescale}: ${err}`); // values up to ~20: a few float32 ulps
+    if (k.rescale === 0) t.true(sameBits(r, ref));
+  }
+});
