@@ -15,23 +15,23 @@ const char* kOpenClipPrefix = "cond_stage_model.model.";
 
 void check_config(const TextEncoderConfig& c) {
   auto positive = [](int64_t v, const char* name) {
-    if (v <= 0) fail_expected(code::kInvalidArgument, "a positive integer", std::string("textEncoder.") + name, std::to_string(v));
+    if (v <= 0) fail_expected(code::kInvalidArgument, "a positive integer", std::string("config.") + name, std::to_string(v));
   };
   positive(c.hidden, "hidden");
   positive(c.heads, "heads");
   positive(c.intermediate, "intermediate");
   positive(c.vocab_size, "vocabSize");
   positive(c.max_positions, "maxPositions");
-  if (c.layers < 0) fail_expected(code::kInvalidArgument, "a non-negative integer", "textEncoder.layers", std::to_string(c.layers));
+  if (c.layers < 0) fail_expected(code::kInvalidArgument, "a non-negative integer", "config.layers", std::to_string(c.layers));
   if (c.hidden % c.heads != 0)
     fail_expected(code::kInvalidArgument, "a head count dividing hidden (" + std::to_string(c.hidden) + ")",
-                  "textEncoder.heads", std::to_string(c.heads));
+                  "config.heads", std::to_string(c.heads));
   if (c.default_layers_to_run < 0 || c.default_layers_to_run > c.layers)
     fail_expected(code::kInvalidArgument, "an integer in [0, " + std::to_string(c.layers) + "]",
-                  "textEncoder.defaultLayersToRun", std::to_string(c.default_layers_to_run));
+                  "config.defaultLayersToRun", std::to_string(c.default_layers_to_run));
   if (c.pad_token < 0 || c.pad_token >= c.vocab_size)
     fail_expected(code::kInvalidArgument, "a token id in [0, " + std::to_string(c.vocab_size) + ")",
-                  "textEncoder.padToken", std::to_string(c.pad_token));
+                  "config.padToken", std::to_string(c.pad_token));
 }
 
 }  // namespace

@@ -12,17 +12,17 @@ const std::string kPrefix = "first_stage_model.";
 
 void check_config(const VaeConfig& c) {
   if (c.channels.empty() || c.channels.size() > 8)
-    fail_expected(code::kInvalidArgument, "1 to 8 levels", "vae.channels", std::to_string(c.channels.size()) + " levels");
+    fail_expected(code::kInvalidArgument, "1 to 8 levels", "config.channels", std::to_string(c.channels.size()) + " levels");
   for (size_t i = 0; i < c.channels.size(); ++i)
     if (c.channels[i] <= 0 || c.channels[i] > 65536)
-      fail_expected(code::kInvalidArgument, "a positive channel count", "vae.channels[" + std::to_string(i) + "]",
+      fail_expected(code::kInvalidArgument, "a positive channel count", "config.channels[" + std::to_string(i) + "]",
                     std::to_string(c.channels[i]));
   if (c.latent_channels <= 0 || c.latent_channels > 1024)
-    fail_expected(code::kInvalidArgument, "a positive integer", "vae.latentChannels", std::to_string(c.latent_channels));
+    fail_expected(code::kInvalidArgument, "a positive integer", "config.latentChannels", std::to_string(c.latent_channels));
   if (c.num_res_blocks <= 0 || c.num_res_blocks > 64)
-    fail_expected(code::kInvalidArgument, "a positive integer", "vae.numResBlocks", std::to_string(c.num_res_blocks));
+    fail_expected(code::kInvalidArgument, "a positive integer", "config.numResBlocks", std::to_string(c.num_res_blocks));
   if (c.norm_groups <= 0 || c.norm_groups > 65536)
-    fail_expected(code::kInvalidArgument, "a positive integer", "vae.normGroups", std::to_string(c.norm_groups));
+    fail_expected(code::kInvalidArgument, "a positive integer", "config.normGroups", std::to_string(c.norm_groups));
 }
 
 }  // namespace
@@ -114,13 +114,15 @@ void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
                   "latents", std::to_string(height) + "x" + std::to_string(width));
 }
 
-Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
-  check_latents(batch, height, width);
+Buffer Vae::decode_latent_stage(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
   Buffer x({batch, config_.latent_channels, height, width});
   std::memcpy(x.data(), z, (size_t)x.numel() * sizeof(float));
   x = post_quant_conv_(pool, x);  // [B, z, h, w]
   x = dec_conv_in_(pool, x);      // [B, C_last, h, w]
-  x = run_mid(pool, dec_mid_, std::move(x));
+  return run_mid(pool, dec_mid_, std::move(x));
+}
+
+Buffer Vae::decode_levels(ThreadPool& pool, Buffer x) const {
   for (size_t i = dec_up_.size(); i-- > 0;) {
     const Level& level = dec_up_[i];
     for (const vae::ResnetBlock& block : level.blocks) x = block(pool, x);  // [B, C_i, h·2^(L-1-i), ...]
@@ -128,6 +130,11 @@ Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t heig
   }
   dec_norm_out_(pool, x, x, /*silu=*/true);  // [B, C_0, f·h, f·w]
   return dec_conv_out_(pool, x);            // [B, 3, f·h, f·w]
+}
+
+Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
+  check_latents(batch, height, width);
+  return decode_levels(pool, decode_latent_stage(pool, z, batch, height, width));
 }
 
 VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int64_t height, int64_t width) const {

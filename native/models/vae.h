@@ -47,8 +47,10 @@ class Vae {
 
   // z [B, latent, h, w] (already divided by the scaling factor) -> raw decoder output [B, 3, f·h, f·w].
   Buffer decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const;
-  // Same, decoding overlapping latent tiles separately and blending them. Group-norm statistics are
-  // per tile, so the result approximates decode(); a latent that fits in one tile decodes exactly.
+  // Same, for large latents: the latent-resolution part (post_quant_conv, conv_in, mid block with its
+  // global attention) runs on the whole latent, then the upsampling levels run on overlapping tiles of
+  // it that are blended with linear ramps. Their group-norm statistics are per tile, so the result
+  // approximates decode(); a latent that fits in one tile decodes exactly.
   Buffer decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width,
                       const VaeTileOptions& tiles) const;
   // image [B, 3, H, W] in [-1, 1], H and W multiples of factor() -> moments of the latent distribution.
@@ -71,6 +73,9 @@ class Vae {
   void load_encoder();
   Mid load_mid(const std::string& prefix, int64_t channels) const;
   Buffer run_mid(ThreadPool& pool, const Mid& mid, Buffer x) const;
+  // decode() = decode_levels(decode_latent_stage(z)): [B, z, h, w] -> [B, C_last, h, w] -> [B, 3, f·h, f·w]
+  Buffer decode_latent_stage(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const;
+  Buffer decode_levels(ThreadPool& pool, Buffer x) const;
   void check_latents(int64_t batch, int64_t height, int64_t width) const;
 
   std::shared_ptr<const WeightStore> weights_;

@@ -64,7 +64,7 @@ Buffer Conv2d::operator()(ThreadPool& pool, const Buffer& x) const {
 GroupNorm GroupNorm::load(const WeightStore& store, const std::string& name, int64_t channels, int groups) {
   if (groups <= 0 || channels % groups != 0)
     fail_expected(code::kInvalidArgument, "a group count dividing " + std::to_string(channels) + " channels",
-                  "vae.normGroups (at \"" + name + "\")", std::to_string(groups));
+                  "config.normGroups (at \"" + name + "\")", std::to_string(groups));
   GroupNorm g;
   g.weight = checked_f32(store, name + ".weight", {channels});
   g.bias = checked_f32(store, name + ".bias", {channels});

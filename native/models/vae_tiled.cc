@@ -1,7 +1,9 @@
 // Tiled VAE decoding: peak activation memory of the full-resolution decoder levels
 // grows with the image area (a 2048² image needs several GiB), so large latents are
-// decoded in overlapping tiles and blended. Each tile's weight ramps linearly from ~0
-// to 1 across the overlap on every edge that has a neighbour, and the output is the
+// decoded in overlapping tiles and blended. The latent-resolution stage (conv_in and
+// the mid block, whose attention is global) is small and runs on the whole latent;
+// only the upsampling levels are tiled. Each tile's weight ramps linearly from ~0 to 1
+// across the overlap on every edge that has a neighbour, and the output is the
 // weight-normalised sum, so seams fade instead of showing.
 #include <algorithm>
 #include <cstring>
@@ -49,7 +51,8 @@ Buffer Vae::decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_
                   std::to_string(tiles.overlap));
   if (height <= tiles.size && width <= tiles.size) return decode(pool, z, batch, height, width);
 
-  const int64_t f = factor(), zc = config_.latent_channels, H = height * f, W = width * f;
+  const Buffer features = decode_latent_stage(pool, z, batch, height, width);  // [B, C_last, h, w]
+  const int64_t f = factor(), zc = features.dim(1), H = height * f, W = width * f;
   const int64_t th = std::min(tiles.size, height), tw = std::min(tiles.size, width);
   const std::vector<int64_t> ys = tile_starts(height, tiles.size, tiles.overlap);
   const std::vector<int64_t> xs = tile_starts(width, tiles.size, tiles.overlap);
@@ -60,10 +63,11 @@ Buffer Vae::decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_
   for (size_t ty = 0; ty < ys.size(); ++ty)
     for (size_t tx = 0; tx < xs.size(); ++tx) {
       const int64_t y0 = ys[ty], x0 = xs[tx];
-      for (int64_t bc = 0; bc < batch * zc; ++bc)  // latent window [B, z, th, tw]
+      for (int64_t bc = 0; bc < batch * zc; ++bc)  // feature window [B, C_last, th, tw]
         for (int64_t i = 0; i < th; ++i)
-          std::memcpy(tile.data() + (bc * th + i) * tw, z + (bc * height + y0 + i) * width + x0, (size_t)tw * sizeof(float));
-      const Buffer img = decode(pool, tile.data(), batch, th, tw);  // [B, 3, f·th, f·tw]
+          std::memcpy(tile.data() + (bc * th + i) * tw, features.data() + (bc * height + y0 + i) * width + x0,
+                      (size_t)tw * sizeof(float));
+      const Buffer img = decode_levels(pool, tile);  // [B, 3, f·th, f·tw]
       const int64_t ph = th * f, pw = tw * f, py0 = y0 * f, px0 = x0 * f;
       const std::vector<float> wy = ramp_weights(ph, tiles.overlap * f, ty > 0, ty + 1 < ys.size());
       const std::vector<float> wx = ramp_weights(pw, tiles.overlap * f, tx > 0, tx + 1 < xs.size());

@@ -1,4 +1,5 @@
 // Native weight lists and configs of the tiny fixture models (single-file checkpoints, identity names).
+import { writeFileSync } from 'node:fs';
 import type { TextEncoderConfig, VaeConfig } from '../../lib/loading/types.js';
 import { readSafetensorsHeader } from '../../lib/loading/safetensors.js';
 import type { NativeWeights } from '../../lib/native/weights.js';
@@ -30,3 +31,18 @@ export const tinySd2TextConfig: TextEncoderConfig = {
 
 export const tinySd1VaeConfig: VaeConfig = { latentChannels: 4, channels: [32, 32, 32, 64], numResBlocks: 2, scalingFactor: 0.18215, normGroups: 32 };
 export const tinySd2VaeConfig: VaeConfig = { latentChannels: 4, channels: [32, 32, 32, 32], numResBlocks: 2, scalingFactor: 0.18215, normGroups: 32 };
+
+/** Writes float32 tensors as a plain safetensors file (for weight-layout variants built in tests). */
+export function writeF32Safetensors(path: string, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const parts = [len, json, ...Object.values(tensors).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  writeFileSync(path, Buffer.concat(parts));
+}
