@@ -10,7 +10,7 @@ import { DiffusionError } from '../lib/errors.js';
 import { loadBinding } from '../lib/native/load.js';
 import { ClipTextEncoder } from '../lib/native/text-encoder.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
-import { singleFileWeights, tinyFiles, tinySd1TextConfig, tinySd2TextConfig, writeF32Safetensors } from './helpers/models.js';
+import { singleFileWeights, tinyFiles, tinySd1TextConfig, tinySd2TextConfig, writeF32Safetensors } from './helpers/tiny-models.js';
 
 const F32_TOL = 1e-4;
 // f16 weights are the f32 ones rounded: measured 2.8e-3 max abs on embeddings of max |x| 3.0.
@@ -96,7 +96,9 @@ test('tiny-sd2 with split attn.{q,k,v}_proj weights equals the fused in_proj lay
       continue;
     }
     const rows = v.shape[0] / 3, per = (v.data as Float32Array).length / 3;
-    ['q', 'k', 'v'].forEach((p, i) => {
+    // stored in the order q, v, k: not back to back, so the three projections run separately
+    ['q', 'v', 'k'].forEach((p) => {
+      const i = 'qkv'.indexOf(p);
       out[`${m[1]}${p}_proj.${m[2]}`] = { shape: [rows, ...v.shape.slice(1)], data: (v.data as Float32Array).slice(i * per, (i + 1) * per) };
     });
   }

@@ -7,7 +7,7 @@ import test from 'ava';
 import { DiffusionError } from '../lib/errors.js';
 import { Vae, sampleLatents } from '../lib/native/vae.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
-import { singleFileWeights, tinyFiles, tinySd1VaeConfig, tinySd2VaeConfig } from './helpers/models.js';
+import { singleFileWeights, tinyFiles, tinySd1VaeConfig, tinySd2VaeConfig } from './helpers/tiny-models.js';
 
 const F32_TOL = 1e-4;
 const F16_DECODE_TOL = 2e-2;

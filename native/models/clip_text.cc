@@ -1,6 +1,7 @@
 #include "models/clip_text.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "models/checked_weights.h"
@@ -46,6 +47,21 @@ ClipTextEncoder::ClipTextEncoder(std::shared_ptr<const WeightStore> weights, con
     load_openclip();
 }
 
+std::vector<ClipTextEncoder::Projection> ClipTextEncoder::fuse_if_adjacent(std::vector<Projection> qkv) {
+  if (qkv.size() != 3) return qkv;
+  const size_t bytes = (size_t)(qkv[0].n * qkv[0].k) * dtype_size(qkv[0].weight.dtype);
+  for (size_t i = 1; i < 3; ++i)
+    if (qkv[i].weight.dtype != qkv[0].weight.dtype ||
+        qkv[i].weight.data != static_cast<const uint8_t*>(qkv[i - 1].weight.data) + bytes)
+      return qkv;
+  const int64_t n = qkv[0].n;
+  auto bias = std::make_unique<std::vector<float>>((size_t)(3 * n));
+  for (size_t i = 0; i < 3; ++i) std::copy(qkv[i].bias, qkv[i].bias + n, bias->begin() + (ptrdiff_t)(i * n));
+  Projection fused{qkv[0].weight, bias->data(), 3 * n, qkv[0].k, 0};
+  fused_biases_.push_back(std::move(bias));
+  return {fused};
+}
+
 // HF CLIPTextModel names (SD1 single files; diffusers SD1 text encoders map onto them).
 void ClipTextEncoder::load_clip() {
   const WeightStore& s = *weights_;
@@ -64,7 +80,8 @@ void ClipTextEncoder::load_clip() {
     Layer layer;
     layer.ln1_weight = checked_f32(s, l + "layer_norm1.weight", {C});
     layer.ln1_bias = checked_f32(s, l + "layer_norm1.bias", {C});
-    layer.qkv = {proj("self_attn.q_proj", C, C, 0), proj("self_attn.k_proj", C, C, C), proj("self_attn.v_proj", C, C, 2 * C)};
+    layer.qkv = fuse_if_adjacent(
+        {proj("self_attn.q_proj", C, C, 0), proj("self_attn.k_proj", C, C, C), proj("self_attn.v_proj", C, C, 2 * C)});
     layer.out_proj = proj("self_attn.out_proj", C, C, 0);
     layer.ln2_weight = checked_f32(s, l + "layer_norm2.weight", {C});
     layer.ln2_bias = checked_f32(s, l + "layer_norm2.bias", {C});
@@ -98,7 +115,8 @@ void ClipTextEncoder::load_openclip() {
       layer.qkv = {Projection{checked_matrix(s, l + "attn.in_proj_weight", {3 * C, C}),
                               checked_f32(s, l + "attn.in_proj_bias", {3 * C}), 3 * C, C, 0}};
     } else {
-      layer.qkv = {proj("attn.q_proj", C, C, 0), proj("attn.k_proj", C, C, C), proj("attn.v_proj", C, C, 2 * C)};
+      // the canonical split (lib/loading/keys.ts): row ranges of in_proj in single files, separate in diffusers folders
+      layer.qkv = fuse_if_adjacent({proj("attn.q_proj", C, C, 0), proj("attn.k_proj", C, C, C), proj("attn.v_proj", C, C, 2 * C)});
     }
     layer.out_proj = proj("attn.out_proj", C, C, 0);
     layer.ln2_weight = checked_f32(s, l + "ln_2.weight", {C});

@@ -63,6 +63,8 @@ class ClipTextEncoder {
   };
 
   void load_clip();
+  // q, k, v stored back to back (e.g. OpenCLIP's fused in_proj mapped as three row ranges) run as one projection.
+  std::vector<Projection> fuse_if_adjacent(std::vector<Projection> qkv);
   void load_openclip();
   void run_layer(ThreadPool& pool, const Layer& layer, float* hidden, int64_t batch, int64_t tokens,
                  float* scratch_norm, float* scratch_qkv, float* scratch_attn, float* scratch_mlp) const;
@@ -74,6 +76,7 @@ class ClipTextEncoder {
   const float* final_ln_weight_ = nullptr;
   const float* final_ln_bias_ = nullptr;
   std::vector<Layer> layers_;
+  std::vector<std::unique_ptr<std::vector<float>>> fused_biases_;  // [3C] bias of each fused q/k/v projection
 };
 
 }  // namespace nd
