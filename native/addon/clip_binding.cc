@@ -1,6 +1,6 @@
 // JS class TextEncoder: new TextEncoder(weights, config, { threads }),
-// encode(ids: Int32Array, batch, { layersToRun?, finalLayerNorm? }) -> Promise<Float32Array [batch, maxPositions, hidden]>,
-// dispose(). Calls run off the main thread, one at a time per model.
+// encode(ids: Int32Array, batch, { layersToRun?, finalLayerNorm? }) -> Promise<Float32Array [batch, maxPositions,
+// hidden]>, dispose(). Calls run off the main thread, one at a time per model.
 #include <napi.h>
 
 #include <cstring>
@@ -51,10 +51,10 @@ TextEncoderConfig text_encoder_config_from_js(Napi::Env env, const Napi::Value& 
 class TextEncoderWrap : public Napi::ObjectWrap<TextEncoderWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function cls = DefineClass(env, "TextEncoder",
-                                     {InstanceMethod("encode", &TextEncoderWrap::Encode),
-                                      InstanceMethod("dispose", &TextEncoderWrap::Dispose),
-                                      InstanceAccessor("disposed", &TextEncoderWrap::Disposed, nullptr)});
+    Napi::Function cls = DefineClass(
+        env, "TextEncoder",
+        {InstanceMethod("encode", &TextEncoderWrap::Encode), InstanceMethod("dispose", &TextEncoderWrap::Dispose),
+         InstanceAccessor("disposed", &TextEncoderWrap::Disposed, nullptr)});
     exports.Set("TextEncoder", cls);
   }
 
@@ -96,8 +96,7 @@ class TextEncoderWrap : public Napi::ObjectWrap<TextEncoderWrap> {
       auto model = slot_.model;
       auto pool = slot_.pool;
       return queue_call(
-          env, slot_.mutex,
-          [=] { *output = model->encode(*pool, input->data(), batch, tokens, run); },
+          env, slot_.mutex, [=] { *output = model->encode(*pool, input->data(), batch, tokens, run); },
           [=](Napi::Env e) -> Napi::Value { return f32_to_js(e, output->data(), (size_t)output->numel()); });
     });
   }

@@ -46,12 +46,12 @@ std::shared_ptr<std::vector<float>> tensor_arg(const Napi::Value& v, const std::
 class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function cls = DefineClass(env, "VAE",
-                                     {InstanceMethod("decode", &VaeWrap::Decode), InstanceMethod("encode", &VaeWrap::Encode),
-                                      InstanceMethod("dispose", &VaeWrap::Dispose),
-                                      InstanceAccessor("disposed", &VaeWrap::Disposed, nullptr),
-                                      InstanceAccessor("hasEncoder", &VaeWrap::HasEncoder, nullptr),
-                                      InstanceAccessor("factor", &VaeWrap::Factor, nullptr)});
+    Napi::Function cls = DefineClass(
+        env, "VAE",
+        {InstanceMethod("decode", &VaeWrap::Decode), InstanceMethod("encode", &VaeWrap::Encode),
+         InstanceMethod("dispose", &VaeWrap::Dispose), InstanceAccessor("disposed", &VaeWrap::Disposed, nullptr),
+         InstanceAccessor("hasEncoder", &VaeWrap::HasEncoder, nullptr),
+         InstanceAccessor("factor", &VaeWrap::Factor, nullptr)});
     exports.Set("VAE", cls);
   }
 
@@ -85,8 +85,9 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
         fail_expected(code::kInvalidArgument, std::to_string(config.latent_channels) + " latent channels", "shape[1]",
                       std::to_string(shape[1]));
       if (shape[0] > 1024 || shape[2] > max_side || shape[3] > max_side)
-        fail_expected(code::kInvalidArgument, "a batch of at most 1024 and latent sides of at most " + std::to_string(max_side),
-                      "shape", shape_str(shape));
+        fail_expected(code::kInvalidArgument,
+                      "a batch of at most 1024 and latent sides of at most " + std::to_string(max_side), "shape",
+                      shape_str(shape));
       auto input = tensor_arg(info[0], "latents", shape);
       Napi::Object options = options_arg(env, info[2], "options");
       Napi::Value tile = options.Get("tile");
@@ -122,7 +123,8 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       const Shape shape = shape_arg(info[1], "shape", 4, Vae::kMaxImageSide);
       if (shape[1] != Vae::kImageChannels)
         fail_expected(code::kInvalidArgument, "3 image channels", "shape[1]", std::to_string(shape[1]));
-      if (shape[0] > 1024) fail_expected(code::kInvalidArgument, "a batch of at most 1024", "shape[0]", std::to_string(shape[0]));
+      if (shape[0] > 1024)
+        fail_expected(code::kInvalidArgument, "a batch of at most 1024", "shape[0]", std::to_string(shape[0]));
       if (shape[2] % factor_ || shape[3] % factor_)
         fail_expected(code::kInvalidArgument, "a height and width that are multiples of " + std::to_string(factor_),
                       "shape", shape_str(shape));

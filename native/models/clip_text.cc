@@ -1,7 +1,7 @@
 #include "models/clip_text.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "models/checked_weights.h"
@@ -16,14 +16,16 @@ const char* kOpenClipPrefix = "cond_stage_model.model.";
 
 void check_config(const TextEncoderConfig& c) {
   auto positive = [](int64_t v, const char* name) {
-    if (v <= 0) fail_expected(code::kInvalidArgument, "a positive integer", std::string("config.") + name, std::to_string(v));
+    if (v <= 0)
+      fail_expected(code::kInvalidArgument, "a positive integer", std::string("config.") + name, std::to_string(v));
   };
   positive(c.hidden, "hidden");
   positive(c.heads, "heads");
   positive(c.intermediate, "intermediate");
   positive(c.vocab_size, "vocabSize");
   positive(c.max_positions, "maxPositions");
-  if (c.layers < 0) fail_expected(code::kInvalidArgument, "a non-negative integer", "config.layers", std::to_string(c.layers));
+  if (c.layers < 0)
+    fail_expected(code::kInvalidArgument, "a non-negative integer", "config.layers", std::to_string(c.layers));
   if (c.hidden % c.heads != 0)
     fail_expected(code::kInvalidArgument, "a head count dividing hidden (" + std::to_string(c.hidden) + ")",
                   "config.heads", std::to_string(c.heads));
@@ -31,8 +33,8 @@ void check_config(const TextEncoderConfig& c) {
     fail_expected(code::kInvalidArgument, "an integer in [0, " + std::to_string(c.layers) + "]",
                   "config.defaultLayersToRun", std::to_string(c.default_layers_to_run));
   if (c.pad_token < 0 || c.pad_token >= c.vocab_size)
-    fail_expected(code::kInvalidArgument, "a token id in [0, " + std::to_string(c.vocab_size) + ")",
-                  "config.padToken", std::to_string(c.pad_token));
+    fail_expected(code::kInvalidArgument, "a token id in [0, " + std::to_string(c.vocab_size) + ")", "config.padToken",
+                  std::to_string(c.pad_token));
 }
 
 }  // namespace
@@ -116,7 +118,8 @@ void ClipTextEncoder::load_openclip() {
                               checked_f32(s, l + "attn.in_proj_bias", {3 * C}), 3 * C, C, 0}};
     } else {
       // the canonical split (lib/loading/keys.ts): row ranges of in_proj in single files, separate in diffusers folders
-      layer.qkv = fuse_if_adjacent({proj("attn.q_proj", C, C, 0), proj("attn.k_proj", C, C, C), proj("attn.v_proj", C, C, 2 * C)});
+      layer.qkv = fuse_if_adjacent(
+          {proj("attn.q_proj", C, C, 0), proj("attn.k_proj", C, C, C), proj("attn.v_proj", C, C, 2 * C)});
     }
     layer.out_proj = proj("attn.out_proj", C, C, 0);
     layer.ln2_weight = checked_f32(s, l + "ln_2.weight", {C});
@@ -157,7 +160,7 @@ void ClipTextEncoder::run_layer(ThreadPool& pool, const Layer& layer, float* hid
   }
   cpu::linear(pool, attn, M, C, C, layer.out_proj.weight, C, layer.out_proj.bias, hidden, C, /*accumulate=*/true);
   cpu::layer_norm(pool, hidden, norm, M, C, layer.ln2_weight, layer.ln2_bias, kLayerNormEps);  // [M, C]
-  cpu::linear(pool, norm, M, C, C, layer.fc1.weight, I, layer.fc1.bias, mlp, I);                // [M, I]
+  cpu::linear(pool, norm, M, C, C, layer.fc1.weight, I, layer.fc1.bias, mlp, I);               // [M, I]
   if (config_.activation == TextEncoderConfig::Activation::kQuickGelu)
     cpu::quick_gelu(pool, mlp, M * I);
   else
@@ -190,7 +193,8 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t bat
       const size_t row = (size_t)ids[m] * (size_t)C;
       float* h = hidden.data() + m * C;
       for (int64_t c = 0; c < C; ++c)
-        h[c] = load_as_f32(token_embedding_.data, token_embedding_.dtype, row + (size_t)c) + position_embedding_[pos * C + c];
+        h[c] = load_as_f32(token_embedding_.data, token_embedding_.dtype, row + (size_t)c) +
+               position_embedding_[pos * C + c];
     }
   });
 
@@ -198,7 +202,8 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t bat
     std::vector<float> norm((size_t)(M * C)), qkv((size_t)(M * 3 * C)), attn((size_t)(M * C)),
         mlp((size_t)(M * config_.intermediate));
     for (int64_t l = 0; l < layers_to_run; ++l)
-      run_layer(pool, layers_[(size_t)l], hidden.data(), batch, tokens, norm.data(), qkv.data(), attn.data(), mlp.data());
+      run_layer(pool, layers_[(size_t)l], hidden.data(), batch, tokens, norm.data(), qkv.data(), attn.data(),
+                mlp.data());
   }
   if (options.final_layer_norm)
     cpu::layer_norm(pool, hidden.data(), hidden.data(), M, C, final_ln_weight_, final_ln_bias_, kLayerNormEps);

@@ -71,7 +71,7 @@ class ClipTextEncoder {
 
   std::shared_ptr<const WeightStore> weights_;
   TextEncoderConfig config_;
-  cpu::WeightRef token_embedding_;  // [vocab, C], file dtype (large: not widened)
+  cpu::WeightRef token_embedding_;             // [vocab, C], file dtype (large: not widened)
   const float* position_embedding_ = nullptr;  // [max_positions, C]
   const float* final_ln_weight_ = nullptr;
   const float* final_ln_bias_ = nullptr;

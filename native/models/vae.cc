@@ -12,15 +12,18 @@ const std::string kPrefix = "first_stage_model.";
 
 void check_config(const VaeConfig& c) {
   if (c.channels.empty() || c.channels.size() > 8)
-    fail_expected(code::kInvalidArgument, "1 to 8 levels", "config.channels", std::to_string(c.channels.size()) + " levels");
+    fail_expected(code::kInvalidArgument, "1 to 8 levels", "config.channels",
+                  std::to_string(c.channels.size()) + " levels");
   for (size_t i = 0; i < c.channels.size(); ++i)
     if (c.channels[i] <= 0 || c.channels[i] > 65536)
       fail_expected(code::kInvalidArgument, "a positive channel count", "config.channels[" + std::to_string(i) + "]",
                     std::to_string(c.channels[i]));
   if (c.latent_channels <= 0 || c.latent_channels > 1024)
-    fail_expected(code::kInvalidArgument, "a positive integer", "config.latentChannels", std::to_string(c.latent_channels));
+    fail_expected(code::kInvalidArgument, "a positive integer", "config.latentChannels",
+                  std::to_string(c.latent_channels));
   if (c.num_res_blocks <= 0 || c.num_res_blocks > 64)
-    fail_expected(code::kInvalidArgument, "a positive integer", "config.numResBlocks", std::to_string(c.num_res_blocks));
+    fail_expected(code::kInvalidArgument, "a positive integer", "config.numResBlocks",
+                  std::to_string(c.num_res_blocks));
   if (c.norm_groups <= 0 || c.norm_groups > 65536)
     fail_expected(code::kInvalidArgument, "a positive integer", "config.normGroups", std::to_string(c.norm_groups));
 }
@@ -60,7 +63,8 @@ void Vae::load_decoder() {
     Level& level = dec_up_[(size_t)i];
     const std::string lp = p + "up." + std::to_string(i) + ".";
     for (int64_t j = 0; j <= config_.num_res_blocks; ++j) {
-      level.blocks.push_back(vae::ResnetBlock::load(s, lp + "block." + std::to_string(j), block_in, ch[(size_t)i], groups_));
+      level.blocks.push_back(
+          vae::ResnetBlock::load(s, lp + "block." + std::to_string(j), block_in, ch[(size_t)i], groups_));
       block_in = ch[(size_t)i];
     }
     if (i != 0) {
@@ -86,7 +90,8 @@ void Vae::load_encoder() {
     Level& level = enc_down_[(size_t)i];
     const std::string lp = p + "down." + std::to_string(i) + ".";
     for (int64_t j = 0; j < config_.num_res_blocks; ++j) {
-      level.blocks.push_back(vae::ResnetBlock::load(s, lp + "block." + std::to_string(j), block_in, ch[(size_t)i], groups_));
+      level.blocks.push_back(
+          vae::ResnetBlock::load(s, lp + "block." + std::to_string(j), block_in, ch[(size_t)i], groups_));
       block_in = ch[(size_t)i];
     }
     if (i != levels - 1) {
@@ -108,7 +113,8 @@ Buffer Vae::run_mid(ThreadPool& pool, const Mid& mid, Buffer x) const {
 
 void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
   const int64_t max_side = kMaxImageSide / factor();
-  if (batch < 1 || batch > 1024) fail_expected(code::kInvalidArgument, "a batch in [1, 1024]", "latents", std::to_string(batch));
+  if (batch < 1 || batch > 1024)
+    fail_expected(code::kInvalidArgument, "a batch in [1, 1024]", "latents", std::to_string(batch));
   if (height < 1 || height > max_side || width < 1 || width > max_side)
     fail_expected(code::kInvalidArgument, "a latent height and width in [1, " + std::to_string(max_side) + "]",
                   "latents", std::to_string(height) + "x" + std::to_string(width));
@@ -126,10 +132,10 @@ Buffer Vae::decode_levels(ThreadPool& pool, Buffer x) const {
   for (size_t i = dec_up_.size(); i-- > 0;) {
     const Level& level = dec_up_[i];
     for (const vae::ResnetBlock& block : level.blocks) x = block(pool, x);  // [B, C_i, h·2^(L-1-i), ...]
-    if (level.resample) x = level.upsample(pool, x);                      // resolution ×2
+    if (level.resample) x = level.upsample(pool, x);                        // resolution ×2
   }
   dec_norm_out_(pool, x, x, /*silu=*/true);  // [B, C_0, f·h, f·w]
-  return dec_conv_out_(pool, x);            // [B, 3, f·h, f·w]
+  return dec_conv_out_(pool, x);             // [B, 3, f·h, f·w]
 }
 
 Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
@@ -140,7 +146,8 @@ Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t heig
 VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int64_t height, int64_t width) const {
   if (!has_encoder_) fail(code::kUnsupported, "This VAE has no encoder weights (first_stage_model.encoder.*)");
   const int64_t f = factor();
-  if (batch < 1 || batch > 1024) fail_expected(code::kInvalidArgument, "a batch in [1, 1024]", "image", std::to_string(batch));
+  if (batch < 1 || batch > 1024)
+    fail_expected(code::kInvalidArgument, "a batch in [1, 1024]", "image", std::to_string(batch));
   if (height < f || width < f || height % f || width % f || height > kMaxImageSide || width > kMaxImageSide)
     fail_expected(code::kInvalidArgument,
                   "a height and width that are multiples of " + std::to_string(f) + " in [" + std::to_string(f) + ", " +
@@ -151,7 +158,7 @@ VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int6
   x = enc_conv_in_(pool, x);  // [B, C_0, H, W]
   for (const Level& level : enc_down_) {
     for (const vae::ResnetBlock& block : level.blocks) x = block(pool, x);  // [B, C_i, ...]
-    if (level.resample) x = level.downsample(pool, x);                    // resolution / 2
+    if (level.resample) x = level.downsample(pool, x);                      // resolution / 2
   }
   x = run_mid(pool, enc_mid_, std::move(x));  // [B, C_last, H/f, W/f]
   enc_norm_out_(pool, x, x, /*silu=*/true);

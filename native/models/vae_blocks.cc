@@ -21,7 +21,8 @@ void to_tokens(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C,
 }
 
 // y[B, C, N] = residual[B, C, N] + t[B, N, C] transposed.
-void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, float* y, int64_t B, int64_t C, int64_t N) {
+void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, float* y, int64_t B, int64_t C,
+                     int64_t N) {
   pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
     for (int64_t r = s; r < e; ++r) {
       const int64_t b = r / C, c = r % C;
@@ -35,8 +36,8 @@ void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, fl
 
 void check_input(const Buffer& x, int64_t channels, const char* what) {
   if (x.shape.size() != 4 || x.dim(1) != channels)
-    fail(code::kInternal, std::string(what) + ": expected " + std::to_string(channels) + " channels but received " +
-                              shape_str(x.shape));
+    fail(code::kInternal,
+         std::string(what) + ": expected " + std::to_string(channels) + " channels but received " + shape_str(x.shape));
 }
 
 }  // namespace
@@ -75,10 +76,12 @@ GroupNorm GroupNorm::load(const WeightStore& store, const std::string& name, int
 
 void GroupNorm::operator()(ThreadPool& pool, const Buffer& x, Buffer& y, bool silu) const {
   check_input(x, channels, "GroupNorm");
-  cpu::group_norm(pool, x.data(), y.data(), x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias, kNormEps, silu);
+  cpu::group_norm(pool, x.data(), y.data(), x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias, kNormEps,
+                  silu);
 }
 
-ResnetBlock ResnetBlock::load(const WeightStore& store, const std::string& name, int64_t cin, int64_t cout, int groups) {
+ResnetBlock ResnetBlock::load(const WeightStore& store, const std::string& name, int64_t cin, int64_t cout,
+                              int groups) {
   ResnetBlock r;
   r.norm1 = GroupNorm::load(store, name + ".norm1", cin, groups);
   r.conv1 = Conv2d::load(store, name + ".conv1", cout, cin, 3);
@@ -122,7 +125,7 @@ Buffer AttnBlock::operator()(ThreadPool& pool, const Buffer& x) const {
   Buffer tokens({B, N, C});
   {
     Buffer n(x.shape);
-    norm(pool, x, n, /*silu=*/false);                  // [B, C, H, W]
+    norm(pool, x, n, /*silu=*/false);                   // [B, C, H, W]
     to_tokens(pool, n.data(), tokens.data(), B, C, N);  // [B, HW, C]
   }
   // The 1x1 convolutions are Linear layers over token rows: q | k | v side by side in [B·HW, 3C].
@@ -161,7 +164,7 @@ Buffer Upsample::operator()(ThreadPool& pool, const Buffer& x) const {
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   Buffer up({B, C, 2 * H, 2 * W});
   cpu::upsample_nearest2x(pool, x.data(), up.data(), B * C, H, W);  // [B, C, 2H, 2W]
-  return conv(pool, up);                                           // [B, C, 2H, 2W]
+  return conv(pool, up);                                            // [B, C, 2H, 2W]
 }
 
 Downsample Downsample::load(const WeightStore& store, const std::string& name, int64_t channels) {
@@ -175,7 +178,8 @@ Buffer Downsample::operator()(ThreadPool& pool, const Buffer& x) const {
   pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
     for (int64_t bc = s; bc < e; ++bc)
       for (int64_t i = 0; i < H; ++i)
-        std::memcpy(padded.data() + (bc * (H + 1) + i) * (W + 1), x.data() + (bc * H + i) * W, (size_t)W * sizeof(float));
+        std::memcpy(padded.data() + (bc * (H + 1) + i) * (W + 1), x.data() + (bc * H + i) * W,
+                    (size_t)W * sizeof(float));
   });
   const int64_t Ho = (H + 1 - 3) / 2 + 1, Wo = (W + 1 - 3) / 2 + 1;
   Buffer y({B, conv.cout, Ho, Wo});
