@@ -183,3 +183,16 @@ test('dispose: later calls reject with ERR_DISPOSED; a running call finishes', a
   await expectCode(t, te.encode(ids(c.input_ids)), 'ERR_DISPOSED');
   te.dispose(); // idempotent
 });
+
+test('calls queued before dispose all complete, in order', async (t) => {
+  const te = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, { threads: 1 });
+  const c = cases('tiny-sd1', 'te_astronaut');
+  const done: number[] = [];
+  const calls = [0, 1, 2, 3, 4].map((i) => te.encode(ids(i % 2 ? c.negative_input_ids : c.input_ids)).then((r) => (done.push(i), r)));
+  te.dispose();
+  const results = await Promise.all(calls);
+  t.deepEqual(done, [0, 1, 2, 3, 4]);
+  t.true(maxAbsDiff(results[4], f32(c.prompt_embeds)) <= F32_TOL);
+  t.true(maxAbsDiff(results[3], f32(c.negative_prompt_embeds)) <= F32_TOL);
+  await expectCode(t, te.encode(ids(c.input_ids)), 'ERR_DISPOSED');
+});

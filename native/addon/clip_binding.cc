@@ -96,7 +96,7 @@ class TextEncoderWrap : public Napi::ObjectWrap<TextEncoderWrap> {
       auto model = slot_.model;
       auto pool = slot_.pool;
       return queue_call(
-          env, slot_.mutex, [=] { *output = model->encode(*pool, input->data(), batch, tokens, run); },
+          env, slot_.queue, [=] { *output = model->encode(*pool, input->data(), batch, tokens, run); },
           [=](Napi::Env e) -> Napi::Value { return f32_to_js(e, output->data(), (size_t)output->numel()); });
     });
   }

@@ -1,14 +1,14 @@
 // Shared plumbing for model bindings whose methods return Promises: a model slot
 // that can be disposed while calls are in flight (each call holds its own
-// references), a mutex that serialises calls on one model, a worker built from two
-// lambdas, and small JS argument readers with "Expected … but received …" errors.
+// references), a per-model queue that runs calls one at a time, a worker built from
+// two lambdas, and small JS argument readers with "Expected … but received …" errors.
 #pragma once
 #include <napi.h>
 
 #include <cmath>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,45 +17,69 @@
 
 namespace nd::addon {
 
+class CallWorker;
+
+// Calls on one model run one at a time: the first is queued on the libuv pool, later ones wait here
+// (not in a pool thread, so many pending calls cannot starve fs and other async work). Main thread only.
+struct CallQueue {
+  bool running = false;
+  std::deque<CallWorker*> pending;
+};
+
 template <typename Model>
 struct ModelSlot {
   std::shared_ptr<const Model> model;
   std::shared_ptr<ThreadPool> pool;
-  std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
+  std::shared_ptr<CallQueue> queue = std::make_shared<CallQueue>();
 
   bool disposed() const { return !model; }
+  // Calls already accepted keep their own references and finish; later calls see disposed().
   void dispose() {
     model.reset();
     pool.reset();
   }
 };
 
-// compute() runs off the main thread under the model's mutex; result() converts its output on the main thread.
+// compute() runs off the main thread; result() converts its output on the main thread.
 class CallWorker : public PromiseWorker {
  public:
-  CallWorker(Napi::Env env, std::shared_ptr<std::mutex> mutex, std::function<void()> compute,
+  CallWorker(Napi::Env env, std::shared_ptr<CallQueue> queue, std::function<void()> compute,
              std::function<Napi::Value(Napi::Env)> result)
-      : PromiseWorker(env), mutex_(std::move(mutex)), compute_(std::move(compute)), result_(std::move(result)) {}
+      : PromiseWorker(env), queue_(std::move(queue)), compute_(std::move(compute)), result_(std::move(result)) {}
 
  protected:
-  void Compute() override {
-    std::lock_guard<std::mutex> lock(*mutex_);
-    compute_();
-  }
+  void Compute() override { compute_(); }
   Napi::Value Result(Napi::Env env) override { return result_(env); }
+  // After the promise settled (main thread): start the next pending call of this model.
+  void Destroy() override {
+    std::shared_ptr<CallQueue> queue = std::move(queue_);
+    if (!queue->pending.empty()) {
+      CallWorker* next = queue->pending.front();
+      queue->pending.pop_front();
+      next->Queue();
+    } else {
+      queue->running = false;
+    }
+    delete this;
+  }
 
  private:
-  std::shared_ptr<std::mutex> mutex_;
+  std::shared_ptr<CallQueue> queue_;
   std::function<void()> compute_;
   std::function<Napi::Value(Napi::Env)> result_;
 };
 
-// Queues a CallWorker and returns its promise.
-inline Napi::Promise queue_call(Napi::Env env, std::shared_ptr<std::mutex> mutex, std::function<void()> compute,
+// Creates a CallWorker, runs it now or after the model's running call, and returns its promise.
+inline Napi::Promise queue_call(Napi::Env env, const std::shared_ptr<CallQueue>& queue, std::function<void()> compute,
                                 std::function<Napi::Value(Napi::Env)> result) {
-  auto* worker = new CallWorker(env, std::move(mutex), std::move(compute), std::move(result));
+  auto* worker = new CallWorker(env, queue, std::move(compute), std::move(result));
   Napi::Promise promise = worker->promise();
-  worker->Queue();
+  if (queue->running) {
+    queue->pending.push_back(worker);
+  } else {
+    queue->running = true;
+    worker->Queue();
+  }
   return promise;
 }
 

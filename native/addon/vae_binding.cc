@@ -106,7 +106,7 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       auto model = slot_.model;
       auto pool = slot_.pool;
       return queue_call(
-          env, slot_.mutex,
+          env, slot_.queue,
           [=] {
             *output = tiled ? model->decode_tiled(*pool, input->data(), shape[0], shape[2], shape[3], tiles)
                             : model->decode(*pool, input->data(), shape[0], shape[2], shape[3]);
@@ -133,7 +133,7 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       auto model = slot_.model;
       auto pool = slot_.pool;
       return queue_call(
-          env, slot_.mutex, [=] { *output = model->encode(*pool, input->data(), shape[0], shape[2], shape[3]); },
+          env, slot_.queue, [=] { *output = model->encode(*pool, input->data(), shape[0], shape[2], shape[3]); },
           [=](Napi::Env e) -> Napi::Value {
             Napi::Object o = Napi::Object::New(e);
             o.Set("mean", f32_to_js(e, output->mean.data(), (size_t)output->mean.numel()));
