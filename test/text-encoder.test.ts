@@ -145,6 +145,8 @@ test('bad ids, lengths and options reject with typed errors', async (t) => {
   await expectCode(t, sd1.encode(Int32Array.from(good).fill(49408, 5, 6)), 'ERR_INVALID_ARGUMENT', /^Expected token ids in \[0, 49408\) for input ids\[5\] but received 49408$/);
   await expectCode(t, sd1.encode(Int32Array.from(good).fill(-1, 0, 1)), 'ERR_INVALID_ARGUMENT', /but received -1/);
   await expectCode(t, sd1.encode(new Int32Array(76)), 'ERR_INVALID_ARGUMENT', /^Expected a multiple of 77 token ids for ids/);
+  await expectCode(t, sd1.encode([...good].fill(2 ** 32 + 5, 7, 8)), 'ERR_INVALID_ARGUMENT', /^Expected token ids in \[0, 49408\) for ids\[7\] but received 4294967301$/);
+  await expectCode(t, sd1.encode([...good].fill(1.5, 0, 1)), 'ERR_INVALID_ARGUMENT', /for ids\[0\] but received 1\.5$/);
   await expectCode(t, sd1.encode(good, { layersToRun: 5 }), 'ERR_INVALID_ARGUMENT', /options\.layersToRun but received 5/);
   await expectCode(t, sd1.encode(good, { clipSkip: 5 }), 'ERR_INVALID_ARGUMENT', /options\.clipSkip/);
   // the raw binding checks types itself

@@ -49,7 +49,19 @@ export class ClipTextEncoder {
    */
   async encode(ids: Int32Array | ArrayLike<number>, options: TextEncodeOptions = {}): Promise<Float32Array> {
     const T = this.config.maxPositions;
-    const data = ids instanceof Int32Array ? ids : Int32Array.from(ids as ArrayLike<number>);
+    let data: Int32Array;
+    if (ids instanceof Int32Array) {
+      data = ids;
+    } else {
+      // checked here: Int32Array.from would silently truncate fractions and wrap large values
+      const vocab = this.config.vocabSize;
+      data = new Int32Array(ids.length);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (!Number.isInteger(id) || id < 0 || id >= vocab) invalid(`token ids in [0, ${vocab})`, `ids[${i}]`, id);
+        data[i] = id;
+      }
+    }
     if (data.length === 0 || data.length % T !== 0) invalid(`a multiple of ${T} token ids`, 'ids', ids);
     let layersToRun = options.layersToRun;
     if (options.clipSkip !== undefined) {
