@@ -1,0 +1,128 @@
+// Typed wrapper over the native `UNet` class (native/addon/unet_binding.cc).
+import { DiffusionError, callNative, fromNative, invalid } from '../errors.js';
+import type { UNetConfig, WeightMap } from '../loading/types.js';
+import { loadBinding } from './load.js';
+
+/** Weights as the addon takes them: files plus [canonical, fileIndex, tensorName] rows. */
+export interface NativeWeights {
+  files: string[];
+  tensors: Array<[string, number, string]>;
+}
+
+export interface UNetInputs {
+  /** [B, inChannels, H, W] latents, H and W multiples of 8 */
+  sample: Float32Array;
+  sampleShape: [number, number, number, number];
+  /** one timestep per batch element, or one for all (float timesteps allowed) */
+  timesteps: Float64Array | number[] | number;
+  /** [B, T, contextDim] text embeddings */
+  context: Float32Array;
+  contextShape: [number, number, number];
+}
+
+export interface UNetForwardOptions {
+  /**
+   * Attention-entropy scaling: the latent size the model was trained at (SD1.5: 64x64). When set,
+   * each self-attention layer uses sqrt(ln N / ln T)/sqrt(d) as its softmax scale; unset = 1/sqrt(d).
+   */
+  nativeLatentSize?: { h: number; w: number };
+  /** S-CFG: also return head-averaged attention probabilities at 1/4 and 1/8 of the latent side + middle */
+  captureAttention?: boolean;
+}
+
+export interface CapturedAttention {
+  /** LDM module path, e.g. "middle_block.1.transformer_blocks.0.attn2" */
+  name: string;
+  kind: 'self' | 'cross';
+  h: number;
+  w: number;
+  /** [B, h*w, Nk]: softmax probabilities averaged over heads (Nk = h*w for self, T for cross) */
+  probs: Float32Array;
+}
+
+export interface UNetOutputWithAttention {
+  output: Float32Array;
+  attention: CapturedAttention[];
+}
+
+interface NativeUNetHandle {
+  forward(
+    sample: Float32Array, shape: number[], timesteps: Float64Array | number[] | number, context: Float32Array,
+    contextShape: number[], options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean },
+  ): Promise<Float32Array | UNetOutputWithAttention>;
+  dispose(): void;
+  stats(): { disposed: boolean; peakActivationBytes: number };
+}
+interface UNetBinding {
+  UNet: new (weights: NativeWeights, config: UNetConfig, options: { threads: number }) => NativeUNetHandle;
+}
+
+/** WeightMap (canonical -> file + tensor) to the addon's compact form. */
+export function toNativeWeights(map: WeightMap): NativeWeights {
+  const files: string[] = [];
+  const index = new Map<string, number>();
+  const tensors: Array<[string, number, string]> = [];
+  for (const [canonical, loc] of Object.entries(map)) {
+    let i = index.get(loc.file);
+    if (i === undefined) {
+      i = files.length;
+      files.push(loc.file);
+      index.set(loc.file, i);
+    }
+    tensors.push([canonical, i, loc.tensor]);
+  }
+  return { files, tensors };
+}
+
+export class NativeUNet {
+  #handle: NativeUNetHandle | undefined;
+  readonly config: UNetConfig;
+
+  private constructor(handle: NativeUNetHandle, config: UNetConfig) {
+    this.#handle = handle;
+    this.config = config;
+  }
+
+  /** Maps the weights (zero copy) and checks every tensor's shape against the config. */
+  static create(weights: WeightMap, config: UNetConfig, options: { threads?: number } = {}): NativeUNet {
+    const threads = options.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0) invalid('a non-negative integer', 'threads', threads);
+    const binding = loadBinding<UNetBinding>();
+    const handle = callNative(() => new binding.UNet(toNativeWeights(weights), config, { threads }));
+    return new NativeUNet(handle, config);
+  }
+
+  /** One U-Net evaluation, off the main thread; resolves to the [B, outChannels, H, W] output. */
+  forward(inputs: UNetInputs, options?: UNetForwardOptions & { captureAttention?: false }): Promise<Float32Array>;
+  forward(inputs: UNetInputs, options: UNetForwardOptions & { captureAttention: true }): Promise<UNetOutputWithAttention>;
+  async forward(inputs: UNetInputs, options: UNetForwardOptions = {}): Promise<Float32Array | UNetOutputWithAttention> {
+    const handle = this.#handle;
+    if (!handle) throw new DiffusionError('ERR_DISPOSED', 'This UNet was disposed');
+    try {
+      return await handle.forward(
+        inputs.sample, inputs.sampleShape, inputs.timesteps, inputs.context, inputs.contextShape, options,
+      );
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Peak activation memory of the last forward, in bytes. */
+  get peakActivationBytes(): number {
+    return this.#handle?.stats().peakActivationBytes ?? 0;
+  }
+
+  get disposed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  /** Frees the native model; a forward already running finishes first, later calls reject with ERR_DISPOSED. */
+  dispose(): void {
+    this.#handle?.dispose();
+    this.#handle = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}

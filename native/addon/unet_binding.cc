@@ -1,0 +1,255 @@
+// JS class `UNet`: new UNet(weights, config, { threads }); forward(...) -> Promise, run off the
+// main thread; dispose(). Inputs are copied on the main thread so the JS arrays may change or be
+// collected while the worker runs; a running forward keeps the model alive past dispose().
+#include <napi.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon/convert.h"
+#include "addon/registry.h"
+#include "models/unet.h"
+
+namespace nd::addon {
+namespace {
+
+[[noreturn]] void expected(const std::string& what, const std::string& name, const std::string& got) {
+  fail_expected(code::kInvalidArgument, what, name, got);
+}
+
+std::vector<bool> bool_array_from_js(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) expected("an array of booleans", key, v.IsUndefined() ? "undefined" : "another type");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<bool> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsBoolean()) expected("a boolean", std::string(key) + "[" + std::to_string(i) + "]", "another type");
+    out.push_back(e.As<Napi::Boolean>().Value());
+  }
+  return out;
+}
+
+// The one place that reads a JS UNetConfig (lib/loading/types.ts).
+UNetConfig unet_config_from_js(const Napi::Value& v) {
+  if (!v.IsObject()) expected("a UNetConfig object", "config", "another type");
+  Napi::Object o = v.As<Napi::Object>();
+  UNetConfig c;
+  c.in_channels = int_from_js(o, "inChannels", 1, 64);
+  c.out_channels = int_from_js(o, "outChannels", 1, 64);
+  c.model_channels = int_from_js(o, "modelChannels", 1, 4096);
+  c.channel_mult = int_array_from_js(o, "channelMult");
+  c.num_res_blocks = int_from_js(o, "numResBlocks", 1, 16);
+  c.attention_levels = bool_array_from_js(o, "attentionLevels");
+  c.num_heads = int_array_from_js(o, "numHeads");
+  c.mid_heads = int_from_js(o, "midHeads", 1, 1024);
+  c.transformer_depth = int_from_js(o, "transformerDepth", 1, 16);
+  c.context_dim = int_from_js(o, "contextDim", 1, 16384);
+  c.use_linear_projection = bool_from_js(o, "useLinearProjection", false);
+  c.upcast_attention = bool_from_js(o, "upcastAttention", false);
+  c.norm_groups = int_from_js(o, "normGroups", 1, 1024);
+  c.validate();
+  return c;
+}
+
+std::vector<int64_t> shape_from_js(const Napi::Value& v, const char* name, size_t rank) {
+  const std::string what = "an array of " + std::to_string(rank) + " positive integers";
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != rank) expected(what, name, v.IsArray() ? "an array of another length" : "another type");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t i = 0; i < rank; ++i) {
+    Napi::Value e = a.Get(i);
+    const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(d) || d != std::floor(d) || d < 1 || d > (double)(1 << 30))
+      expected(what, name, e.IsNumber() ? std::to_string(d) : "a non-number");
+    out.push_back((int64_t)d);
+  }
+  return out;
+}
+
+std::vector<double> timesteps_from_js(const Napi::Value& v) {
+  std::vector<double> out;
+  if (v.IsNumber()) {
+    out.push_back(v.As<Napi::Number>().DoubleValue());
+  } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array a = v.As<Napi::Float64Array>();
+    out.assign(a.Data(), a.Data() + a.ElementLength());
+  } else if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) expected("a number", "timesteps[" + std::to_string(i) + "]", "a non-number");
+      out.push_back(e.As<Napi::Number>().DoubleValue());
+    }
+  } else {
+    expected("a Float64Array, number[] or number", "timesteps", "another type");
+  }
+  for (size_t i = 0; i < out.size(); ++i)
+    if (!std::isfinite(out[i])) expected("a finite number", "timesteps[" + std::to_string(i) + "]", std::to_string(out[i]));
+  return out;
+}
+
+UNetForwardOptions options_from_js(const Napi::Value& v) {
+  UNetForwardOptions opt;
+  if (v.IsUndefined() || v.IsNull()) return opt;
+  if (!v.IsObject()) expected("an options object", "options", "another type");
+  Napi::Object o = v.As<Napi::Object>();
+  opt.capture_attention = bool_from_js(o, "captureAttention", false);
+  Napi::Value n = o.Get("nativeLatentSize");
+  if (!n.IsUndefined() && !n.IsNull()) {
+    if (!n.IsObject()) expected("an object { h, w }", "options.nativeLatentSize", "another type");
+    opt.native_h = int_from_js(n.As<Napi::Object>(), "h", 1, 1 << 20);
+    opt.native_w = int_from_js(n.As<Napi::Object>(), "w", 1, 1 << 20);
+  }
+  return opt;
+}
+
+class ForwardWorker : public PromiseWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<UNet> model) : PromiseWorker(env), model_(std::move(model)) {}
+
+  std::vector<float> sample, context;
+  std::vector<double> timesteps;
+  UNetInputs in;
+  UNetForwardOptions opt;
+
+ protected:
+  void Compute() override {
+    in.sample = sample.data();
+    in.context = context.data();
+    in.timesteps = timesteps.data();
+    output_.resize((size_t)(in.B * model_->config().out_channels * in.H * in.W));
+    model_->forward(in, opt, output_.data(), opt.capture_attention ? &captured_ : nullptr);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Float32Array out = f32_to_js(env, output_.data(), output_.size());
+    if (!opt.capture_attention) return out;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("output", out);
+    Napi::Array list = Napi::Array::New(env, captured_.size());
+    const std::string prefix = "model.diffusion_model.";
+    for (size_t i = 0; i < captured_.size(); ++i) {
+      const unet::CapturedAttention& c = captured_[i];
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("name", c.name.compare(0, prefix.size(), prefix) == 0 ? c.name.substr(prefix.size()) : c.name);
+      e.Set("kind", c.cross ? "cross" : "self");
+      e.Set("h", (double)c.h);
+      e.Set("w", (double)c.w);
+      e.Set("probs", f32_to_js(env, c.probs.data(), c.probs.size()));
+      list.Set((uint32_t)i, e);
+    }
+    r.Set("attention", list);
+    return r;
+  }
+
+ private:
+  std::shared_ptr<UNet> model_;
+  std::vector<float> output_;
+  std::vector<unet::CapturedAttention> captured_;
+};
+
+class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "UNet",
+                                   {InstanceMethod("forward", &UNetWrap::Forward),
+                                    InstanceMethod("dispose", &UNetWrap::Dispose),
+                                    InstanceMethod("stats", &UNetWrap::Stats)});
+    exports.Set("UNet", f);
+  }
+
+  explicit UNetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UNetWrap>(info) {
+    guarded(info.Env(), [&] {
+      std::shared_ptr<WeightStore> weights = weights_from_js(info[0]);
+      UNetConfig config = unet_config_from_js(info[1]);
+      int threads = 0;
+      if (info.Length() > 2 && info[2].IsObject()) {
+        Napi::Object o = info[2].As<Napi::Object>();
+        if (!o.Get("threads").IsUndefined()) threads = (int)int_from_js(o, "threads", 0, 1024);
+      } else if (info.Length() > 2 && !info[2].IsUndefined()) {
+        expected("an options object { threads }", "options", "another type");
+      }
+      model_ = std::make_shared<UNet>(std::move(weights), config, threads);
+    });
+  }
+
+ private:
+  static Napi::Value Rejected(Napi::Env env, const std::exception& e) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(to_js_error(env, e).Value());
+    return d.Promise();
+  }
+
+  // forward(sample, [B, C, H, W], timesteps, context, [B, T, D], options?)
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    try {
+      if (!model_) fail(code::kDisposed, "This UNet was disposed");
+      const F32View sample = f32_from_js(info[0], "sample");
+      const std::vector<int64_t> shape = shape_from_js(info[1], "sample shape", 4);
+      std::vector<double> timesteps = timesteps_from_js(info[2]);
+      const F32View context = f32_from_js(info[3], "context");
+      const std::vector<int64_t> cshape = shape_from_js(info[4], "context shape", 3);
+      const UNetForwardOptions opt = options_from_js(info[5]);
+      const int64_t sample_n = shape[0] * shape[1] * shape[2] * shape[3];
+      if ((int64_t)sample.length != sample_n)
+        expected(std::to_string(sample_n) + " values (shape " + shape_str(shape) + ")", "sample",
+                 std::to_string(sample.length) + " values");
+      const int64_t context_n = cshape[0] * cshape[1] * cshape[2];
+      if ((int64_t)context.length != context_n)
+        expected(std::to_string(context_n) + " values (shape " + shape_str(cshape) + ")", "context",
+                 std::to_string(context.length) + " values");
+      auto* w = new ForwardWorker(env, model_);
+      w->sample.assign(sample.data, sample.data + sample.length);
+      w->context.assign(context.data, context.data + context.length);
+      w->timesteps = std::move(timesteps);
+      w->opt = opt;
+      UNetInputs& in = w->in;
+      in.B = shape[0], in.C = shape[1], in.H = shape[2], in.W = shape[3];
+      in.context_batch = cshape[0], in.T = cshape[1], in.D = cshape[2];
+      in.num_timesteps = (int64_t)w->timesteps.size();
+      in.sample = w->sample.data();
+      in.context = w->context.data();
+      in.timesteps = w->timesteps.data();
+      try {
+        model_->check_inputs(in);
+      } catch (...) {
+        delete w;
+        throw;
+      }
+      Napi::Promise p = w->promise();
+      w->Queue();
+      return p;
+    } catch (const Napi::Error& e) {
+      Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+      d.Reject(e.Value());
+      return d.Promise();
+    } catch (const std::exception& e) {
+      return Rejected(env, e);
+    }
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model_.reset();  // a running forward holds its own reference
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("disposed", !model_);
+    o.Set("peakActivationBytes", model_ ? (double)model_->last_peak_activation_bytes() : 0.0);
+    return o;
+  }
+
+  std::shared_ptr<UNet> model_;
+};
+
+void init(Napi::Env env, Napi::Object exports) { UNetWrap::Init(env, exports); }
+
+}  // namespace
+}  // namespace nd::addon
+
+ND_REGISTER_BINDING("unet", nd::addon::init);
