@@ -96,3 +96,158 @@ test('tiny-sd1 with float16 weights matches the fp16-weights fixture', async (t)
   const f32 = caseInputs('tiny-sd1/unet_32x32_t500.safetensors').out;
   t.true(maxAbsDiff(got, f32) > 0);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Attention-entropy scaling (DESIGN 5.1)
+
+test('entropy scaling with the native size equal to the actual size is bit-identical to the stock model', async (t) => {
+  const { inputs } = caseInputs('tiny-sd1/unet_24x40_t500.safetensors');
+  const u = unet('tiny-sd1');
+  const stock = await u.forward(inputs);
+  const same = await u.forward(inputs, { nativeLatentSize: { h: 24, w: 40 } });
+  t.deepEqual(Buffer.from(same.buffer), Buffer.from(stock.buffer));
+});
+
+test('entropy scaling with another native size changes the output, more for a larger size change', async (t) => {
+  const { inputs } = caseInputs('tiny-sd2/unet_32x32_t500.safetensors');
+  const u = unet('tiny-sd2');
+  const stock = await u.forward(inputs);
+  const near = await u.forward(inputs, { nativeLatentSize: { h: 24, w: 24 } });
+  const far = await u.forward(inputs, { nativeLatentSize: { h: 8, w: 8 } });
+  const dNear = maxAbsDiff(near, stock), dFar = maxAbsDiff(far, stock);
+  t.log(`max |scaled - stock|: native 24x24 ${dNear.toExponential(2)}, native 8x8 ${dFar.toExponential(2)}`);
+  t.true(dNear > 1e-6);
+  t.true(dFar > dNear);
+});
+
+// ---------------------------------------------------------------------------------------------
+// S-CFG attention capture (DESIGN 5.3)
+
+test('captureAttention returns head-averaged probabilities at 1/4, 1/8 of the latent side and the middle', async (t) => {
+  const { inputs, out } = caseInputs('tiny-sd1/unet_b2_32x32_t500.safetensors');
+  const u = unet('tiny-sd1');
+  const r = await u.forward(inputs, { captureAttention: true });
+  t.true(maxAbsDiff(r.output, out) <= TOLERANCE);
+  const plain = await u.forward(inputs);
+  t.deepEqual(Buffer.from(r.output.buffer), Buffer.from(plain.buffer), 'capturing does not change the output');
+  // tiny-sd1 at 32x32: level 2 (8x8) has 2 down + 3 up transformers, the middle block is 4x4 (level 3).
+  const layers = [
+    'input_blocks.7.1', 'input_blocks.8.1', 'middle_block.1', 'output_blocks.3.1', 'output_blocks.4.1', 'output_blocks.5.1',
+  ];
+  const expected = layers.flatMap((l) => [`${l}.transformer_blocks.0.attn1`, `${l}.transformer_blocks.0.attn2`]);
+  t.deepEqual(r.attention.map((a) => a.name), expected);
+  const B = 2, T = inputs.contextShape[1];
+  for (const a of r.attention) {
+    const side = a.name.startsWith('middle') ? 4 : 8;
+    t.is(a.h, side);
+    t.is(a.w, side);
+    t.is(a.kind, a.name.endsWith('attn1') ? 'self' : 'cross');
+    const nk = a.kind === 'self' ? a.h * a.w : T;
+    t.is(a.probs.length, B * a.h * a.w * nk);
+    let worst = 0;
+    for (let row = 0; row < B * a.h * a.w; row++) {
+      let sum = 0;
+      for (let j = 0; j < nk; j++) {
+        const p = a.probs[row * nk + j];
+        if (!(p >= 0)) t.fail(`negative or NaN probability in ${a.name}`);
+        sum += p;
+      }
+      worst = Math.max(worst, Math.abs(sum - 1));
+    }
+    t.true(worst < 1e-5, `${a.name}: rows sum to 1 (worst ${worst})`);
+  }
+  // the two batch halves (uncond, cond prompts) give different cross-attention maps
+  const cross = r.attention[1].probs, half = cross.length / 2;
+  t.true(maxAbsDiff(cross.subarray(0, half), cross.subarray(half)) > 1e-4);
+});
+
+test('captureAttention on a non-square latent reports true h and w', async (t) => {
+  const { inputs } = caseInputs('tiny-sd2/unet_24x40_t500.safetensors');
+  const r = await unet('tiny-sd2').forward(inputs, { captureAttention: true });
+  t.deepEqual([...new Set(r.attention.map((a) => `${a.h}x${a.w}`))], ['6x10', '3x5']);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency, dispose, memory
+
+test('concurrent forwards on one object serialise and each gets its own result', async (t) => {
+  const a = caseInputs('tiny-sd2/unet_32x32_t1.safetensors'), b = caseInputs('tiny-sd2/unet_32x32_t333.5.safetensors');
+  const u = unet('tiny-sd2');
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const [ra, rb] = await Promise.all([u.forward(a.inputs), u.forward(b.inputs)]);
+  clearInterval(timer);
+  t.true(maxAbsDiff(ra, a.out) <= TOLERANCE);
+  t.true(maxAbsDiff(rb, b.out) <= TOLERANCE);
+  t.true(ticks > 0, 'the event loop kept running during the forwards');
+  t.true(u.peakActivationBytes > 0);
+  t.log(`peak activation bytes (32x32, batch 1): ${u.peakActivationBytes}`);
+});
+
+test('dispose lets a running forward finish; later calls reject with ERR_DISPOSED', async (t) => {
+  const { inputs, out } = caseInputs('tiny-sd1/unet_32x32_t1.safetensors');
+  const u = NativeUNet.create(unetWeights(fixture('models/tiny-sd1.safetensors')), configFromDiffusers('tiny-sd1'));
+  const running = u.forward(inputs);
+  await u[Symbol.asyncDispose]();
+  t.true(maxAbsDiff(await running, out) <= TOLERANCE);
+  t.true(u.disposed);
+  const e = await t.throwsAsync(u.forward(inputs));
+  t.true(e instanceof DiffusionError);
+  t.is((e as DiffusionError).code, 'ERR_DISPOSED');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+async function rejects(t: import('ava').ExecutionContext, p: Promise<unknown>, code: string, pattern: RegExp) {
+  const e = await t.throwsAsync(p);
+  t.true(e instanceof DiffusionError, String(e));
+  t.is((e as DiffusionError).code, code, e?.message);
+  t.regex(e?.message ?? '', pattern);
+}
+
+test('bad inputs reject with typed "Expected ... but received ..." errors', async (t) => {
+  const { inputs } = caseInputs('tiny-sd1/unet_32x32_t1.safetensors');
+  const u = unet('tiny-sd1');
+  const with_ = (o: Partial<UNetInputs>): UNetInputs => ({ ...inputs, ...o });
+  await rejects(t, u.forward(with_({ sampleShape: [1, 3, 32, 32], sample: new Float32Array(3 * 32 * 32) })),
+    'ERR_INVALID_ARGUMENT', /Expected 4 channels for sample but received 3/);
+  await rejects(t, u.forward(with_({ sampleShape: [1, 4, 32, 36], sample: new Float32Array(4 * 32 * 36) })),
+    'ERR_INVALID_ARGUMENT', /Expected a multiple of 8 .* for the sample width but received 36/);
+  await rejects(t, u.forward(with_({ sampleShape: [1, 4, 4, 8], sample: new Float32Array(4 * 4 * 8) })),
+    'ERR_INVALID_ARGUMENT', /for the sample height but received 4/);
+  await rejects(t, u.forward(with_({ sampleShape: [1, 4, 32, 16] })),
+    'ERR_INVALID_ARGUMENT', /Expected 2048 values \(shape \[1, 4, 32, 16\]\) for sample but received 4096 values/);
+  await rejects(t, u.forward(with_({ contextShape: [1, 154, 16] })),
+    'ERR_INVALID_ARGUMENT', /Expected width 32 for context but received 16/);
+  await rejects(t, u.forward(with_({ contextShape: [1, 78, 32] })),
+    'ERR_INVALID_ARGUMENT', /Expected 2496 values .* for context but received 2464 values/);
+  await rejects(t, u.forward(with_({ sampleShape: [2, 4, 16, 32] })),
+    'ERR_INVALID_ARGUMENT', /Expected batch 2 \(the sample's\) for context but received 1/);
+  await rejects(t, u.forward(with_({ timesteps: [Number.NaN] })),
+    'ERR_INVALID_ARGUMENT', /Expected a finite number for timesteps\[0\] but received nan/);
+  await rejects(t, u.forward(with_({ timesteps: [1, 2, 3] })),
+    'ERR_INVALID_ARGUMENT', /Expected 1 or 1 values for timesteps but received 3/);
+  await rejects(t, u.forward(with_({ sample: new Float64Array(4096) as unknown as Float32Array })),
+    'ERR_INVALID_ARGUMENT', /Expected a Float32Array for sample/);
+  await rejects(t, u.forward(inputs, { nativeLatentSize: { h: 0, w: 8 } }),
+    'ERR_INVALID_ARGUMENT', /Expected an integer in \[1, .*\] for h but received 0/);
+});
+
+test('weights that do not fit the config fail at construction, naming the tensor', (t) => {
+  const weights = unetWeights(fixture('models/tiny-sd1.safetensors'));
+  const sd1 = configFromDiffusers('tiny-sd1');
+  const shape = t.throws(() => NativeUNet.create(weights, { ...sd1, useLinearProjection: true }));
+  t.is((shape as DiffusionError).code, 'ERR_SHAPE_MISMATCH');
+  t.regex(shape!.message, /Expected shape \[32, 32\] for weight "model\.diffusion_model\.input_blocks\.1\.1\.proj_in\.weight" but received \[32, 32, 1, 1\]/);
+  const missing = { ...weights };
+  delete missing['model.diffusion_model.middle_block.2.out_layers.3.weight'];
+  const e = t.throws(() => NativeUNet.create(missing, sd1));
+  t.is((e as DiffusionError).code, 'ERR_INVALID_FILE');
+  t.regex(e!.message, /middle_block\.2\.out_layers\.3\.weight/);
+  const heads = t.throws(() => NativeUNet.create(weights, { ...sd1, numHeads: [8, 8, 5, 8] }));
+  t.is((heads as DiffusionError).code, 'ERR_INVALID_ARGUMENT');
+  t.regex(heads!.message, /Expected a head count dividing 32 for unet config numHeads\[2\] but received 5/);
+  const ctx = t.throws(() => NativeUNet.create(weights, { ...sd1, contextDim: 768 }));
+  t.regex(ctx!.message, /Expected shape \[32, 768\] for weight ".*attn2\.to_k\.weight" but received \[32, 32\]/);
+});
