@@ -2,7 +2,7 @@
 // attention capture, and input validation.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { DiffusionError } from '../lib/errors.js';
+import { DiffusionError, type ErrorCode } from '../lib/errors.js';
 import type { UNetConfig, WeightMap } from '../lib/loading/types.js';
 import { NativeUNet, type UNetInputs } from '../lib/native/unet.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
@@ -199,7 +199,7 @@ test('dispose lets a running forward finish; later calls reject with ERR_DISPOSE
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-async function rejects(t: import('ava').ExecutionContext, p: Promise<unknown>, code: string, pattern: RegExp) {
+async function rejects(t: import('ava').ExecutionContext, p: Promise<unknown>, code: ErrorCode, pattern: RegExp) {
   const e = await t.throwsAsync(p);
   t.true(e instanceof DiffusionError, String(e));
   t.is((e as DiffusionError).code, code, e?.message);
