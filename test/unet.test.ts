@@ -9,6 +9,16 @@ import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
 
 const TOLERANCE = 1e-4;
 
+/** The fixture's own 1-thread vs 2-thread difference of `out` (index.json), for context in the logs. */
+function threadsFigure(id: string): number {
+  // index.json is Python's json (may hold bare NaN / Infinity)
+  const text = readFileSync(fixture('index.json'), 'utf8').replace(/-?\bInfinity\b|\bNaN\b/g, 'null');
+  const index = JSON.parse(text) as {
+    cases: Array<{ id: string; observed_tolerance: Record<string, { threads1_vs_2: number }> }>;
+  };
+  return index.cases.find((c) => c.id === id)?.observed_tolerance.out.threads1_vs_2 ?? Number.NaN;
+}
+
 /** Every model.diffusion_model.* tensor of a single-file checkpoint, canonical name = the file's key. */
 function unetWeights(file: string): WeightMap {
   const buf = readFileSync(file);
@@ -81,7 +91,7 @@ for (const [model, name] of cases) {
     const { inputs, out } = caseInputs(`${model}/${name}.safetensors`);
     const got = await unet(model).forward(inputs);
     const err = maxAbsDiff(got, out);
-    t.log(`max abs error ${err.toExponential(2)}`);
+    t.log(`max abs error ${err.toExponential(2)} (torch 1 vs 2 threads: ${threadsFigure(`${model}/${name}`).toExponential(2)})`);
     t.true(err <= TOLERANCE, `max abs error ${err}`);
   });
 }
@@ -90,7 +100,7 @@ test('tiny-sd1 with float16 weights matches the fp16-weights fixture', async (t)
   const { inputs, out } = caseInputs('tiny-sd1/unet_32x32_t500_fp16weights.safetensors');
   const got = await unet('tiny-sd1', 'models/tiny-sd1-fp16.safetensors').forward(inputs);
   const err = maxAbsDiff(got, out);
-  t.log(`max abs error ${err.toExponential(2)}`);
+  t.log(`max abs error ${err.toExponential(2)} (torch 1 vs 2 threads: ${threadsFigure('tiny-sd1/unet_32x32_t500_fp16weights').toExponential(2)})`);
   t.true(err <= TOLERANCE, `max abs error ${err}`);
   // and it differs from the float32-weights result by more than the tolerance would hide
   const f32 = caseInputs('tiny-sd1/unet_32x32_t500.safetensors').out;
