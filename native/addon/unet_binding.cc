@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,9 +107,21 @@ UNetForwardOptions options_from_js(const Napi::Value& v) {
   return opt;
 }
 
+class ForwardWorker;
+
+// Forwards on one model run one after another: a call made while another runs waits here (on
+// the main thread) instead of occupying a libuv worker thread on the model's mutex.
+struct ForwardQueue {
+  std::deque<ForwardWorker*> pending;
+  bool running = false;
+  void submit(ForwardWorker* w);
+  void next();
+};
+
 class ForwardWorker : public PromiseWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<UNet> model) : PromiseWorker(env), model_(std::move(model)) {}
+  ForwardWorker(Napi::Env env, std::shared_ptr<UNet> model, std::shared_ptr<ForwardQueue> queue)
+      : PromiseWorker(env), model_(std::move(model)), queue_(std::move(queue)) {}
 
   std::vector<float> sample, context;
   std::vector<double> timesteps;
@@ -145,11 +158,37 @@ class ForwardWorker : public PromiseWorker {
     return r;
   }
 
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    std::shared_ptr<ForwardQueue> queue = queue_;  // the base call deletes this worker
+    PromiseWorker::OnWorkComplete(env, status);
+    queue->next();
+  }
+
  private:
   std::shared_ptr<UNet> model_;
+  std::shared_ptr<ForwardQueue> queue_;
   std::vector<float> output_;
   std::vector<unet::CapturedAttention> captured_;
 };
+
+void ForwardQueue::submit(ForwardWorker* w) {
+  if (running) {
+    pending.push_back(w);
+    return;
+  }
+  running = true;
+  w->Queue();
+}
+
+void ForwardQueue::next() {
+  if (pending.empty()) {
+    running = false;
+    return;
+  }
+  ForwardWorker* w = pending.front();
+  pending.pop_front();
+  w->Queue();
+}
 
 class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
  public:
@@ -202,7 +241,7 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
       if ((int64_t)context.length != context_n)
         expected(std::to_string(context_n) + " values (shape " + shape_str(cshape) + ")", "context",
                  std::to_string(context.length) + " values");
-      auto* w = new ForwardWorker(env, model_);
+      auto* w = new ForwardWorker(env, model_, queue_);
       w->sample.assign(sample.data, sample.data + sample.length);
       w->context.assign(context.data, context.data + context.length);
       w->timesteps = std::move(timesteps);
@@ -221,7 +260,7 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
         throw;
       }
       Napi::Promise p = w->promise();
-      w->Queue();
+      queue_->submit(w);
       return p;
     } catch (const Napi::Error& e) {
       Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
@@ -245,6 +284,7 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
   }
 
   std::shared_ptr<UNet> model_;
+  std::shared_ptr<ForwardQueue> queue_ = std::make_shared<ForwardQueue>();
 };
 
 void init(Napi::Env env, Napi::Object exports) { UNetWrap::Init(env, exports); }
