@@ -261,3 +261,12 @@ test('weights that do not fit the config fail at construction, naming the tensor
   const ctx = t.throws(() => NativeUNet.create(weights, { ...sd1, contextDim: 768 }));
   t.regex(ctx!.message, /Expected shape \[32, 768\] for weight ".*attn2\.to_k\.weight" but received \[32, 32\]/);
 });
+
+test('huge shapes are rejected without overflow', async (t) => {
+  const { inputs } = caseInputs('tiny-sd1/unet_32x32_t1.safetensors');
+  const big = 2 ** 30;
+  await rejects(t, unet('tiny-sd1').forward({ ...inputs, sampleShape: [big, big, big, big] }),
+    'ERR_INVALID_ARGUMENT', /for sample but received 4096 values/);
+  await rejects(t, unet('tiny-sd1').forward({ ...inputs, sampleShape: [1, 4, 2 ** 31, 2] }),
+    'ERR_INVALID_ARGUMENT', /Expected an array of 4 positive integers for sample shape/);
+});

@@ -233,13 +233,18 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
       const F32View context = f32_from_js(info[3], "context");
       const std::vector<int64_t> cshape = shape_from_js(info[4], "context shape", 3);
       const UNetForwardOptions opt = options_from_js(info[5]);
-      const int64_t sample_n = shape[0] * shape[1] * shape[2] * shape[3];
-      if ((int64_t)sample.length != sample_n)
-        expected(std::to_string(sample_n) + " values (shape " + shape_str(shape) + ")", "sample",
+      // Products in double: exact below 2^53, and anything larger cannot match a typed array's length.
+      const auto count = [](const std::vector<int64_t>& s) {
+        double n = 1;
+        for (int64_t d : s) n *= (double)d;
+        return n;
+      };
+      const auto fmt = [](double n) { return n < 9e15 ? std::to_string((int64_t)n) : std::to_string(n); };
+      if ((double)sample.length != count(shape))
+        expected(fmt(count(shape)) + " values (shape " + shape_str(shape) + ")", "sample",
                  std::to_string(sample.length) + " values");
-      const int64_t context_n = cshape[0] * cshape[1] * cshape[2];
-      if ((int64_t)context.length != context_n)
-        expected(std::to_string(context_n) + " values (shape " + shape_str(cshape) + ")", "context",
+      if ((double)context.length != count(cshape))
+        expected(fmt(count(cshape)) + " values (shape " + shape_str(cshape) + ")", "context",
                  std::to_string(context.length) + " values");
       auto* w = new ForwardWorker(env, model_, queue_);
       w->sample.assign(sample.data, sample.data + sample.length);
