@@ -10,13 +10,13 @@ import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
 const TOLERANCE = 1e-4;
 
 /** The fixture's own 1-thread vs 2-thread difference of `out` (index.json), for context in the logs. */
-function threadsFigure(id: string): number {
+function threadsFigure(id: string): string {
   // index.json is Python's json (may hold bare NaN / Infinity)
   const text = readFileSync(fixture('index.json'), 'utf8').replace(/-?\bInfinity\b|\bNaN\b/g, 'null');
   const index = JSON.parse(text) as {
     cases: Array<{ id: string; observed_tolerance: Record<string, { threads1_vs_2: number }> }>;
   };
-  return index.cases.find((c) => c.id === id)?.observed_tolerance.out.threads1_vs_2 ?? Number.NaN;
+  return (index.cases.find((c) => c.id === id)?.observed_tolerance.out.threads1_vs_2 ?? Number.NaN).toExponential(2);
 }
 
 /** Every model.diffusion_model.* tensor of a single-file checkpoint, canonical name = the file's key. */
@@ -34,7 +34,8 @@ function unetWeights(file: string): WeightMap {
 function configFromDiffusers(model: 'tiny-sd1' | 'tiny-sd2'): UNetConfig {
   const c = JSON.parse(readFileSync(fixture(`models/${model}/unet/config.json`), 'utf8'));
   const boc = c.block_out_channels as number[];
-  const heads: number[] = Array.isArray(c.attention_head_dim) ? c.attention_head_dim : boc.map(() => c.attention_head_dim);
+  const hd = c.attention_head_dim as number | number[];
+  const heads: number[] = Array.isArray(hd) ? hd : boc.map(() => hd);
   return {
     inChannels: c.in_channels,
     outChannels: c.out_channels,
@@ -91,7 +92,7 @@ for (const [model, name] of cases) {
     const { inputs, out } = caseInputs(`${model}/${name}.safetensors`);
     const got = await unet(model).forward(inputs);
     const err = maxAbsDiff(got, out);
-    t.log(`max abs error ${err.toExponential(2)} (torch 1 vs 2 threads: ${threadsFigure(`${model}/${name}`).toExponential(2)})`);
+    t.log(`max abs error ${err.toExponential(2)} (torch 1 vs 2 threads: ${threadsFigure(`${model}/${name}`)})`);
     t.true(err <= TOLERANCE, `max abs error ${err}`);
   });
 }
@@ -100,7 +101,8 @@ test('tiny-sd1 with float16 weights matches the fp16-weights fixture', async (t)
   const { inputs, out } = caseInputs('tiny-sd1/unet_32x32_t500_fp16weights.safetensors');
   const got = await unet('tiny-sd1', 'models/tiny-sd1-fp16.safetensors').forward(inputs);
   const err = maxAbsDiff(got, out);
-  t.log(`max abs error ${err.toExponential(2)} (torch 1 vs 2 threads: ${threadsFigure('tiny-sd1/unet_32x32_t500_fp16weights').toExponential(2)})`);
+  const threads = threadsFigure('tiny-sd1/unet_32x32_t500_fp16weights');
+  t.log(`max abs error ${err.toExponential(2)} (torch 1 vs 2 threads: ${threads})`);
   t.true(err <= TOLERANCE, `max abs error ${err}`);
   // and it differs from the float32-weights result by more than the tolerance would hide
   const f32 = caseInputs('tiny-sd1/unet_32x32_t500.safetensors').out;
@@ -249,7 +251,10 @@ test('weights that do not fit the config fail at construction, naming the tensor
   const sd1 = configFromDiffusers('tiny-sd1');
   const shape = t.throws(() => NativeUNet.create(weights, { ...sd1, useLinearProjection: true }));
   t.is((shape as DiffusionError).code, 'ERR_SHAPE_MISMATCH');
-  t.regex(shape!.message, /Expected shape \[32, 32\] for weight "model\.diffusion_model\.input_blocks\.1\.1\.proj_in\.weight" but received \[32, 32, 1, 1\]/);
+  t.regex(
+    shape!.message,
+    /Expected shape \[32, 32\] for weight "model\.diffusion_model\.input_blocks\.1\.1\.proj_in\.weight" but received \[32, 32, 1, 1\]/,
+  );
   const missing = { ...weights };
   delete missing['model.diffusion_model.middle_block.2.out_layers.3.weight'];
   const e = t.throws(() => NativeUNet.create(missing, sd1));

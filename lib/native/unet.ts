@@ -94,7 +94,9 @@ export class NativeUNet {
 
   /** One U-Net evaluation, off the main thread; resolves to the [B, outChannels, H, W] output. */
   forward(inputs: UNetInputs, options?: UNetForwardOptions & { captureAttention?: false }): Promise<Float32Array>;
-  forward(inputs: UNetInputs, options: UNetForwardOptions & { captureAttention: true }): Promise<UNetOutputWithAttention>;
+  forward(
+    inputs: UNetInputs, options: UNetForwardOptions & { captureAttention: true },
+  ): Promise<UNetOutputWithAttention>;
   async forward(inputs: UNetInputs, options: UNetForwardOptions = {}): Promise<Float32Array | UNetOutputWithAttention> {
     const handle = this.#handle;
     if (!handle) throw new DiffusionError('ERR_DISPOSED', 'This UNet was disposed');

@@ -57,7 +57,8 @@ UNetConfig unet_config_from_js(const Napi::Value& v) {
 
 std::vector<int64_t> shape_from_js(const Napi::Value& v, const char* name, size_t rank) {
   const std::string what = "an array of " + std::to_string(rank) + " positive integers";
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != rank) expected(what, name, v.IsArray() ? "an array of another length" : "another type");
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != rank)
+    expected(what, name, v.IsArray() ? "an array of another length" : "another type");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<int64_t> out;
   for (uint32_t i = 0; i < rank; ++i) {
@@ -88,7 +89,8 @@ std::vector<double> timesteps_from_js(const Napi::Value& v) {
     expected("a Float64Array, number[] or number", "timesteps", "another type");
   }
   for (size_t i = 0; i < out.size(); ++i)
-    if (!std::isfinite(out[i])) expected("a finite number", "timesteps[" + std::to_string(i) + "]", std::to_string(out[i]));
+    if (!std::isfinite(out[i]))
+      expected("a finite number", "timesteps[" + std::to_string(i) + "]", std::to_string(out[i]));
   return out;
 }
 
@@ -193,10 +195,10 @@ void ForwardQueue::next() {
 class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function f = DefineClass(env, "UNet",
-                                   {InstanceMethod("forward", &UNetWrap::Forward),
-                                    InstanceMethod("dispose", &UNetWrap::Dispose),
-                                    InstanceMethod("stats", &UNetWrap::Stats)});
+    Napi::Function f =
+        DefineClass(env, "UNet",
+                    {InstanceMethod("forward", &UNetWrap::Forward), InstanceMethod("dispose", &UNetWrap::Dispose),
+                     InstanceMethod("stats", &UNetWrap::Stats)});
     exports.Set("UNet", f);
   }
 

@@ -140,7 +140,8 @@ void UNet::check_inputs(const UNetInputs& in) const {
     fail_expected(code::kInvalidArgument, "1 or " + s(in.B) + " values", "timesteps", s(in.num_timesteps));
   for (int64_t i = 0; i < in.num_timesteps; ++i)
     if (!std::isfinite(in.timesteps[i]))
-      fail_expected(code::kInvalidArgument, "a finite number", "timesteps[" + s(i) + "]", std::to_string(in.timesteps[i]));
+      fail_expected(code::kInvalidArgument, "a finite number", "timesteps[" + s(i) + "]",
+                    std::to_string(in.timesteps[i]));
   if (in.context_batch != in.B)
     fail_expected(code::kInvalidArgument, "batch " + s(in.B) + " (the sample's)", "context", s(in.context_batch));
   if (in.T < 1 || in.T > 65536) fail_expected(code::kInvalidArgument, "1..65536 tokens", "context", s(in.T));
@@ -180,14 +181,14 @@ void UNet::forward(const UNetInputs& in, const UNetForwardOptions& opt, float* o
   // Timestep embedding -> time_embed MLP -> SiLU (the emb_layers.0 of every ResBlock, applied once).
   std::vector<double> ts((size_t)B);
   for (int64_t b = 0; b < B; ++b) ts[b] = in.timesteps[in.num_timesteps == 1 ? 0 : b];
-  float* tproj = arena.alloc_f32((size_t)(B * mc));                    // [B, mc]
+  float* tproj = arena.alloc_f32((size_t)(B * mc));  // [B, mc]
   unet::timestep_embedding(ts.data(), B, mc, tproj);
-  float* temb1 = arena.alloc_f32((size_t)(B * TE));                    // [B, 4 mc]
+  float* temb1 = arena.alloc_f32((size_t)(B * TE));  // [B, 4 mc]
   cpu::linear(pool_, tproj, B, mc, mc, time_embed_0_.ref, TE, time_embed_0_.bias, temb1, TE);
   cpu::silu(pool_, temb1, B * TE);
-  float* emb = arena.alloc_f32((size_t)(B * TE));                      // [B, 4 mc]
+  float* emb = arena.alloc_f32((size_t)(B * TE));  // [B, 4 mc]
   cpu::linear(pool_, temb1, B, TE, TE, time_embed_2_.ref, TE, time_embed_2_.bias, emb, TE);
-  cpu::silu(pool_, emb, B * TE);                                       // SiLU(emb)
+  cpu::silu(pool_, emb, B * TE);  // SiLU(emb)
 
   // Up-path ping-pong buffers sized for the largest hidden state they hold.
   int64_t pp = B * c.channel_mult.back() * mc * hs[levels - 1] * ws[levels - 1];  // middle block
@@ -213,7 +214,8 @@ void UNet::forward(const UNetInputs& in, const UNetForwardOptions& opt, float* o
       Act o{nullptr, B, blk.res.out_channels(), h.H, h.W};  // [B, C_l, H_l, W_l]
       o.data = arena.alloc_f32((size_t)o.numel());
       blk.res.forward(ctx, h, emb, o.data);
-      if (blk.has_attn) blk.attn.forward(ctx, o, in.context, in.T, attention_call(blk.level, o.H, o.W, opt, captured, false));
+      if (blk.has_attn)
+        blk.attn.forward(ctx, o, in.context, in.T, attention_call(blk.level, o.H, o.W, opt, captured, false));
       h = o;
     }
     skips.push_back(h);
@@ -239,13 +241,15 @@ void UNet::forward(const UNetInputs& in, const UNetForwardOptions& opt, float* o
     const int64_t hw = h.H * h.W;
     for (int64_t b = 0; b < B; ++b) {
       std::memcpy(cat.data + b * cat.C * hw, h.data + b * h.C * hw, sizeof(float) * (size_t)(h.C * hw));
-      std::memcpy(cat.data + (b * cat.C + h.C) * hw, skip.data + b * skip.C * hw, sizeof(float) * (size_t)(skip.C * hw));
+      std::memcpy(cat.data + (b * cat.C + h.C) * hw, skip.data + b * skip.C * hw,
+                  sizeof(float) * (size_t)(skip.C * hw));
     }
     cur ^= 1;
     Act o{ping[cur], B, blk.res.out_channels(), h.H, h.W};  // [B, C_l, H_l, W_l]
     blk.res.forward(ctx, cat, emb, o.data);
     arena.reset(mark);
-    if (blk.has_attn) blk.attn.forward(ctx, o, in.context, in.T, attention_call(blk.level, o.H, o.W, opt, captured, false));
+    if (blk.has_attn)
+      blk.attn.forward(ctx, o, in.context, in.T, attention_call(blk.level, o.H, o.W, opt, captured, false));
     h = o;
     if (blk.has_up) {
       const Act& next = skips.back();  // the upsampled map must match the skip it is concatenated with

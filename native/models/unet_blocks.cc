@@ -9,8 +9,8 @@ namespace nd::unet {
 Weight load_weight(const WeightStore& w, const std::string& name, const Shape& shape, int64_t bias_len) {
   const Tensor& t = w.get(name + ".weight", shape);
   if (t.shape != shape)
-    fail(code::kShapeMismatch,
-         "Expected shape " + shape_str(shape) + " for weight \"" + name + ".weight\" but received " + shape_str(t.shape));
+    fail(code::kShapeMismatch, "Expected shape " + shape_str(shape) + " for weight \"" + name +
+                                   ".weight\" but received " + shape_str(t.shape));
   Weight out;
   out.ref = {t.data, t.dtype};
   if (bias_len > 0) {
