@@ -1,13 +1,11 @@
 // Typed wrapper over the native `UNet` class (native/addon/unet_binding.cc).
 import { DiffusionError, callNative, fromNative, invalid } from '../errors.js';
+import type { ScfgLayerAttention } from '../guidance/scfg.js';
 import type { UNetConfig, WeightMap } from '../loading/types.js';
 import { loadBinding } from './load.js';
+import { type NativeWeights, toNativeWeights } from './weights.js';
 
-/** Weights as the addon takes them: files plus [canonical, fileIndex, tensorName] rows. */
-export interface NativeWeights {
-  files: string[];
-  tensors: Array<[string, number, string]>;
-}
+const UNET_PREFIX = 'model.diffusion_model.';
 
 export interface UNetInputs {
   /** [B, inChannels, H, W] latents, H and W multiples of 8 */
@@ -57,23 +55,6 @@ interface UNetBinding {
   UNet: new (weights: NativeWeights, config: UNetConfig, options: { threads: number }) => NativeUNetHandle;
 }
 
-/** WeightMap (canonical -> file + tensor) to the addon's compact form. */
-export function toNativeWeights(map: WeightMap): NativeWeights {
-  const files: string[] = [];
-  const index = new Map<string, number>();
-  const tensors: Array<[string, number, string]> = [];
-  for (const [canonical, loc] of Object.entries(map)) {
-    let i = index.get(loc.file);
-    if (i === undefined) {
-      i = files.length;
-      files.push(loc.file);
-      index.set(loc.file, i);
-    }
-    tensors.push([canonical, i, loc.tensor]);
-  }
-  return { files, tensors };
-}
-
 export class NativeUNet {
   #handle: NativeUNetHandle | undefined;
   readonly config: UNetConfig;
@@ -88,7 +69,7 @@ export class NativeUNet {
     const threads = options.threads ?? 0;
     if (!Number.isInteger(threads) || threads < 0) invalid('a non-negative integer', 'threads', threads);
     const binding = loadBinding<UNetBinding>();
-    const handle = callNative(() => new binding.UNet(toNativeWeights(weights), config, { threads }));
+    const handle = callNative(() => new binding.UNet(toNativeWeights(weights, [UNET_PREFIX]), config, { threads }));
     return new NativeUNet(handle, config);
   }
 
@@ -127,4 +108,35 @@ export class NativeUNet {
   async [Symbol.asyncDispose](): Promise<void> {
     this.dispose();
   }
+}
+
+/**
+ * Groups captured attention by transformer block for S-CFG (lib/guidance/scfg.ts): one entry per
+ * block with its self- and cross-attention maps split into the batch halves [uncond, cond]
+ * (views, no copies). Needs a batch of 2 run with `captureAttention: true`.
+ */
+export function scfgLayers(attention: CapturedAttention[]): ScfgLayerAttention[] {
+  const byBlock = new Map<string, { self?: CapturedAttention; cross?: CapturedAttention }>();
+  for (const a of attention) {
+    const block = a.name.replace(/\.attn[12]$/, '');
+    const entry = byBlock.get(block) ?? {};
+    entry[a.kind] = a;
+    byBlock.set(block, entry);
+  }
+  const layers: ScfgLayerAttention[] = [];
+  for (const [block, { self, cross }] of byBlock) {
+    if (!self || !cross) invalid('both attn1 and attn2', `captured attention of ${block}`, self ? 'attn1 only' : 'attn2 only');
+    const hw = self.h * self.w;
+    if (self.probs.length !== 2 * hw * hw) invalid(`batch 2 (${2 * hw * hw} values)`, `${block}.attn1`, self.probs);
+    const crossHalf = cross.probs.length / 2;
+    layers.push({
+      height: self.h,
+      width: self.w,
+      selfUncond: self.probs.subarray(0, hw * hw),
+      selfCond: self.probs.subarray(hw * hw),
+      crossUncond: cross.probs.subarray(0, crossHalf),
+      crossCond: cross.probs.subarray(crossHalf),
+    });
+  }
+  return layers;
 }
