@@ -241,7 +241,7 @@ test('bad inputs reject with typed "Expected ... but received ..." errors', asyn
   await rejects(t, u.forward(with_({ timesteps: [Number.NaN] })),
     'ERR_INVALID_ARGUMENT', /Expected a finite number for timesteps\[0\] but received nan/);
   await rejects(t, u.forward(with_({ timesteps: [1, 2, 3] })),
-    'ERR_INVALID_ARGUMENT', /Expected 1 or 1 values for timesteps but received 3/);
+    'ERR_INVALID_ARGUMENT', /Expected 1 value for timesteps but received 3 values/);
   await rejects(t, u.forward(with_({ sample: new Float64Array(4096) as unknown as Float32Array })),
     'ERR_INVALID_ARGUMENT', /Expected a Float32Array for sample/);
   await rejects(t, u.forward(inputs, { nativeLatentSize: { h: 0, w: 8 } }),

@@ -137,7 +137,8 @@ void UNet::check_inputs(const UNetInputs& in) const {
   for (auto [v, name] : {std::pair{in.H, "the sample height"}, std::pair{in.W, "the sample width"}})
     if (v < 8 || v % 8 || v > 8192) fail_expected(code::kInvalidArgument, "a multiple of 8 in 8..8192", name, s(v));
   if (in.num_timesteps != 1 && in.num_timesteps != in.B)
-    fail_expected(code::kInvalidArgument, "1 or " + s(in.B) + " values", "timesteps", s(in.num_timesteps));
+    fail_expected(code::kInvalidArgument, in.B == 1 ? "1 value" : "1 or " + s(in.B) + " values (one per batch element)",
+                  "timesteps", s(in.num_timesteps) + " values");
   for (int64_t i = 0; i < in.num_timesteps; ++i)
     if (!std::isfinite(in.timesteps[i]))
       fail_expected(code::kInvalidArgument, "a finite number", "timesteps[" + s(i) + "]",
