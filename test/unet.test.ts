@@ -2,10 +2,11 @@
 // attention capture, and input validation.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { DiffusionError, type ErrorCode } from '../lib/errors.js';
+import { callNative, DiffusionError, type ErrorCode } from '../lib/errors.js';
 import type { UNetConfig, WeightMap } from '../lib/loading/types.js';
 import { scfg } from '../lib/guidance/scfg.js';
 import { detectModel } from '../lib/loading/detect.js';
+import { loadBinding } from '../lib/native/load.js';
 import { NativeUNet, scfgLayers, type UNetInputs } from '../lib/native/unet.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
 
@@ -314,3 +315,17 @@ for (const [model, source] of [
     }
   });
 }
+
+test('the native model is found by its type tag and holds the config it was given', (t) => {
+  const config = configFromDiffusers('tiny-sd2');
+  const u = NativeUNet.create(unetWeights(fixture('models/tiny-sd2.safetensors')), config);
+  t.deepEqual(u.nativeConfig(), config);
+  const binding = loadBinding<{ unetConfig(x: unknown): unknown }>();
+  const notUNet = t.throws(() => callNative(() => binding.unetConfig({ forward() {} })));
+  t.is((notUNet as DiffusionError).code, 'ERR_INVALID_ARGUMENT');
+  t.regex(notUNet!.message, /Expected a UNet object for unet but received another object/);
+  const handle = u.nativeHandle;
+  u.dispose();
+  const disposed = t.throws(() => callNative(() => binding.unetConfig(handle)));
+  t.is((disposed as DiffusionError).code, 'ERR_DISPOSED');
+});

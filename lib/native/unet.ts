@@ -53,6 +53,7 @@ interface NativeUNetHandle {
 }
 interface UNetBinding {
   UNet: new (weights: NativeWeights, config: UNetConfig, options: { threads: number }) => NativeUNetHandle;
+  unetConfig(unet: unknown): UNetConfig;
 }
 
 export class NativeUNet {
@@ -88,6 +89,18 @@ export class NativeUNet {
     } catch (err) {
       throw fromNative(err);
     }
+  }
+
+  /** The native object, for bindings that take a UNet (they recognise it by its N-API type tag). */
+  get nativeHandle(): unknown {
+    if (!this.#handle) throw new DiffusionError('ERR_DISPOSED', 'This UNet was disposed');
+    return this.#handle;
+  }
+
+  /** The config as the native model holds it (round trip of the JS -> C++ conversion). */
+  nativeConfig(): UNetConfig {
+    const handle = this.#handle;
+    return callNative(() => loadBinding<UNetBinding>().unetConfig(handle));
   }
 
   /** Peak activation memory of the last forward, in bytes. */

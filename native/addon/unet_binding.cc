@@ -1,6 +1,8 @@
 // JS class `UNet`: new UNet(weights, config, { threads }); forward(...) -> Promise, run off the
 // main thread; dispose(). Inputs are copied on the main thread so the JS arrays may change or be
 // collected while the worker runs; a running forward keeps the model alive past dispose().
+#include "addon/unet_binding.h"
+
 #include <napi.h>
 
 #include <cmath>
@@ -214,8 +216,12 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
         expected("an options object { threads }", "options", "another type");
       }
       model_ = std::make_shared<UNet>(std::move(weights), config, threads);
+      info.This().As<Napi::Object>().TypeTag(&kUNetTag);
     });
   }
+
+  static constexpr napi_type_tag kUNetTag = {0x6e642d756e657431ull, 0x9b1f3c5a7d2e4f60ull};  // "nd-unet1"
+  std::shared_ptr<UNet> model() const { return model_; }
 
  private:
   static Napi::Value Rejected(Napi::Env env, const std::exception& e) {
@@ -294,9 +300,51 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
   std::shared_ptr<ForwardQueue> queue_ = std::make_shared<ForwardQueue>();
 };
 
-void init(Napi::Env env, Napi::Object exports) { UNetWrap::Init(env, exports); }
+// unetConfig(unet): the config the native model runs with, as a JS UNetConfig (checks the
+// one-place conversion and the type-tagged lookup other bindings use).
+Napi::Value UNetConfigOf(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const UNetConfig& c = unet_from_js(info[0], "unet")->config();
+    const auto ints = [&](const std::vector<int64_t>& v) {
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); ++i) a.Set((uint32_t)i, (double)v[i]);
+      return a;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("inChannels", (double)c.in_channels);
+    o.Set("outChannels", (double)c.out_channels);
+    o.Set("modelChannels", (double)c.model_channels);
+    o.Set("channelMult", ints(c.channel_mult));
+    o.Set("numResBlocks", (double)c.num_res_blocks);
+    Napi::Array levels = Napi::Array::New(env, c.attention_levels.size());
+    for (size_t i = 0; i < c.attention_levels.size(); ++i) levels.Set((uint32_t)i, (bool)c.attention_levels[i]);
+    o.Set("attentionLevels", levels);
+    o.Set("numHeads", ints(c.num_heads));
+    o.Set("midHeads", (double)c.mid_heads);
+    o.Set("transformerDepth", (double)c.transformer_depth);
+    o.Set("contextDim", (double)c.context_dim);
+    o.Set("useLinearProjection", c.use_linear_projection);
+    o.Set("upcastAttention", c.upcast_attention);
+    o.Set("normGroups", (double)c.norm_groups);
+    return o;
+  });
+}
+
+void init(Napi::Env env, Napi::Object exports) {
+  UNetWrap::Init(env, exports);
+  exports.Set("unetConfig", Napi::Function::New(env, UNetConfigOf));
+}
 
 }  // namespace
+
+std::shared_ptr<UNet> unet_from_js(const Napi::Value& v, const char* name) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&UNetWrap::kUNetTag))
+    expected("a UNet object", name, v.IsObject() ? "another object" : "a non-object");
+  std::shared_ptr<UNet> model = UNetWrap::Unwrap(v.As<Napi::Object>())->model();
+  if (!model) fail(code::kDisposed, std::string("The UNet passed as ") + name + " was disposed");
+  return model;
+}
 }  // namespace nd::addon
 
 ND_REGISTER_BINDING("unet", nd::addon::init);
