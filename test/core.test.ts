@@ -123,7 +123,10 @@ test('arena allocations honour every power-of-two alignment', (t) => {
     t.is(addr % BigInt(a), 0n, `align ${a}`);
   });
   // Default alignment is 64 bytes.
-  const dflt = core.arena(4096, [['alloc', 1, 1], ['alloc', 10]]);
+  const dflt = core.arena(4096, [
+    ['alloc', 1, 1],
+    ['alloc', 10],
+  ]);
   t.is((dflt.states[1].address as bigint) % 64n, 0n);
 });
 
@@ -191,7 +194,9 @@ test('arena grows past a chunk, reuses chunks after reset, and frees them on rel
 
 test('a non-power-of-two alignment is refused with a typed error', (t) => {
   for (const align of [0, 3, 48]) {
-    const err = t.throws(() => callNative(() => core.arena(1024, [['alloc', 8, align]])), { instanceOf: DiffusionError });
+    const err = t.throws(() => callNative(() => core.arena(1024, [['alloc', 8, align]])), {
+      instanceOf: DiffusionError,
+    });
     t.is(err?.code, 'ERR_INVALID_ARGUMENT');
   }
 });

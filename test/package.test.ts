@@ -1,7 +1,16 @@
 // The published package: `npm pack`, install the tarball into an empty project with no compiler on
 // PATH, and check that the prebuilt binary is used (nothing compiled) and that the API loads.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,11 +70,15 @@ if (!hasPrebuild) {
     const app = join(work, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    execFileSync(process.execPath, [cli, 'install', '--prefer-offline', '--no-package-lock', join(work, packed[0].filename)], {
-      cwd: app,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    execFileSync(
+      process.execPath,
+      [cli, 'install', '--prefer-offline', '--no-package-lock', join(work, packed[0].filename)],
+      {
+        cwd: app,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
 
     const installed = join(app, 'node_modules', 'native-diffusion');
     t.false(existsSync(join(installed, 'build')), 'nothing was compiled during install');
@@ -74,7 +87,11 @@ if (!hasPrebuild) {
     t.true(resolved.startsWith(join(installed, 'prebuilds')), `node-gyp-build chose ${resolved}`);
 
     const script = "import { buildInfo } from 'native-diffusion'; console.log(JSON.stringify(buildInfo()));";
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, env, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: app,
+      env,
+      encoding: 'utf8',
+    });
     const info = JSON.parse(out) as { hardwareThreads: number; cuda: boolean; bindings: string[] };
     t.true(info.hardwareThreads >= 1);
     t.false(info.cuda);

@@ -1,6 +1,6 @@
 // The native safetensors reader seen from JS: every malformed file is a DiffusionError with the
 // right code and a message naming the file (and the tensor), never a crash; fixtures parse.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import test from 'ava';
@@ -31,7 +31,8 @@ function rejects(t: import('ava').ExecutionContext, path: string, code: ErrorCod
   if (!err) return;
   t.is((err as DiffusionError).code, code, err.message);
   t.true(err.message.includes(path), `message should name the file: ${err.message}`);
-  for (const f of fragments) t.true(err.message.includes(f), `message should include ${JSON.stringify(f)}: ${err.message}`);
+  for (const f of fragments)
+    t.true(err.message.includes(f), `message should include ${JSON.stringify(f)}: ${err.message}`);
 }
 
 const ok = (name: string, extra = ''): string =>
@@ -87,7 +88,13 @@ test('empty and truncated files', (t) => {
 });
 
 test('header length: huge (2^63), past the end, too small', (t) => {
-  rejects(t, rawFile('huge.safetensors', '{}', Buffer.alloc(0), 1n << 63n), 'ERR_INVALID_FILE', 'header length', '9223372036854775808');
+  rejects(
+    t,
+    rawFile('huge.safetensors', '{}', Buffer.alloc(0), 1n << 63n),
+    'ERR_INVALID_FILE',
+    'header length',
+    '9223372036854775808',
+  );
   rejects(t, rawFile('max.safetensors', '{}', Buffer.alloc(0), (1n << 64n) - 1n), 'ERR_INVALID_FILE', 'header length');
   rejects(t, rawFile('past.safetensors', '{}', Buffer.alloc(0), 1000n), 'ERR_INVALID_FILE', '1000 bytes');
   rejects(t, rawFile('zero.safetensors', '', Buffer.alloc(0), 0n), 'ERR_INVALID_FILE', 'JSON object');
@@ -100,7 +107,12 @@ test('the header must be a JSON object', (t) => {
   rejects(t, rawFile('trailing.safetensors', '{} x'), 'ERR_INVALID_FILE', 'trailing');
   rejects(t, rawFile('unterminated.safetensors', '{"a": "b'), 'ERR_INVALID_FILE', 'unterminated');
   rejects(t, rawFile('binary.safetensors', Buffer.from([0x7b, 0x00, 0xff, 0x7d])), 'ERR_INVALID_FILE', 'JSON');
-  rejects(t, rawFile('leading-zero.safetensors', '{"a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}}', Buffer.alloc(4)), 'ERR_INVALID_FILE', 'leading zero');
+  rejects(
+    t,
+    rawFile('leading-zero.safetensors', '{"a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}}', Buffer.alloc(4)),
+    'ERR_INVALID_FILE',
+    'leading zero',
+  );
   rejects(t, rawFile('lone-surrogate.safetensors', '{"\\ud800":1}'), 'ERR_INVALID_FILE', 'surrogate');
 });
 
@@ -119,24 +131,70 @@ test('a header of millions of values is refused (memory bound)', (t) => {
 });
 
 test('offsets past the end, reversed, or not integers', (t) => {
-  rejects(t, headerFile('past-end.safetensors', '{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', 8), 'ERR_INVALID_FILE', 'tensor "x"', 'data_offsets');
-  rejects(t, headerFile('reversed.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}', 8), 'ERR_INVALID_FILE', 'tensor "x"', '[8, 4]');
-  rejects(t, headerFile('neg-offset.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}', 8), 'ERR_INVALID_FILE', 'tensor "x"', '-4');
-  rejects(t, headerFile('float-offset.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0.5,4]}}', 8), 'ERR_INVALID_FILE', 'tensor "x"');
-  rejects(t, headerFile('three-offsets.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}', 8), 'ERR_INVALID_FILE', 'tensor "x"', 'data_offsets');
-  rejects(t, headerFile('huge-offset.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551616]}}', 8), 'ERR_INVALID_FILE', 'tensor "x"');
+  rejects(
+    t,
+    headerFile('past-end.safetensors', '{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', 8),
+    'ERR_INVALID_FILE',
+    'tensor "x"',
+    'data_offsets',
+  );
+  rejects(
+    t,
+    headerFile('reversed.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}', 8),
+    'ERR_INVALID_FILE',
+    'tensor "x"',
+    '[8, 4]',
+  );
+  rejects(
+    t,
+    headerFile('neg-offset.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}', 8),
+    'ERR_INVALID_FILE',
+    'tensor "x"',
+    '-4',
+  );
+  rejects(
+    t,
+    headerFile('float-offset.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0.5,4]}}', 8),
+    'ERR_INVALID_FILE',
+    'tensor "x"',
+  );
+  rejects(
+    t,
+    headerFile('three-offsets.safetensors', '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}', 8),
+    'ERR_INVALID_FILE',
+    'tensor "x"',
+    'data_offsets',
+  );
+  rejects(
+    t,
+    headerFile(
+      'huge-offset.safetensors',
+      '{"x":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551616]}}',
+      8,
+    ),
+    'ERR_INVALID_FILE',
+    'tensor "x"',
+  );
 });
 
 test('overlapping tensors are refused, also when an empty tensor sits between them', (t) => {
-  const two = '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}';
+  const two =
+    '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}';
   rejects(t, headerFile('overlap.safetensors', two, 16), 'ERR_INVALID_FILE', 'overlaps', '"a"', '"b"');
   const hidden =
     '{"big":{"dtype":"F32","shape":[8],"data_offsets":[0,32]},"empty":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},"late":{"dtype":"F32","shape":[1],"data_offsets":[16,20]}}';
-  rejects(t, headerFile('overlap-hidden.safetensors', hidden, 32), 'ERR_INVALID_FILE', 'tensor "late"', 'overlaps tensor "big"');
+  rejects(
+    t,
+    headerFile('overlap-hidden.safetensors', hidden, 32),
+    'ERR_INVALID_FILE',
+    'tensor "late"',
+    'overlaps tensor "big"',
+  );
   const contained =
     '{"outer":{"dtype":"F32","shape":[8],"data_offsets":[0,32]},"in1":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"in2":{"dtype":"F32","shape":[1],"data_offsets":[20,24]}}';
   rejects(t, headerFile('overlap-contained.safetensors', contained, 32), 'ERR_INVALID_FILE', 'overlaps tensor "outer"');
-  const same = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
+  const same =
+    '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
   rejects(t, headerFile('overlap-same.safetensors', same, 4), 'ERR_INVALID_FILE', 'overlaps');
   // Touching but disjoint, and empty tensors anywhere, are fine.
   const touching =
@@ -145,14 +203,44 @@ test('overlapping tensors are refused, also when an empty tensor sits between th
 });
 
 test('unknown dtype is ERR_UNSUPPORTED naming the tensor', (t) => {
-  rejects(t, headerFile('dtype.safetensors', '{"q":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}', 4), 'ERR_UNSUPPORTED', 'tensor "q"', 'F8_E4M3');
-  rejects(t, headerFile('dtype-lower.safetensors', '{"q":{"dtype":"f32","shape":[1],"data_offsets":[0,4]}}', 4), 'ERR_UNSUPPORTED', '"f32"');
-  rejects(t, headerFile('dtype-num.safetensors', '{"q":{"dtype":7,"shape":[1],"data_offsets":[0,4]}}', 4), 'ERR_INVALID_FILE', 'tensor "q"', 'dtype');
+  rejects(
+    t,
+    headerFile('dtype.safetensors', '{"q":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}', 4),
+    'ERR_UNSUPPORTED',
+    'tensor "q"',
+    'F8_E4M3',
+  );
+  rejects(
+    t,
+    headerFile('dtype-lower.safetensors', '{"q":{"dtype":"f32","shape":[1],"data_offsets":[0,4]}}', 4),
+    'ERR_UNSUPPORTED',
+    '"f32"',
+  );
+  rejects(
+    t,
+    headerFile('dtype-num.safetensors', '{"q":{"dtype":7,"shape":[1],"data_offsets":[0,4]}}', 4),
+    'ERR_INVALID_FILE',
+    'tensor "q"',
+    'dtype',
+  );
 });
 
 test('shape and byte size must agree', (t) => {
-  rejects(t, headerFile('size.safetensors', '{"m":{"dtype":"F16","shape":[2,3],"data_offsets":[0,16]}}', 16), 'ERR_INVALID_FILE', 'tensor "m"', '12 bytes', '[2, 3]');
-  rejects(t, headerFile('size-small.safetensors', '{"m":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}', 8), 'ERR_INVALID_FILE', 'tensor "m"', '16 bytes');
+  rejects(
+    t,
+    headerFile('size.safetensors', '{"m":{"dtype":"F16","shape":[2,3],"data_offsets":[0,16]}}', 16),
+    'ERR_INVALID_FILE',
+    'tensor "m"',
+    '12 bytes',
+    '[2, 3]',
+  );
+  rejects(
+    t,
+    headerFile('size-small.safetensors', '{"m":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}', 8),
+    'ERR_INVALID_FILE',
+    'tensor "m"',
+    '16 bytes',
+  );
 });
 
 test('bad shape dimensions: negative, fractional, overflowing, too many, wrong kind', (t) => {
@@ -164,17 +252,40 @@ test('bad shape dimensions: negative, fractional, overflowing, too many, wrong k
   rejects(t, shapeFile('str.safetensors', '["2"]'), 'ERR_INVALID_FILE', 'tensor "s"', '"2"');
   rejects(t, shapeFile('int64-overflow.safetensors', '[99999999999999999999]'), 'ERR_INVALID_FILE', 'tensor "s"');
   // The product overflows 64 bits: 2^32 * 2^32 elements must not wrap around to a small byte count.
-  rejects(t, shapeFile('product-overflow.safetensors', '[4294967296, 4294967296]', 0), 'ERR_INVALID_FILE', 'tensor "s"', 'overflow');
+  rejects(
+    t,
+    shapeFile('product-overflow.safetensors', '[4294967296, 4294967296]', 0),
+    'ERR_INVALID_FILE',
+    'tensor "s"',
+    'overflow',
+  );
   // 2^62 F64 elements would be 2^65 bytes = 0 mod 2^64: must not pass as an empty tensor.
-  rejects(t, headerFile('bytes-wrap.safetensors', '{"s":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}}', 0), 'ERR_INVALID_FILE', 'tensor "s"');
-  rejects(t, shapeFile('empty-but-huge.safetensors', '[0, 9007199254740993]', 0), 'ERR_INVALID_FILE', 'tensor "s"', '2^53');
+  rejects(
+    t,
+    headerFile('bytes-wrap.safetensors', '{"s":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}}', 0),
+    'ERR_INVALID_FILE',
+    'tensor "s"',
+  );
+  rejects(
+    t,
+    shapeFile('empty-but-huge.safetensors', '[0, 9007199254740993]', 0),
+    'ERR_INVALID_FILE',
+    'tensor "s"',
+    '2^53',
+  );
   rejects(t, shapeFile('rank9.safetensors', '[1,1,1,1,1,1,1,1,2]'), 'ERR_INVALID_FILE', 'tensor "s"', 'at most 8');
   rejects(t, shapeFile('shape-obj.safetensors', '{"0":2}'), 'ERR_INVALID_FILE', 'tensor "s"', 'shape');
 });
 
 test('entries that are not tensor objects, and bad metadata', (t) => {
   rejects(t, headerFile('entry-num.safetensors', '{"n":5}', 0), 'ERR_INVALID_FILE', 'tensor "n"');
-  rejects(t, headerFile('entry-missing.safetensors', '{"n":{"dtype":"F32","shape":[1]}}', 4), 'ERR_INVALID_FILE', 'tensor "n"', 'data_offsets');
+  rejects(
+    t,
+    headerFile('entry-missing.safetensors', '{"n":{"dtype":"F32","shape":[1]}}', 4),
+    'ERR_INVALID_FILE',
+    'tensor "n"',
+    'data_offsets',
+  );
   rejects(t, headerFile('meta-array.safetensors', '{"__metadata__":[1]}', 0), 'ERR_INVALID_FILE', '__metadata__');
   rejects(t, headerFile('meta-value.safetensors', '{"__metadata__":{"k":1}}', 0), 'ERR_INVALID_FILE', '"k"');
 });
@@ -185,7 +296,11 @@ test('duplicate tensor names are refused', (t) => {
 });
 
 test('names with escapes and unicode round-trip', (t) => {
-  const path = headerFile('unicode.safetensors', '{"caf\\u00e9.\\"q\\"\\ud83d\\ude00":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}', 3);
+  const path = headerFile(
+    'unicode.safetensors',
+    '{"caf\\u00e9.\\"q\\"\\ud83d\\ude00":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}',
+    3,
+  );
   t.is(readSafetensorsHeader(path).tensors[0].name, 'café."q"😀');
 });
 
@@ -225,5 +340,8 @@ test('the single-file checkpoints have the expected tensor counts and dtypes', (
   t.is(fp16.tensors.length, 1009);
   t.true(fp16.tensors.some((x) => x.dtype === 'F16'));
   const sd2 = readSafetensorsHeader(join(fixturesDir, 'models', 'tiny-sd2.safetensors'));
-  t.is(sd2.tensors.length, Object.keys(readSafetensors(join(fixturesDir, 'models', 'tiny-sd2.safetensors')).tensors).length);
+  t.is(
+    sd2.tensors.length,
+    Object.keys(readSafetensors(join(fixturesDir, 'models', 'tiny-sd2.safetensors')).tensors).length,
+  );
 });

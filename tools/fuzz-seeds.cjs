@@ -44,7 +44,9 @@ for (const p of walk(root)) {
   const small = {};
   if (header.__metadata__) small.__metadata__ = header.__metadata__;
   let offset = 0;
-  for (const [name, t] of Object.entries(header).filter(([k]) => k !== '__metadata__').slice(0, 12)) {
+  for (const [name, t] of Object.entries(header)
+    .filter(([k]) => k !== '__metadata__')
+    .slice(0, 12)) {
     let shape = t.shape.slice();
     while (shape.reduce((a, b) => a * b, 1) > 64) shape = shape.slice(1);
     const bytes = shape.reduce((a, b) => a * b, 1) * sizes[t.dtype];
@@ -55,5 +57,8 @@ for (const p of walk(root)) {
 }
 write('empty-object.st', file({}, 0));
 write('scalar.st', file({ s: { dtype: 'F32', shape: [], data_offsets: [0, 4] } }, 4));
-write('empty-tensor.st', file({ e: { dtype: 'BF16', shape: [0, 3], data_offsets: [0, 0] }, __metadata__: { k: 'v' } }, 0));
+write(
+  'empty-tensor.st',
+  file({ e: { dtype: 'BF16', shape: [0, 3], data_offsets: [0, 0] }, __metadata__: { k: 'v' } }, 0),
+);
 console.log(`wrote ${count} seeds to ${out}`);

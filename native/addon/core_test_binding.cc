@@ -20,7 +20,8 @@ namespace nd::addon {
 namespace {
 
 int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max) {
-  if (info.Length() <= i || !info[i].IsNumber()) fail_expected(code::kInvalidArgument, "a number", name, "a non-number");
+  if (info.Length() <= i || !info[i].IsNumber())
+    fail_expected(code::kInvalidArgument, "a number", name, "a non-number");
   const double v = info[i].As<Napi::Number>().DoubleValue();
   if (!(v >= (double)min && v <= (double)max) || v != (double)(int64_t)v) {
     fail_expected(code::kInvalidArgument, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]",
@@ -189,7 +190,8 @@ Napi::Value ArenaScript(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t chunk = int_arg(info, 0, "chunkBytes", 1, int64_t(1) << 30);
-    if (info.Length() < 2 || !info[1].IsArray()) fail_expected(code::kInvalidArgument, "an array", "ops", "a non-array");
+    if (info.Length() < 2 || !info[1].IsArray())
+      fail_expected(code::kInvalidArgument, "an array", "ops", "a non-array");
     Napi::Array ops = info[1].As<Napi::Array>();
     Arena arena((size_t)chunk);
     std::vector<std::pair<Arena::Mark, size_t>> marks;  // and the op index that took it
@@ -215,7 +217,7 @@ Napi::Value ArenaScript(const Napi::CallbackInfo& info) {
         const unsigned char fill = (unsigned char)(i * 37 + 11);
         std::memset(p, fill, (size_t)bytes);
         live.push_back({p, (size_t)bytes, fill, i});
-        state.Set("address", Napi::BigInt::New(env, (uint64_t)reinterpret_cast<uintptr_t>(p)));
+        state.Set("address", Napi::BigInt::New(env, (uint64_t) reinterpret_cast<uintptr_t>(p)));
       } else if (name == "mark") {
         marks.emplace_back(arena.mark(), i);
         state.Set("mark", (double)(marks.size() - 1));
@@ -231,8 +233,10 @@ Napi::Value ArenaScript(const Napi::CallbackInfo& info) {
             if (b.op < since) kept.push_back(b);
           live.swap(kept);
         } else {
-          if (name == "resetAll") arena.reset();
-          else arena.release();
+          if (name == "resetAll")
+            arena.reset();
+          else
+            arena.release();
           live.clear();
         }
       } else {

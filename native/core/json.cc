@@ -163,10 +163,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-      else error("bad hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= (uint32_t)(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= (uint32_t)(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= (uint32_t)(c - 'A' + 10);
+      else
+        error("bad hex digit in \\u escape");
     }
     return v;
   }

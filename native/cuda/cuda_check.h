@@ -10,8 +10,8 @@
 namespace nd::cuda {
 
 [[noreturn]] inline void fail_cuda(cudaError_t err, const char* what) {
-  const std::string msg = std::string("CUDA error in ") + what + ": " + cudaGetErrorName(err) + " (" +
-                          cudaGetErrorString(err) + ")";
+  const std::string msg =
+      std::string("CUDA error in ") + what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
   if (err == cudaErrorMemoryAllocation) fail(code::kOutOfMemory, msg);
   if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver) fail(code::kNoCuda, msg);
   fail(code::kInternal, msg);
@@ -19,8 +19,8 @@ namespace nd::cuda {
 
 }  // namespace nd::cuda
 
-#define ND_CUDA_CHECK(expr)                                          \
-  do {                                                               \
-    const cudaError_t nd_cuda_err_ = (expr);                         \
+#define ND_CUDA_CHECK(expr)                                                      \
+  do {                                                                           \
+    const cudaError_t nd_cuda_err_ = (expr);                                     \
     if (nd_cuda_err_ != cudaSuccess) ::nd::cuda::fail_cuda(nd_cuda_err_, #expr); \
   } while (0)

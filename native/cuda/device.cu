@@ -47,8 +47,8 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
   if (err != cudaSuccess) {
     ptr_ = nullptr;
     cudaGetLastError();
-    fail(code::kOutOfMemory, "Could not allocate " + std::to_string(bytes) + " bytes of GPU memory: " +
-                                 cudaGetErrorString(err));
+    fail(code::kOutOfMemory,
+         "Could not allocate " + std::to_string(bytes) + " bytes of GPU memory: " + cudaGetErrorString(err));
   }
 }
 

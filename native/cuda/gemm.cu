@@ -85,8 +85,8 @@ void check_gemm_shape(int64_t m, int64_t n, int64_t k) {
     fail(code::kInvalidArgument, "Expected GEMM dimensions in [0, 2^31) but received M=" + std::to_string(m) +
                                      " N=" + std::to_string(n) + " K=" + std::to_string(k));
   if ((m + kBM - 1) / kBM > 65535)
-    fail(code::kInvalidArgument, "Expected at most " + std::to_string(65535 * kBM) + " rows for the GEMM but received " +
-                                     std::to_string(m));
+    fail(code::kInvalidArgument,
+         "Expected at most " + std::to_string(65535 * kBM) + " rows for the GEMM but received " + std::to_string(m));
 }
 
 void gemm_f32_f16w(const float* a, const uint16_t* w, const float* bias, float* out, int64_t m, int64_t n, int64_t k) {

@@ -63,7 +63,8 @@ SelfTestResult self_test() {
 
   {  // GEMM on shapes that leave partial tiles in every dimension.
     const int m = 67, n = 45, k = 131;
-    const auto a = random_vector((size_t)m * k, rng), wf = random_vector((size_t)n * k, rng), bias = random_vector(n, rng);
+    const auto a = random_vector((size_t)m * k, rng), wf = random_vector((size_t)n * k, rng),
+               bias = random_vector(n, rng);
     std::vector<uint16_t> wh(wf.size());
     std::vector<float> wh_wide(wf.size());
     for (size_t i = 0; i < wf.size(); ++i) {
