@@ -295,6 +295,14 @@ test('duplicate tensor names are refused', (t) => {
   rejects(t, headerFile('dup.safetensors', dup, 20), 'ERR_INVALID_FILE', 'tensor "d"', 'duplicate');
 });
 
+test('metadata keys are plain own properties, even __proto__', (t) => {
+  const path = headerFile('proto.safetensors', '{"__metadata__":{"__proto__":"x","constructor":"y"}}', 0);
+  const { metadata } = readSafetensorsHeader(path);
+  t.deepEqual(Object.keys(metadata).sort(), ['__proto__', 'constructor']);
+  t.is(Object.getOwnPropertyDescriptor(metadata, '__proto__')?.value, 'x');
+  t.is(Object.getPrototypeOf(metadata), Object.prototype);
+});
+
 test('names with escapes and unicode round-trip', (t) => {
   const path = headerFile(
     'unicode.safetensors',

@@ -38,7 +38,9 @@ Napi::Value InspectSafetensors(const Napi::CallbackInfo& info) {
     }
     out.Set("tensors", tensors);
     Napi::Object metadata = Napi::Object::New(env);
-    for (const auto& [k, v] : file->metadata()) metadata.Set(k, Napi::String::New(env, v));
+    // Defined, not assigned: a key such as "__proto__" becomes a plain own property.
+    for (const auto& [k, v] : file->metadata())
+      metadata.DefineProperty(Napi::PropertyDescriptor::Value(k, Napi::String::New(env, v), napi_enumerable));
     out.Set("metadata", metadata);
     return out;
   });
