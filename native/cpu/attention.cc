@@ -45,6 +45,15 @@ float* scratch_buffer(size_t floats) {
   return buffer.get();
 }
 
+// Query tiles per task: as many as the ISA allows (each K/V tile is then read once per
+// group), but never so many that fewer than 4 tasks per worker remain to balance the load.
+int64_t query_group(const AttentionArgs& a, const KernelTable& kernels, int workers) {
+  const int64_t q_tiles = (a.nq + kernels.attn_q_tile - 1) / kernels.attn_q_tile;
+  int64_t group = kernels.attn_max_group < q_tiles ? kernels.attn_max_group : q_tiles;
+  while (group > 1 && a.batch * a.heads * ((q_tiles + group - 1) / group) < 4 * (int64_t)workers) --group;
+  return group < 1 ? 1 : group;
+}
+
 size_t row_stats_floats(const AttentionArgs& a) {
   return a.probs_mean ? (size_t)(a.batch * a.heads * a.nq * 2) : 0;
 }
@@ -86,9 +95,10 @@ int64_t attention_default_k_tile(int64_t nk) {
 }
 
 size_t attention_scratch_bytes(const AttentionArgs& a, int threads, const KernelTable& kernels, int64_t k_tile) {
-  const int64_t kt = k_tile > 0 ? k_tile : attention_default_k_tile(a.nk);
-  const size_t per_worker = kernels.attention_scratch_floats(a.head_dim, kt);
-  return ((size_t)(threads < 1 ? 1 : threads) * per_worker + row_stats_floats(a)) * sizeof(float);
+  const int64_t kt = k_tile > 0 ? (k_tile < a.nk ? k_tile : a.nk) : attention_default_k_tile(a.nk);
+  const int workers = threads < 1 ? 1 : threads;
+  const size_t per_worker = kernels.attention_scratch_floats(a.head_dim, kt, query_group(a, kernels, workers));
+  return ((size_t)workers * per_worker + row_stats_floats(a)) * sizeof(float);
 }
 
 void attention_with(const KernelTable& kernels, ThreadPool& pool, const AttentionArgs& a, int64_t k_tile) {
@@ -101,13 +111,15 @@ void attention_with(const KernelTable& kernels, ThreadPool& pool, const Attentio
   plan.q_tile = kernels.attn_q_tile;
   plan.k_tile = k_tile > 0 ? (k_tile < a.nk ? k_tile : a.nk) : attention_default_k_tile(a.nk);
   plan.q_tiles = (a.nq + plan.q_tile - 1) / plan.q_tile;
-
   const int workers = pool.size();
-  const size_t per_worker = kernels.attention_scratch_floats(a.head_dim, plan.k_tile);
+  plan.q_group = query_group(a, kernels, workers);
+
+  const size_t per_worker = kernels.attention_scratch_floats(a.head_dim, plan.k_tile, plan.q_group);
   float* scratch = scratch_buffer((size_t)workers * per_worker + row_stats_floats(a));
   plan.row_stats = a.probs_mean ? scratch + (size_t)workers * per_worker : nullptr;
 
-  pool.run_tasks(a.batch * a.heads * plan.q_tiles, [&](int64_t task, int worker) {
+  const int64_t groups = (plan.q_tiles + plan.q_group - 1) / plan.q_group;
+  pool.run_tasks(a.batch * a.heads * groups, [&](int64_t task, int worker) {
     kernels.attention_task(plan, scratch + (size_t)worker * per_worker, task);
   });
   if (a.probs_mean)

@@ -17,16 +17,18 @@ struct AttnPlan {
   int64_t q_tile = 0;      // queries per tile (a multiple of the vector width)
   int64_t k_tile = 0;      // keys per tile
   int64_t q_tiles = 0;     // ceil(nq / q_tile)
+  int64_t q_group = 1;     // query tiles per task, sharing each pass over the keys (<= attn_max_group)
   float* row_stats = nullptr;  // [batch, heads, nq, 2]: final (max, sum) per row, kept for the probs pass
 };
 
 struct KernelTable {
   const char* name;
   int lanes;
-  int64_t attn_q_tile;  // queries per attention tile
-  // Floats of per-worker scratch one attention task needs (head_dim d, key tile kt).
-  size_t (*attention_scratch_floats)(int64_t d, int64_t kt);
-  // Task t of batch·heads·q_tiles: one query tile of one head, all keys, online softmax.
+  int64_t attn_q_tile;     // queries per attention tile
+  int64_t attn_max_group;  // most query tiles one attention task may hold
+  // Floats of per-worker scratch one attention task needs (head_dim d, key tile kt, q_group tiles).
+  size_t (*attention_scratch_floats)(int64_t d, int64_t kt, int64_t group);
+  // Task t of batch·heads·ceil(q_tiles / q_group): q_group query tiles of one head, all keys, online softmax.
   void (*attention_task)(const AttnPlan& plan, float* scratch, int64_t task);
   // Task t of batch·q_tiles: head-averaged probabilities for one query tile (needs row_stats).
   void (*attention_probs_task)(const AttnPlan& plan, float* scratch, int64_t task);

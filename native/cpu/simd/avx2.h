@@ -23,6 +23,9 @@ ND_INLINE __m256i lane_mask(int n) {
 // First n lanes (0 < n < kLanes); masked lanes read as zero and are never touched in memory.
 ND_INLINE Vf vload_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
 ND_INLINE void vstore_n(float* p, Vf v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
+// Hint that the cache line at p is read (write: written) soon.
+ND_INLINE void vprefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+ND_INLINE void vprefetch_write(void* p) { __builtin_prefetch(p, 1, 3); }
 ND_INLINE Vf vset1(float x) { return _mm256_set1_ps(x); }
 ND_INLINE Vf vzero() { return _mm256_setzero_ps(); }
 ND_INLINE Vf vadd(Vf a, Vf b) { return _mm256_add_ps(a, b); }

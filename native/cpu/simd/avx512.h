@@ -22,6 +22,9 @@ ND_INLINE __mmask16 lane_mask(int n) { return (__mmask16)((1u << n) - 1u); }
 // First n lanes (0 < n < kLanes); the rest read as zero and are never touched in memory.
 ND_INLINE Vf vload_n(const float* p, int n) { return _mm512_maskz_loadu_ps(lane_mask(n), p); }
 ND_INLINE void vstore_n(float* p, Vf v, int n) { _mm512_mask_storeu_ps(p, lane_mask(n), v); }
+// Hint that the cache line at p is read (write: written) soon.
+ND_INLINE void vprefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+ND_INLINE void vprefetch_write(void* p) { __builtin_prefetch(p, 1, 3); }
 ND_INLINE Vf vset1(float x) { return _mm512_set1_ps(x); }
 ND_INLINE Vf vzero() { return _mm512_setzero_ps(); }
 ND_INLINE Vf vadd(Vf a, Vf b) { return _mm512_add_ps(a, b); }

@@ -38,6 +38,14 @@ ND_INLINE Vf vload_n(const float* p, int n) { ND_LANES(i < n ? p[i] : 0.f); }
 ND_INLINE void vstore_n(float* p, Vf v, int n) {
   for (int i = 0; i < n; ++i) p[i] = v.v[i];
 }
+// Hint that the cache line at p is read (write: written) soon.
+#if defined(__GNUC__)
+ND_INLINE void vprefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+ND_INLINE void vprefetch_write(void* p) { __builtin_prefetch(p, 1, 3); }
+#else
+ND_INLINE void vprefetch(const void*) {}
+ND_INLINE void vprefetch_write(void*) {}
+#endif
 ND_INLINE Vf vset1(float x) { ND_LANES(x); }
 ND_INLINE Vf vzero() { ND_LANES(0.f); }
 ND_INLINE Vf vadd(Vf a, Vf b) { ND_LANES(a.v[i] + b.v[i]); }
