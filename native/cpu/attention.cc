@@ -54,9 +54,7 @@ int64_t query_group(const AttentionArgs& a, const KernelTable& kernels, int work
   return group < 1 ? 1 : group;
 }
 
-size_t row_stats_floats(const AttentionArgs& a) {
-  return a.probs_mean ? (size_t)(a.batch * a.heads * a.nq * 2) : 0;
-}
+size_t row_stats_floats(const AttentionArgs& a) { return a.probs_mean ? (size_t)(a.batch * a.heads * a.nq * 2) : 0; }
 
 }  // namespace
 

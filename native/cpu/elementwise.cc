@@ -22,7 +22,8 @@ int64_t rows_grain(int64_t floats_per_row) {
 
 void map(ThreadPool& pool, float* x, int64_t n, void (*fn)(float*, int64_t), const char* name) {
   check_nonneg(n, name);
-  pool.parallel_for(n, [&](int64_t b, int64_t e, int) { fn(x + b, e - b); }, kGrain);
+  pool.parallel_for(
+      n, [&](int64_t b, int64_t e, int) { fn(x + b, e - b); }, kGrain);
 }
 
 }  // namespace

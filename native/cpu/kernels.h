@@ -13,11 +13,11 @@ namespace nd::cpu {
 // One fused-attention call, as the per-ISA task functions see it.
 struct AttnPlan {
   AttentionArgs a;
-  float log2_scale = 0.f;  // scale · log2(e): folded into the packed queries so softmax runs on exp2
-  int64_t q_tile = 0;      // queries per tile (a multiple of the vector width)
-  int64_t k_tile = 0;      // keys per tile
-  int64_t q_tiles = 0;     // ceil(nq / q_tile)
-  int64_t q_group = 1;     // query tiles per task, sharing each pass over the keys (<= attn_max_group)
+  float log2_scale = 0.f;      // scale · log2(e): folded into the packed queries so softmax runs on exp2
+  int64_t q_tile = 0;          // queries per tile (a multiple of the vector width)
+  int64_t k_tile = 0;          // keys per tile
+  int64_t q_tiles = 0;         // ceil(nq / q_tile)
+  int64_t q_group = 1;         // query tiles per task, sharing each pass over the keys (<= attn_max_group)
   float* row_stats = nullptr;  // [batch, heads, nq, 2]: final (max, sum) per row, kept for the probs pass
 };
 

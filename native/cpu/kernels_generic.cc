@@ -19,4 +19,3 @@ constexpr const char* kIsaName = "generic";
 }  // namespace
 #include "cpu/kernels/table.inc"
 }  // namespace nd::cpu::isa_generic
-

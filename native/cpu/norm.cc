@@ -28,7 +28,8 @@ void group_norm(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C
   if (groups < 1 || C < 1 || C % groups != 0)
     fail_expected(code::kInvalidArgument, "a channel count divisible by the group count " + std::to_string(groups),
                   "group_norm C", std::to_string(C));
-  if (!(eps >= 0.f)) fail_expected(code::kInvalidArgument, "a non-negative epsilon", "group_norm eps", std::to_string(eps));
+  if (!(eps >= 0.f))
+    fail_expected(code::kInvalidArgument, "a non-negative epsilon", "group_norm eps", std::to_string(eps));
   if (B == 0 || HW == 0) return;
   const int64_t cg = C / groups;
   const KernelTable& k = kernels_active();
@@ -45,11 +46,12 @@ void group_norm(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C
       grain_for(cg * HW));
 }
 
-void layer_norm(ThreadPool& pool, const float* x, float* y, int64_t M, int64_t C, const float* gamma,
-                const float* beta, float eps) {
+void layer_norm(ThreadPool& pool, const float* x, float* y, int64_t M, int64_t C, const float* gamma, const float* beta,
+                float eps) {
   check_nonneg(M, "layer_norm rows");
   if (C < 1) fail_expected(code::kInvalidArgument, "a positive size", "layer_norm C", std::to_string(C));
-  if (!(eps >= 0.f)) fail_expected(code::kInvalidArgument, "a non-negative epsilon", "layer_norm eps", std::to_string(eps));
+  if (!(eps >= 0.f))
+    fail_expected(code::kInvalidArgument, "a non-negative epsilon", "layer_norm eps", std::to_string(eps));
   const KernelTable& k = kernels_active();
   pool.parallel_for(
       M, [&](int64_t b, int64_t e, int) { k.layer_norm_rows(x + b * C, y + b * C, e - b, C, gamma, beta, eps); },

@@ -55,6 +55,8 @@ ND_INLINE Vf vscale2(Vf p, Vf n) {
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
-ND_INLINE Vf vselect_neg(Vf x, Vf a, Vf b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ)); }
+ND_INLINE Vf vselect_neg(Vf x, Vf a, Vf b) {
+  return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
 
 }  // namespace nd::cpu::isa_avx2

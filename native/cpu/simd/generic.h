@@ -23,8 +23,8 @@ struct Vf {
   float v[kLanes];
 };
 
-#define ND_LANES(expr)                               \
-  Vf r;                                              \
+#define ND_LANES(expr)                              \
+  Vf r;                                             \
   for (int i = 0; i < kLanes; ++i) r.v[i] = (expr); \
   return r
 
