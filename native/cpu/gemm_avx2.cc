@@ -2,6 +2,9 @@
 // widens f16 with F16C. Built per function with target attributes; entered only after cpuid
 // reported AVX2, FMA and F16C.
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own "undefined vector" idiom.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>

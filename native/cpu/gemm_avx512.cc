@@ -4,6 +4,9 @@
 // carries its own target attribute: the file is built for baseline x86-64 and only entered
 // after cpuid said AVX-512 is there (see cpu_features.h).
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own "undefined vector" idiom.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
