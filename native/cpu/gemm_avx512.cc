@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/gemm_kernels.h"
 
@@ -39,7 +40,12 @@ template <int MR>
 ND_AVX512 void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int n, const Epilogue& ep) {
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 14
-  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = c1[i] = _mm512_setzero_ps();
+    // The tile is read (beta != 0) or written at the end: start fetching it now.
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
+  }
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
@@ -111,6 +117,10 @@ ND_AVX512 inline __m512 load16(const void* base, int64_t index, __mmask16 mask) 
   }
 }
 
+template <DType DT>
+using Elem = std::conditional_t<DT == DType::F32, float, uint16_t>;
+constexpr int64_t kPrefetchAhead = 64;  // elements ahead along a row
+
 // In-register transpose: afterwards r[j] lane i holds what r[i] lane j held.
 ND_AVX512 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -151,23 +161,30 @@ ND_AVX512 void pack_rows_t(const RowsSource& s, float* dst, int width, int64_t r
       const int lanes = std::min(16, width - g);
       const int valid = std::max(0, std::min(lanes, rows - g));
       const __mmask16 store_mask = lane_mask(lanes);
+      const bool spill_ok = lanes == 16 || width <= 16;
       const int64_t first = (r0 + p + g) * s.ld + k0;
       for (int64_t kb = 0; kb < kc; kb += 16) {
         const int kn = (int)std::min<int64_t>(16, kc - kb);
         const __mmask16 kmask = lane_mask(kn);
         __m512 r[16];
-        if (valid == 16) {
 #pragma GCC unroll 16
-          for (int i = 0; i < 16; ++i) r[i] = load16<DT>(s.data, first + i * s.ld + kb, kmask);
-        } else {
-          for (int i = 0; i < 16; ++i)
-            r[i] = i < valid ? load16<DT>(s.data, first + i * s.ld + kb, kmask) : _mm512_setzero_ps();
+        for (int i = 0; i < 16; ++i) {
+          if (i < valid) {
+            const int64_t at = first + i * s.ld + kb;
+            // Rows sit far apart (often a page or more): more streams than the hardware prefetcher follows.
+            _mm_prefetch(static_cast<const char*>(s.data) + (at + kPrefetchAhead) * (int64_t)sizeof(Elem<DT>),
+                         _MM_HINT_T0);
+            r[i] = load16<DT>(s.data, at, kmask);
+          } else {
+            r[i] = _mm512_setzero_ps();
+          }
         }
         transpose16(r);
         float* d = dst + kb * width + g;
-        if (kn == 16) {
-#pragma GCC unroll 16
-          for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(d + j * width, store_mask, r[j]);
+        if (spill_ok) {
+          // Full 16-lane stores in ascending k: the (zero) lanes past the panel width land on the
+          // next k row's first slots, which the next store overwrites (buffer has 16 floats slack).
+          for (int j = 0; j < kn; ++j) _mm512_storeu_ps(d + j * width, r[j]);
         } else {
           for (int j = 0; j < kn; ++j) _mm512_mask_storeu_ps(d + j * width, store_mask, r[j]);
         }
@@ -323,9 +340,11 @@ const Kernels& kernels_avx512() {
     t.isa = Isa::Avx512;
     t.mr = kMr;
     t.nr = kNr;
-    t.mc = kMr * 12;
-    t.kc = 256;
-    t.nc = kNr * 64;
+    // Measured on Zen 4 (32 KB L1, 1 MB L2): long K blocks keep C traffic low; the B micro-panel
+    // (kc × 32) streams from L2 while the A block (mc × kc) stays there.
+    t.mc = kMr * 6;
+    t.kc = 768;
+    t.nc = kNr * 32;
     t.micro = micro_avx512;
     t.pack_rows = pack_rows_avx512;
     t.pack_cols = pack_cols_avx512;

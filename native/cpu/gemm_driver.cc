@@ -47,8 +47,8 @@ void run_block(const Kernels& kn, int64_t m0, int64_t m1, int64_t n0, int64_t n1
   const int mr = kn.mr, nr = kn.nr;
   const int64_t kc_max = std::max<int64_t>(1, std::min(kn.kc, K));
   const int64_t mc_max = std::min(kn.mc, round_up(m1 - m0, mr)), nc_max = std::min(kn.nc, round_up(n1 - n0, nr));
-  float* ap = a_buffer.get((size_t)(round_up(mc_max, mr) * kc_max));
-  float* bp = b_buffer.get((size_t)(round_up(nc_max, nr) * kc_max));
+  float* ap = a_buffer.get((size_t)(round_up(mc_max, mr) * kc_max + kPackSlack));
+  float* bp = b_buffer.get((size_t)(round_up(nc_max, nr) * kc_max + kPackSlack));
   const Epilogue rest{ep.alpha, 1.f, nullptr, nullptr};
   for (int64_t jc = n0; jc < n1; jc += kn.nc) {
     const int64_t nc = std::min(kn.nc, n1 - jc);

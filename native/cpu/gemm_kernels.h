@@ -45,7 +45,9 @@ struct ConvSource {
 };
 
 // Each packer fills rows [r0, r0 + rn) × k [k0, k0 + kc) into ceil(rn / width) panels at dst
-// (panel p starts at dst + p·width·kc).
+// (panel p starts at dst + p·width·kc). dst must have kPackSlack floats of room past the last
+// panel: packers may store whole vectors whose tail lanes are rewritten by later stores.
+constexpr int64_t kPackSlack = 16;
 using PackRows = void (*)(const RowsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0, int64_t kc);
 using PackCols = void (*)(const ColsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0, int64_t kc);
 using PackConv = void (*)(const ConvSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0, int64_t kc);
