@@ -205,68 +205,77 @@ ND_AVX512 void pack_rows_avx512(const RowsSource& s, float* dst, int width, int6
 
 ND_AVX512 void pack_cols_avx512(const ColsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0,
                                 int64_t kc) {
-  for (int64_t p = 0; p < rn; p += width, dst += width * kc) {
-    const int rows = (int)std::min<int64_t>(width, rn - p);
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = s.data + (k0 + k) * s.ld + r0 + p;
-      float* d = dst + k * width;
+  // k outer: each source row is read sequentially across all panels (rows of an NCHW image are
+  // far apart, so walking k inside a panel would touch a new page per element row).
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = s.data + (k0 + k) * s.ld + r0;
+    for (int64_t p = 0; p < rn; p += width) {
+      const int rows = (int)std::min<int64_t>(width, rn - p);
+      float* d = dst + p * kc + k * width;
       for (int g = 0; g < width; g += 16) {
         const int lanes = std::min(16, width - g), valid = std::max(0, std::min(lanes, rows - g));
-        _mm512_mask_storeu_ps(d + g, lane_mask(lanes), _mm512_maskz_loadu_ps(lane_mask(valid), src + g));
+        _mm512_mask_storeu_ps(d + g, lane_mask(lanes), _mm512_maskz_loadu_ps(lane_mask(valid), src + p + g));
       }
     }
   }
 }
 
-// One output row's run of positions inside a panel.
-struct Segment {
-  int offset, length;
-  int64_t oy, ox;
+// Up to 16 consecutive positions of one output row inside a panel.
+struct Chunk {
+  int offset, lanes;  // destination lanes [offset, offset + lanes)
+  int64_t oy, ox;     // output position of the first lane
 };
+constexpr int kMaxChunks = 64, kMaxKw = 8;
 
 ND_AVX512 void pack_conv_avx512(const ConvSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0,
                                 int64_t kc) {
-  if (s.stride > 2 || width > 64) return pack_conv_generic(s, dst, width, r0, rn, k0, kc);
+  if (s.stride > 2 || width > kMaxChunks || s.kw > kMaxKw) return pack_conv_generic(s, dst, width, r0, rn, k0, kc);
   const int taps = s.kh * s.kw;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  Segment segs[64];
+  Chunk chunks[kMaxChunks];
+  // Per chunk and kx: the first input column and the masks of in-image lanes. They depend on
+  // neither the channel nor ky, so the per-k loop below is loads and stores only.
+  int64_t first_col[kMaxChunks][kMaxKw];
+  __mmask16 mask_lo[kMaxChunks][kMaxKw], mask_hi[kMaxChunks][kMaxKw];
   for (int64_t p = 0; p < rn; p += width, dst += width * kc) {
     const int cols = (int)std::min<int64_t>(width, rn - p);
-    int nseg = 0;
+    int nchunks = 0;
     for (int j = 0; j < cols;) {
       const int64_t pos = r0 + p + j, oy = pos / s.wo, ox = pos % s.wo;
       const int len = (int)std::min<int64_t>(cols - j, s.wo - ox);
-      segs[nseg++] = {j, len, oy, ox};
+      for (int l = 0; l < len; l += 16) chunks[nchunks++] = {j + l, std::min(16, len - l), oy, ox + l};
       j += len;
     }
+    for (int c = 0; c < nchunks; ++c)
+      for (int kx = 0; kx < s.kw; ++kx) {
+        const int64_t st = chunks[c].ox * s.stride - s.pad + kx;
+        const int span = s.stride == 1 ? chunks[c].lanes : 2 * chunks[c].lanes - 1;  // input columns touched
+        const int lo = (int)std::max<int64_t>(0, -st), hi = (int)std::min<int64_t>(span, s.w - st);
+        first_col[c][kx] = st;
+        mask_lo[c][kx] = range_mask(lo, hi);
+        mask_hi[c][kx] = range_mask(lo - 16, hi - 16);
+      }
     int64_t ci = k0 / taps;
     int ky = (int)(k0 % taps) / s.kw, kx = (int)(k0 % taps) % s.kw;
     for (int64_t k = 0; k < kc; ++k) {
       float* d = dst + k * width;
       for (int j = cols; j < width; j += 16) _mm512_mask_storeu_ps(d + j, lane_mask(width - j), _mm512_setzero_ps());
       const float* plane = s.x + ci * s.h * s.w;
-      for (int q = 0; q < nseg; ++q) {
-        const Segment& sg = segs[q];
-        const int64_t iy = sg.oy * s.stride - s.pad + ky;
-        const bool row_ok = iy >= 0 && iy < s.h;
-        const float* src = plane + (row_ok ? iy : 0) * s.w;
-        const int64_t ix0 = sg.ox * s.stride - s.pad + kx;
-        for (int l = 0; l < sg.length; l += 16) {
-          const int ln = std::min(16, sg.length - l);
-          __m512 v = _mm512_setzero_ps();
-          if (row_ok && s.stride == 1) {
-            const int64_t start = ix0 + l;
-            const int lo = (int)std::max<int64_t>(0, -start), hi = (int)std::min<int64_t>(ln, s.w - start);
-            v = _mm512_maskz_loadu_ps(range_mask(lo, hi), offset_ptr(src, start));
-          } else if (row_ok) {
-            const int64_t start = ix0 + 2 * l;
-            const int lo = (int)std::max<int64_t>(0, -start), hi = (int)std::min<int64_t>(2 * ln - 1, s.w - start);
-            const __m512 a = _mm512_maskz_loadu_ps(range_mask(lo, hi), offset_ptr(src, start));
-            const __m512 b = _mm512_maskz_loadu_ps(range_mask(lo - 16, hi - 16), offset_ptr(src, start + 16));
+      for (int c = 0; c < nchunks; ++c) {
+        const Chunk& ch = chunks[c];
+        const int64_t iy = ch.oy * s.stride - s.pad + ky;
+        __m512 v = _mm512_setzero_ps();
+        if (iy >= 0 && iy < s.h) {
+          const float* src = offset_ptr(plane + iy * s.w, first_col[c][kx]);
+          if (s.stride == 1) {
+            v = _mm512_maskz_loadu_ps(mask_lo[c][kx], src);
+          } else {
+            const __m512 a = _mm512_maskz_loadu_ps(mask_lo[c][kx], src);
+            const __m512 b = _mm512_maskz_loadu_ps(mask_hi[c][kx], offset_ptr(src, 16));
             v = _mm512_permutex2var_ps(a, even, b);
           }
-          _mm512_mask_storeu_ps(d + sg.offset + l, lane_mask(ln), v);
         }
+        _mm512_mask_storeu_ps(d + ch.offset, lane_mask(ch.lanes), v);
       }
       if (++kx == s.kw) {
         kx = 0;
