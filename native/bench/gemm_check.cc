@@ -42,6 +42,13 @@ static bool check_pack() {
         gemm::pack_rows_generic(s, a.data(), width, r0, rn, k0, kc);
         gemm::kernels_avx512().pack_rows(s, b.data(), width, r0, rn, k0, kc);
         if (!std::equal(a.begin(), a.end() - 16, b.begin())) { printf("pack_rows mismatch width %d dt %d r0 %ld\n", width, (int)dt, r0); ok = false; }
+        for (int w2 : {6, 16}) {
+          int64_t panels2 = (rn + w2 - 1) / w2;
+          std::vector<float> c(panels2 * w2 * kc + 16, -7), e(panels2 * w2 * kc + 16, -9);
+          gemm::pack_rows_generic(s, c.data(), w2, r0, rn, k0, kc);
+          gemm::kernels_avx2().pack_rows(s, e.data(), w2, r0, rn, k0, kc);
+          if (!std::equal(c.begin(), c.end() - 16, e.begin())) { printf("avx2 pack_rows mismatch width %d dt %d r0 %ld\n", w2, (int)dt, r0); ok = false; }
+        }
       }
     }
   }
