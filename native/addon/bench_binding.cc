@@ -95,8 +95,10 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
     const cpu::Isa isa = cpu::best_isa();
     double (*chunk)(float*) = fma_chunk_scalar;
 #ifdef ND_HAVE_X86
-    if (isa == cpu::Isa::Avx512) chunk = fma_chunk_avx512;
-    else if (isa == cpu::Isa::Avx2) chunk = fma_chunk_avx2;
+    if (isa == cpu::Isa::Avx512)
+      chunk = fma_chunk_avx512;
+    else if (isa == cpu::Isa::Avx2)
+      chunk = fma_chunk_avx2;
 #endif
     std::vector<double> flops((size_t)threads, 0.0);
     std::vector<float> sinks((size_t)threads * 16, 0.f);
@@ -221,10 +223,12 @@ std::unique_ptr<Case> make_case(const std::string& name, const Napi::Object& p, 
   } else if (name == "conv2d") {
     const int64_t B = opt_int(p, "B", 1), Cin = int_from_js(p, "Cin", 1, 1 << 16), H = int_from_js(p, "H", 1, 1 << 16),
                   W = int_from_js(p, "W", 1, 1 << 16), Cout = int_from_js(p, "Cout", 1, 1 << 16);
-    const int k = (int)opt_int(p, "k", 3, 15), stride = (int)opt_int(p, "stride", 1, 8), pad = (int)opt_int(p, "pad", k / 2, 8);
+    const int k = (int)opt_int(p, "k", 3, 15), stride = (int)opt_int(p, "stride", 1, 8),
+              pad = (int)opt_int(p, "pad", k / 2, 8);
     const DType dt = dtype_of(p);
     const int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
-    if (Ho < 1 || Wo < 1) fail_expected(code::kInvalidArgument, "an input larger than the kernel", "params", "too small");
+    if (Ho < 1 || Wo < 1)
+      fail_expected(code::kInvalidArgument, "an input larger than the kernel", "params", "too small");
     c->f32 = {random_floats((size_t)(B * Cin * H * W), 1), random_floats((size_t)(Cout * Cin * k * k), 2),
               std::vector<float>((size_t)(B * Cout * Ho * Wo)), random_floats((size_t)Cout, 3)};
     const void* w = c->f32[1].data();
@@ -271,7 +275,8 @@ std::unique_ptr<Case> make_case(const std::string& name, const Napi::Object& p, 
   } else if (name == "group_norm") {
     const int64_t B = opt_int(p, "B", 1), C = int_from_js(p, "C", 1, 1 << 16), HW = int_from_js(p, "HW", 1, 1 << 26);
     const int groups = (int)opt_int(p, "groups", 32, 1 << 16);
-    if (groups < 1 || C % groups) fail_expected(code::kInvalidArgument, "groups dividing C", "params.groups", std::to_string(groups));
+    if (groups < 1 || C % groups)
+      fail_expected(code::kInvalidArgument, "groups dividing C", "params.groups", std::to_string(groups));
     const bool silu = bool_from_js(p, "silu", true);
     c->f32 = {random_floats((size_t)(B * C * HW), 1), std::vector<float>((size_t)(B * C * HW)),
               random_floats((size_t)C, 2), random_floats((size_t)C, 3)};

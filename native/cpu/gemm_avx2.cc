@@ -1,6 +1,6 @@
 // AVX2 + FMA GEMM kernels: a 6×16 register tile (12 ymm accumulators) and a row packer that
-// transposes 8×8 blocks in registers, widening f16 with F16C. Built per function with target attributes; entered only after cpuid
-// reported AVX2, FMA and F16C.
+// transposes 8×8 blocks in registers, widening f16 with F16C. Built per function with target attributes; entered only
+// after cpuid reported AVX2, FMA and F16C.
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own "undefined vector" idiom.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -79,12 +79,18 @@ ND_AVX2 void tile(int64_t kc, const float* a, const float* b, float* c, int64_t 
 ND_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
                         const Epilogue& ep) {
   switch (m) {
-    case 6: return tile<6>(kc, a, b, c, ldc, n, ep);
-    case 5: return tile<5>(kc, a, b, c, ldc, n, ep);
-    case 4: return tile<4>(kc, a, b, c, ldc, n, ep);
-    case 3: return tile<3>(kc, a, b, c, ldc, n, ep);
-    case 2: return tile<2>(kc, a, b, c, ldc, n, ep);
-    default: return tile<1>(kc, a, b, c, ldc, n, ep);
+    case 6:
+      return tile<6>(kc, a, b, c, ldc, n, ep);
+    case 5:
+      return tile<5>(kc, a, b, c, ldc, n, ep);
+    case 4:
+      return tile<4>(kc, a, b, c, ldc, n, ep);
+    case 3:
+      return tile<3>(kc, a, b, c, ldc, n, ep);
+    case 2:
+      return tile<2>(kc, a, b, c, ldc, n, ep);
+    default:
+      return tile<1>(kc, a, b, c, ldc, n, ep);
   }
 }
 
@@ -139,7 +145,8 @@ ND_AVX2 void pack_rows_t(const RowsSource& s, float* dst, int width, int64_t r0,
       for (int64_t kb = 0; kb < kc; kb += 8) {
         const int kn = (int)std::min<int64_t>(8, kc - kb);
         __m256 r[8];
-        for (int i = 0; i < 8; ++i) r[i] = i < valid ? load8<DT>(s.data, first + i * s.ld + kb, kn) : _mm256_setzero_ps();
+        for (int i = 0; i < 8; ++i)
+          r[i] = i < valid ? load8<DT>(s.data, first + i * s.ld + kb, kn) : _mm256_setzero_ps();
         transpose8(r);
         float* d = dst + kb * width + g;
         for (int j = 0; j < kn; ++j) {
@@ -159,10 +166,14 @@ ND_AVX2 void pack_rows_t(const RowsSource& s, float* dst, int width, int64_t r0,
 ND_AVX2 void pack_rows_avx2(const RowsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0,
                             int64_t kc) {
   switch (s.dtype) {
-    case DType::F32: return pack_rows_t<DType::F32>(s, dst, width, r0, rn, k0, kc);
-    case DType::F16: return pack_rows_t<DType::F16>(s, dst, width, r0, rn, k0, kc);
-    case DType::BF16: return pack_rows_t<DType::BF16>(s, dst, width, r0, rn, k0, kc);
-    default: return pack_rows_generic(s, dst, width, r0, rn, k0, kc);
+    case DType::F32:
+      return pack_rows_t<DType::F32>(s, dst, width, r0, rn, k0, kc);
+    case DType::F16:
+      return pack_rows_t<DType::F16>(s, dst, width, r0, rn, k0, kc);
+    case DType::BF16:
+      return pack_rows_t<DType::BF16>(s, dst, width, r0, rn, k0, kc);
+    default:
+      return pack_rows_generic(s, dst, width, r0, rn, k0, kc);
   }
 }
 
