@@ -6,13 +6,27 @@ import { loadBinding } from '../../native/load.js';
 export const summary = 'CPU kernels (GEMM, conv, attention, group norm) vs the measured FMA peak';
 
 interface BenchBinding {
-  fmaPeak(threads: number, ms: number): { gflops: number; isa: string; threads: number; seconds: number };
+  fmaPeak(threads: number, ms: number): {
+    gflops: number;
+    cpuGflops: number;
+    isa: string;
+    threads: number;
+    seconds: number;
+  };
   benchKernel(
     name: string,
     params: Record<string, number | string | boolean>,
     threads: number,
     minMs: number,
-  ): { seconds: number; median: number; flops: number; peakBytes: number; repeats: number; isa: string };
+  ): {
+    seconds: number;
+    median: number;
+    cpuSeconds: number;
+    flops: number;
+    peakBytes: number;
+    repeats: number;
+    isa: string;
+  };
 }
 
 export interface KernelRow {
@@ -41,16 +55,19 @@ interface Options {
   minMs: number;
   peakMs: number;
   only: string[];
+  cpuTime: boolean;
 }
 
-const HELP = `Usage: native-diffusion bench kernels [--json] [--threads N] [--min-ms MS] [--only a,b]
+const HELP = `Usage: native-diffusion bench kernels [--json] [--threads N] [--min-ms MS] [--only a,b] [--cpu-time]
   --json        print exactly one JSON array of { name, shape, dtype, threads, gflops, peak_gflops, fraction, peak_bytes }
   --threads N   threads for every case (default: all hardware threads); the large GEMMs also run on 1
   --min-ms MS   minimum timed milliseconds per case (default 400; best of the repeats is reported)
-  --only a,b    run only cases whose name or shape contains one of the substrings`;
+  --only a,b    run only cases whose name or shape contains one of the substrings
+  --cpu-time    rates from process CPU time instead of wall time (kernel and peak alike): on a shared
+                machine this shows per-core efficiency; it cannot show thread scaling`;
 
 function parse(args: string[], hardwareThreads: number): Options | undefined {
-  const o: Options = { json: false, threads: hardwareThreads, minMs: 400, peakMs: 250, only: [] };
+  const o: Options = { json: false, threads: hardwareThreads, minMs: 400, peakMs: 250, only: [], cpuTime: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -68,8 +85,9 @@ function parse(args: string[], hardwareThreads: number): Options | undefined {
     else if (a === '--threads') o.threads = int(1);
     else if (a === '--min-ms') o.minMs = int(0);
     else if (a === '--only') o.only = value().split(',').filter(Boolean);
+    else if (a === '--cpu-time') o.cpuTime = true;
     else if (a === '--help' || a === '-h') return undefined;
-    else invalid('--json, --threads, --min-ms or --only', 'option', a);
+    else invalid('--json, --threads, --min-ms, --only or --cpu-time', 'option', a);
   }
   return o;
 }
@@ -155,7 +173,10 @@ export async function run(args: string[]): Promise<void> {
   const peaks = new Map<number, number>();
   const measurePeak = (t: number, ms: number, times: number): void => {
     let best = peaks.get(t) ?? 0;
-    for (let i = 0; i < times; i++) best = Math.max(best, native.bench.fmaPeak(t, ms).gflops);
+    for (let i = 0; i < times; i++) {
+      const p = native.bench.fmaPeak(t, ms);
+      best = Math.max(best, opts.cpuTime ? p.cpuGflops : p.gflops);
+    }
     peaks.set(t, best);
   };
   for (const t of new Set(selected.map((c) => c.threads))) {
@@ -165,7 +186,8 @@ export async function run(args: string[]): Promise<void> {
   const measured: Array<{ c: Case; gflops: number; peakBytes: number }> = [];
   for (const c of selected) {
     const r = native.bench.benchKernel(c.kernel, c.params, c.threads, opts.minMs);
-    const gflops = r.flops / r.seconds / 1e9;
+    const seconds = opts.cpuTime ? r.cpuSeconds / c.threads : r.seconds;
+    const gflops = r.flops / seconds / 1e9;
     measured.push({ c, gflops, peakBytes: r.peakBytes });
     measurePeak(c.threads, 100, 1);
     if (!opts.json) process.stderr.write(`  ${c.name} ${c.shape} ${c.dtype} x${c.threads}: ${gflops.toFixed(1)} GFLOP/s\n`);
