@@ -226,6 +226,7 @@ struct Chunk {
   int64_t oy, ox;     // output position of the first lane
 };
 constexpr int kMaxChunks = 64, kMaxKw = 8;
+constexpr int64_t kPrefetchPlanes = 4;  // channels ahead
 
 ND_AVX512 void pack_conv_avx512(const ConvSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0,
                                 int64_t kc) {
@@ -261,6 +262,18 @@ ND_AVX512 void pack_conv_avx512(const ConvSource& s, float* dst, int width, int6
       float* d = dst + k * width;
       for (int j = cols; j < width; j += 16) _mm512_mask_storeu_ps(d + j, lane_mask(width - j), _mm512_setzero_ps());
       const float* plane = s.x + ci * s.h * s.w;
+      if (ky == 0 && kx == 0 && ci + kPrefetchPlanes < s.cin) {
+        // Each channel is a different plane far away; no hardware prefetcher follows that walk.
+        const float* ahead = plane + kPrefetchPlanes * s.h * s.w;
+        for (int c = 0; c < nchunks; ++c)
+          for (int y = 0; y < s.kh; ++y) {
+            const int64_t iy = chunks[c].oy * s.stride - s.pad + y;
+            if (iy < 0 || iy >= s.h) continue;
+            const float* row = ahead + iy * s.w + std::max<int64_t>(0, first_col[c][0]);
+            _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(row + 16 * s.stride), _MM_HINT_T0);
+          }
+      }
       for (int c = 0; c < nchunks; ++c) {
         const Chunk& ch = chunks[c];
         const int64_t iy = ch.oy * s.stride - s.pad + ky;
