@@ -1,0 +1,40 @@
+import { writeFile } from 'node:fs/promises';
+import { encodePNG } from './png.js';
+
+/** An 8-bit interleaved RGB image with the parameters that made it. */
+export class GeneratedImage {
+  readonly channels = 3 as const;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    /** interleaved RGB, row-major, width·height·3 bytes */
+    readonly data: Uint8Array,
+    /** generation parameters as written into the PNG's "parameters" chunk */
+    readonly parameters: string = '',
+  ) {}
+
+  toPNG(): Buffer {
+    return encodePNG(this.data, this.width, this.height, 3, this.parameters ? { parameters: this.parameters } : {});
+  }
+
+  async toFile(path: string): Promise<void> {
+    await writeFile(path, this.toPNG());
+  }
+}
+
+/**
+ * Decoder output [1, 3, H, W] in [-1, 1] -> 8-bit interleaved RGB, as diffusers does:
+ * (x / 2 + 0.5).clamp(0, 1) · 255, rounded.
+ */
+export function decodedToRGB(pixels: Float32Array, width: number, height: number, batchIndex = 0): Uint8Array {
+  const plane = width * height;
+  const base = batchIndex * 3 * plane;
+  const out = new Uint8Array(plane * 3);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < plane; i++) {
+      const v = Math.min(1, Math.max(0, pixels[base + c * plane + i] / 2 + 0.5));
+      out[i * 3 + c] = Math.round(v * 255);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,193 @@
+// Generation options: types, defaults and validation. Every message reads
+// "Expected <what> for <name> but received <value>".
+import { invalid } from './errors.js';
+
+export const SAMPLERS = ['euler', 'euler-a', 'heun', 'dpmpp-2m', 'dpmpp-2m-sde', 'ddim', 'pndm', 'lms', 'unipc', 'lcm'] as const;
+export type SamplerName = (typeof SAMPLERS)[number];
+export const SCHEDULES = ['default', 'karras', 'exponential', 'sgm-uniform'] as const;
+export type ScheduleName = (typeof SCHEDULES)[number];
+export const GUIDANCE_METHODS = ['cfg', 's-cfg', 'cfg++', 'characteristic'] as const;
+export type GuidanceMethod = (typeof GUIDANCE_METHODS)[number];
+export const GUIDANCE_SCHEDULES = ['constant', 'linear', 'cosine'] as const;
+export type GuidanceSchedule = (typeof GUIDANCE_SCHEDULES)[number];
+export const ATTENTION_SCALING = ['auto', 'entropy', 'none'] as const;
+export type AttentionScaling = (typeof ATTENTION_SCALING)[number];
+
+export interface GuidanceOptions {
+  method?: GuidanceMethod;
+  /** CFG weight w (cfg, s-cfg, characteristic) or λ ∈ [0, 1] (cfg++) */
+  scale?: number;
+  schedule?: GuidanceSchedule;
+  /** guidance rescale φ ∈ [0, 1] */
+  rescale?: number;
+}
+
+export interface ProgressEvent {
+  step: number;
+  steps: number;
+  fraction: number;
+  elapsedMs: number;
+  etaMs: number;
+  /** fixed-point iterations used this step (characteristic guidance) */
+  iterations?: number;
+}
+
+export interface GenerateOptions {
+  prompt: string;
+  negativePrompt?: string;
+  width?: number;
+  height?: number;
+  steps?: number;
+  seed?: number | bigint;
+  rng?: 'torch-cpu';
+  sampler?: SamplerName;
+  schedule?: ScheduleName;
+  /** custom descending sigmas (k-diffusion samplers); overrides steps and schedule */
+  sigmas?: number[];
+  /** DDIM η / ancestral noise amount */
+  eta?: number;
+  /** a number is the CFG scale */
+  guidance?: number | GuidanceOptions;
+  attentionScaling?: AttentionScaling;
+  /** skip the last n text-encoder layers (diffusers' clip_skip) */
+  clipSkip?: number;
+  /** initial noise [1, 4, H/8, W/8], scaled by the sampler's initial sigma (as diffusers' latents=) */
+  latents?: Float32Array;
+  /** decode in tiles: true, false or 'auto' (tiles above 1024² pixels) */
+  vaeTiling?: boolean | 'auto';
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface ResolvedOptions {
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  seed: bigint;
+  sampler: SamplerName;
+  schedule: ScheduleName;
+  sigmas?: number[];
+  eta: number;
+  guidance: Required<GuidanceOptions>;
+  attentionScaling: AttentionScaling;
+  clipSkip: number;
+  latents?: Float32Array;
+  vaeTiling: boolean | 'auto';
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+const MAX_SIDE = 4096;
+
+function oneOf<T extends string>(list: readonly T[], value: unknown, name: string): T {
+  if (typeof value !== 'string' || !(list as readonly string[]).includes(value)) invalid(`one of ${list.join(', ')}`, name, value);
+  return value as T;
+}
+
+function finite(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    invalid(`a finite number in [${min}, ${max}]`, name, value);
+  }
+  return value;
+}
+
+function integer(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    invalid(`an integer in [${min}, ${max}]`, name, value);
+  }
+  return value;
+}
+
+function side(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) invalid('an integer', name, value);
+  if (value % 8 !== 0) invalid('a multiple of 8', name, value);
+  if (value < 64 || value > MAX_SIDE) invalid(`a size in [64, ${MAX_SIDE}]`, name, value);
+  return value;
+}
+
+/** A random 32-bit seed when none is given (reported back in the result). */
+export function randomSeed(): bigint {
+  return BigInt(Math.floor(Math.random() * 2 ** 32));
+}
+
+export function resolveOptions(
+  o: GenerateOptions,
+  defaults: { size: number; sampler: SamplerName; steps?: number },
+): ResolvedOptions {
+  if (o === null || typeof o !== 'object') invalid('an options object', 'options', o);
+  if (typeof o.prompt !== 'string') invalid('a string', 'prompt', o.prompt);
+  if (o.negativePrompt !== undefined && typeof o.negativePrompt !== 'string') invalid('a string', 'negativePrompt', o.negativePrompt);
+  const width = o.width === undefined ? defaults.size : side(o.width, 'width');
+  const height = o.height === undefined ? defaults.size : side(o.height, 'height');
+  const steps = o.steps === undefined ? (defaults.steps ?? 25) : integer(o.steps, 'steps', 1, 1000);
+  let seed: bigint;
+  if (o.seed === undefined) seed = randomSeed();
+  else if (typeof o.seed === 'bigint') {
+    if (o.seed < 0n || o.seed >= 2n ** 64n) invalid('an integer in [0, 2^64)', 'seed', o.seed);
+    seed = o.seed;
+  } else seed = BigInt(integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER));
+  if (o.rng !== undefined) oneOf(['torch-cpu'] as const, o.rng, 'rng');
+  const sampler = o.sampler === undefined ? defaults.sampler : oneOf(SAMPLERS, o.sampler, 'sampler');
+  const schedule = o.schedule === undefined ? 'default' : oneOf(SCHEDULES, o.schedule, 'schedule');
+  let sigmas: number[] | undefined;
+  if (o.sigmas !== undefined) {
+    if (!Array.isArray(o.sigmas) || o.sigmas.length < 2) invalid('an array of at least 2 sigmas', 'sigmas', o.sigmas);
+    o.sigmas.forEach((s, i) => finite(s, `sigmas[${i}]`, 0, 1e6));
+    for (let i = 1; i < o.sigmas.length; i++) if (!(o.sigmas[i] < o.sigmas[i - 1])) invalid('strictly decreasing values', 'sigmas', o.sigmas);
+    sigmas = o.sigmas.slice();
+  }
+  const eta = o.eta === undefined ? (sampler === 'ddim' ? 0 : 1) : finite(o.eta, 'eta', 0, 10);
+  const g = typeof o.guidance === 'number' || o.guidance === undefined ? { scale: o.guidance } : o.guidance;
+  if (g === null || typeof g !== 'object') invalid('a number or a guidance object', 'guidance', o.guidance);
+  const method = g.method === undefined ? 'cfg' : oneOf(GUIDANCE_METHODS, g.method, 'guidance.method');
+  const scale =
+    g.scale === undefined
+      ? method === 'cfg++'
+        ? 0.6
+        : 7.5
+      : method === 'cfg++'
+        ? finite(g.scale, 'guidance.scale', 0, 1)
+        : finite(g.scale, 'guidance.scale', 0, 100);
+  const guidance = {
+    method,
+    scale,
+    schedule: g.schedule === undefined ? 'constant' : oneOf(GUIDANCE_SCHEDULES, g.schedule, 'guidance.schedule'),
+    rescale: g.rescale === undefined ? 0 : finite(g.rescale, 'guidance.rescale', 0, 1),
+  } as Required<GuidanceOptions>;
+  if (method === 'cfg++' && !['ddim', 'euler', 'euler-a', 'dpmpp-2m'].includes(sampler)) {
+    invalid('one of ddim, euler, euler-a, dpmpp-2m with cfg++ guidance', 'sampler', sampler);
+  }
+  const attentionScaling = o.attentionScaling === undefined ? 'auto' : oneOf(ATTENTION_SCALING, o.attentionScaling, 'attentionScaling');
+  const clipSkip = o.clipSkip === undefined ? 0 : integer(o.clipSkip, 'clipSkip', 0, 12);
+  if (o.latents !== undefined) {
+    const n = 4 * (height / 8) * (width / 8);
+    if (!(o.latents instanceof Float32Array)) invalid('a Float32Array', 'latents', o.latents);
+    if (o.latents.length !== n) invalid(`a Float32Array of ${n} values ([1, 4, ${height / 8}, ${width / 8}])`, 'latents', o.latents);
+    for (let i = 0; i < n; i++) if (!Number.isFinite(o.latents[i])) invalid('finite values', 'latents', `${o.latents[i]} at index ${i}`);
+  }
+  const vaeTiling = o.vaeTiling === undefined ? 'auto' : o.vaeTiling;
+  if (vaeTiling !== 'auto' && typeof vaeTiling !== 'boolean') invalid("true, false or 'auto'", 'vaeTiling', o.vaeTiling);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) invalid('an AbortSignal', 'signal', o.signal);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') invalid('a function', 'onProgress', o.onProgress);
+  return {
+    prompt: o.prompt,
+    negativePrompt: o.negativePrompt ?? '',
+    width,
+    height,
+    steps,
+    seed,
+    sampler,
+    schedule,
+    sigmas,
+    eta,
+    guidance,
+    attentionScaling,
+    clipSkip,
+    latents: o.latents,
+    vaeTiling,
+    signal: o.signal,
+    onProgress: o.onProgress,
+  };
+}
