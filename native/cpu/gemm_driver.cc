@@ -45,7 +45,10 @@ void run_block(const Kernels& kn, int64_t m0, int64_t m1, int64_t n0, int64_t n1
                const Operand& b, float* c, int64_t ldc, const Epilogue& ep) {
   if (m0 >= m1 || n0 >= n1) return;
   const int mr = kn.mr, nr = kn.nr;
-  const int64_t kc_max = std::max<int64_t>(1, std::min(kn.kc, K));
+  // K in equal blocks of [kc, 2·kc): no short tail pass, and K up to 2·kc - 1 (e.g. 3×3×128) in
+  // one pass, so C is written once.
+  const int64_t k_blocks = std::max<int64_t>(1, K / kn.kc);
+  const int64_t kc_max = std::max<int64_t>(1, (K + k_blocks - 1) / k_blocks);
   const int64_t mc_max = std::min(kn.mc, round_up(m1 - m0, mr)), nc_max = std::min(kn.nc, round_up(n1 - n0, nr));
   float* ap = a_buffer.get((size_t)(round_up(mc_max, mr) * kc_max + kPackSlack));
   float* bp = b_buffer.get((size_t)(round_up(nc_max, nr) * kc_max + kPackSlack));
@@ -54,7 +57,7 @@ void run_block(const Kernels& kn, int64_t m0, int64_t m1, int64_t n0, int64_t n1
     const int64_t nc = std::min(kn.nc, n1 - jc);
     int64_t pc = 0;
     do {  // runs once with kc = 0 when K == 0 so the epilogue still writes C
-      const int64_t kc = std::min(kn.kc, K - pc);
+      const int64_t kc = std::min(kc_max, K - pc);
       pack(kn, b, bp, nr, jc, nc, pc, kc);
       const Epilogue& e = pc == 0 ? ep : rest;
       for (int64_t ic = m0; ic < m1; ic += kn.mc) {
