@@ -13,7 +13,10 @@ const SD1: LoadOptions = { config: { nativeSize: 256, textEncoder: { heads: 4 } 
 const small = { prompt: 'a red apple', width: 64, height: 64, steps: 3, seed: 5, sampler: 'euler' as const };
 
 let shared: Promise<Pipeline> | undefined;
-const pipe = () => (shared ??= loadPipeline(fixture('models/tiny-sd1.safetensors'), SD1));
+function pipe(): Promise<Pipeline> {
+  if (!shared) shared = loadPipeline(fixture('models/tiny-sd1.safetensors'), SD1);
+  return shared;
+}
 test.after.always(async () => {
   if (shared) await (await shared).dispose();
 });
