@@ -19,10 +19,12 @@
 namespace nd::cpu::isa_avx512 {
 namespace {
 constexpr const char* kIsaName = "avx512";
+// Order matters: the kernels use the math helpers.
+#include "cpu/simd/math.inc"
+
 #include "cpu/kernels/attention.inc"
 #include "cpu/kernels/elementwise.inc"
 #include "cpu/kernels/norm.inc"
-#include "cpu/simd/math.inc"
 }  // namespace
 #include "cpu/kernels/table.inc"
 }  // namespace nd::cpu::isa_avx512

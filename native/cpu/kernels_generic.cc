@@ -12,10 +12,12 @@
 namespace nd::cpu::isa_generic {
 namespace {
 constexpr const char* kIsaName = "generic";
+// Order matters: the kernels use the math helpers.
+#include "cpu/simd/math.inc"
+
 #include "cpu/kernels/attention.inc"
 #include "cpu/kernels/elementwise.inc"
 #include "cpu/kernels/norm.inc"
-#include "cpu/simd/math.inc"
 }  // namespace
 #include "cpu/kernels/table.inc"
 }  // namespace nd::cpu::isa_generic
