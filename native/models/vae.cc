@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "models/checked_weights.h"
+#include "models/profile.h"
 
 namespace nd {
 namespace {
@@ -140,6 +141,7 @@ Buffer Vae::decode_levels(ThreadPool& pool, Buffer x) const {
 
 Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
   check_latents(batch, height, width);
+  prof::Scope forward_scope(prof::Op::Forward);
   return decode_levels(pool, decode_latent_stage(pool, z, batch, height, width));
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "models/checked_weights.h"
+#include "models/profile.h"
 
 namespace nd::vae {
 namespace {
@@ -58,7 +59,7 @@ Buffer Conv2d::operator()(ThreadPool& pool, const Buffer& x) const {
   check_input(x, cin, "Conv2d");
   const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3);
   Buffer y({B, cout, H, W});
-  cpu::conv2d(pool, x.data(), B, cin, H, W, weight, cout, kernel, kernel, 1, kernel / 2, bias, y.data());
+  ND_TIMED(Conv, cpu::conv2d(pool, x.data(), B, cin, H, W, weight, cout, kernel, kernel, 1, kernel / 2, bias, y.data()));
   return y;
 }
 
@@ -76,8 +77,8 @@ GroupNorm GroupNorm::load(const WeightStore& store, const std::string& name, int
 
 void GroupNorm::operator()(ThreadPool& pool, const Buffer& x, Buffer& y, bool silu) const {
   check_input(x, channels, "GroupNorm");
-  cpu::group_norm(pool, x.data(), y.data(), x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias, kNormEps,
-                  silu);
+  ND_TIMED(GroupNorm, cpu::group_norm(pool, x.data(), y.data(), x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias, kNormEps,
+                  silu));
 }
 
 ResnetBlock ResnetBlock::load(const WeightStore& store, const std::string& name, int64_t cin, int64_t cout,
@@ -103,9 +104,9 @@ Buffer ResnetBlock::operator()(ThreadPool& pool, const Buffer& x) const {
   h = Buffer();
   if (nin_shortcut.present) {
     Buffer s = nin_shortcut(pool, x);  // [B, cout, H, W]
-    cpu::add(pool, y.data(), s.data(), y.data(), y.numel());
+    ND_TIMED(Elementwise, cpu::add(pool, y.data(), s.data(), y.data(), y.numel()));
   } else {
-    cpu::add(pool, y.data(), x.data(), y.data(), y.numel());
+    ND_TIMED(Elementwise, cpu::add(pool, y.data(), x.data(), y.data(), y.numel()));
   }
   return y;
 }
@@ -126,13 +127,13 @@ Buffer AttnBlock::operator()(ThreadPool& pool, const Buffer& x) const {
   {
     Buffer n(x.shape);
     norm(pool, x, n, /*silu=*/false);                   // [B, C, H, W]
-    to_tokens(pool, n.data(), tokens.data(), B, C, N);  // [B, HW, C]
+    ND_TIMED(Copy, to_tokens(pool, n.data(), tokens.data(), B, C, N));  // [B, HW, C]
   }
   // The 1x1 convolutions are Linear layers over token rows: q | k | v side by side in [B·HW, 3C].
   std::vector<float> qkv((size_t)(B * N * 3 * C));
   const Conv2d* proj[3] = {&q, &k, &v};
   for (int i = 0; i < 3; ++i)
-    cpu::linear(pool, tokens.data(), B * N, C, C, proj[i]->weight, C, proj[i]->bias, qkv.data() + i * C, 3 * C);
+    ND_TIMED(Linear, cpu::linear(pool, tokens.data(), B * N, C, C, proj[i]->weight, C, proj[i]->bias, qkv.data() + i * C, 3 * C));
   cpu::AttentionArgs a;
   a.q = qkv.data();
   a.k = qkv.data() + C;
@@ -147,12 +148,12 @@ Buffer AttnBlock::operator()(ThreadPool& pool, const Buffer& x) const {
   a.q_batch = a.k_batch = a.v_batch = N * 3 * C;
   a.out_batch = N * C;
   a.scale = 1.f / std::sqrt((float)C);
-  cpu::attention(pool, a);  // [B, HW, C]
+  ND_TIMED(Attention, cpu::attention(pool, a));  // [B, HW, C]
   qkv = std::vector<float>();
   Buffer projected({B, N, C});
-  cpu::linear(pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(), C);  // [B, HW, C]
+  ND_TIMED(Linear, cpu::linear(pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(), C));  // [B, HW, C]
   Buffer y(x.shape);
-  add_from_tokens(pool, projected.data(), x.data(), y.data(), B, C, N);  // [B, C, H, W]
+  ND_TIMED(Copy, add_from_tokens(pool, projected.data(), x.data(), y.data(), B, C, N));  // [B, C, H, W]
   return y;
 }
 
@@ -163,7 +164,7 @@ Upsample Upsample::load(const WeightStore& store, const std::string& name, int64
 Buffer Upsample::operator()(ThreadPool& pool, const Buffer& x) const {
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   Buffer up({B, C, 2 * H, 2 * W});
-  cpu::upsample_nearest2x(pool, x.data(), up.data(), B * C, H, W);  // [B, C, 2H, 2W]
+  ND_TIMED(Elementwise, cpu::upsample_nearest2x(pool, x.data(), up.data(), B * C, H, W));  // [B, C, 2H, 2W]
   return conv(pool, up);                                            // [B, C, 2H, 2W]
 }
 
@@ -175,15 +176,15 @@ Buffer Downsample::operator()(ThreadPool& pool, const Buffer& x) const {
   check_input(x, conv.cin, "Downsample");
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   Buffer padded({B, C, H + 1, W + 1});  // zeros on the last row and column
-  pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
+  ND_TIMED(Copy, pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
     for (int64_t bc = s; bc < e; ++bc)
       for (int64_t i = 0; i < H; ++i)
         std::memcpy(padded.data() + (bc * (H + 1) + i) * (W + 1), x.data() + (bc * H + i) * W,
                     (size_t)W * sizeof(float));
-  });
+  }));
   const int64_t Ho = (H + 1 - 3) / 2 + 1, Wo = (W + 1 - 3) / 2 + 1;
   Buffer y({B, conv.cout, Ho, Wo});
-  cpu::conv2d(pool, padded.data(), B, C, H + 1, W + 1, conv.weight, conv.cout, 3, 3, 2, 0, conv.bias, y.data());
+  ND_TIMED(Conv, cpu::conv2d(pool, padded.data(), B, C, H + 1, W + 1, conv.weight, conv.cout, 3, 3, 2, 0, conv.bias, y.data()));
   return y;  // [B, C, H/2, W/2]
 }
 

@@ -3,6 +3,7 @@
 // back over the IPC channel. Nothing is written to stdout (the parent may be printing JSON).
 import { detectModel } from '../../loading/detect.js';
 import { ClipTextEncoder } from '../../native/text-encoder.js';
+import { loadBinding } from '../../native/load.js';
 import { NativeUNet } from '../../native/unet.js';
 import { Vae } from '../../native/vae.js';
 import { toNativeWeights } from '../../native/weights.js';
@@ -13,6 +14,14 @@ export interface ChildTask {
   path: string;
   threads: number;
   sizes: Array<{ width: number; height: number; steps: number }>;
+  /** collect op-level timers (models/profile.h) for the last repeat of each size */
+  profile?: boolean;
+}
+
+export type OpProfile = Record<string, { wallSeconds: number; cpuSeconds: number; calls: number }>;
+
+interface ProfileBinding {
+  profile: { enable(on: boolean): void; reset(): void; read(): OpProfile };
 }
 
 export interface Timed {
@@ -26,6 +35,8 @@ export interface Timed {
   peakActivationBytes?: number;
   /** per-phase wall seconds (txt2img) */
   phases?: Record<string, number>;
+  /** op-level timers of the last repeat (with task.profile) */
+  profile?: OpProfile;
 }
 
 export interface ChildResult {
@@ -39,7 +50,10 @@ function cpuNow(): number {
   return (u.user + u.system) / 1e6;
 }
 
+let profiler: ProfileBinding['profile'] | undefined;
+
 async function measure<T>(fn: () => Promise<T>): Promise<{ wall: number; cpu: number; value: T }> {
+  profiler?.reset();
   const c0 = cpuNow();
   const t0 = performance.now();
   const value = await fn();
@@ -80,6 +94,7 @@ async function runUNet(task: ChildTask, timed: Timed[]): Promise<void> {
       );
       t.seconds.push(r.wall);
       t.cpuSeconds.push(r.cpu);
+      t.profile = profiler?.read();
       log(`unet ${size.width}x${size.height} step ${i + 1}/${size.steps}: ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s CPU`);
     }
     t.peakActivationBytes = unet.peakActivationBytes;
@@ -100,6 +115,7 @@ async function runVae(task: ChildTask, timed: Timed[]): Promise<void> {
       const r = await measure(() => vae.decode(z, [1, 4, h, w], { tile: false }));
       t.seconds.push(r.wall);
       t.cpuSeconds.push(r.cpu);
+      t.profile = profiler?.read();
       log(`vae decode ${size.width}x${size.height}: ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s CPU`);
     }
     timed.push(t);
@@ -121,6 +137,7 @@ async function runText(task: ChildTask, timed: Timed[]): Promise<void> {
     const r = await measure(() => enc.encode(ids));
     t.seconds.push(r.wall);
     t.cpuSeconds.push(r.cpu);
+    t.profile = profiler?.read();
   }
   log(`text encoder: ${t.seconds.map((s) => s.toFixed(3)).join(', ')} s`);
   timed.push(t);
@@ -208,6 +225,10 @@ async function runGenerateComponents(task: ChildTask, timed: Timed[]): Promise<v
 async function main(): Promise<void> {
   const task = JSON.parse(process.argv[2] ?? '{}') as ChildTask;
   const timed: Timed[] = [];
+  if (task.profile) {
+    profiler = loadBinding<ProfileBinding>().profile;
+    profiler.enable(true);
+  }
   const t0 = performance.now();
   if (task.kind === 'unet') await runUNet(task, timed);
   else if (task.kind === 'vae') await runVae(task, timed);

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalid } from '../../errors.js';
 import { loadBinding } from '../../native/load.js';
-import { standardConfig, writeCheckpoint } from '../make-checkpoint.js';
+import { detectModel } from '../../loading/detect.js';
+import { writeCheckpoint } from '../make-checkpoint.js';
 import { textEncoderFlops, unetFlops, vaeDecoderFlops } from './flops.js';
-import type { ChildResult, ChildTask, Timed } from './sd15-child.js';
+import type { ChildResult, ChildTask, OpProfile, Timed } from './sd15-child.js';
 
 export const summary = 'SD 1.5 U-Net step / VAE decode / text encoder / txt2img on random full-size weights';
 
@@ -42,19 +43,27 @@ interface Options {
   cpuTime: boolean;
   skip1024: boolean;
   only: string[];
+  profile: boolean;
+  /** U-Net / VAE sizes (default 512x512, 768x768, 640x384) */
+  sizes: Array<{ width: number; height: number }>;
+  /** narrows the generated model (tests); 1 = the real SD 1.5 architecture */
+  widthScale: number;
 }
 
 const HELP = `Usage: native-diffusion bench sd15 [--json] [--threads N] [--dtype f16|f32] [--cache DIR] [--steps N]
-                                    [--cpu-time] [--skip-1024] [--only unet,vae,text,txt2img,1024]
+                                    [--cpu-time] [--skip-1024] [--only unet,vae,text,txt2img,1024] [--profile]
   --json        print exactly one JSON array of { name, width, height, dtype, threads, seconds, tflop, fraction,
                 peak_rss_bytes } (names unet_step_cfg, vae_decode, text_encoder, txt2img_total; a few extra keys)
   --threads N   threads for every model (default 2)
   --dtype D     weight dtype of the generated checkpoint (default f16)
   --cache DIR   where the random checkpoint is kept (default $ND_BENCH_CACHE or ~/.cache/native-diffusion/bench)
-  --steps N     U-Net steps timed at 512x512 (default 2: the best is reported; other sizes run 1)
+  --steps N     U-Net steps timed at the first size (default 2: the best is reported; other sizes run 1)
   --cpu-time    seconds and fractions from process CPU time / threads (for shared machines)
   --skip-1024   leave out the 1024x1024 generation (the longest piece)
-  --only list   run only these pieces`;
+  --only list   run only these pieces
+  --sizes list  U-Net / VAE sizes, WxH comma-separated (default 512x512,768x768,640x384)
+  --profile     print where the time of a U-Net step / VAE decode / text encode goes, per op type (stderr)
+  --width-scale S  narrow every width of the generated model (0 < S <= 1; for tests, not a benchmark)`;
 
 function parse(args: string[]): Options | undefined {
   const o: Options = {
@@ -66,6 +75,13 @@ function parse(args: string[]): Options | undefined {
     cpuTime: false,
     skip1024: false,
     only: [],
+    widthScale: 1,
+    profile: false,
+    sizes: [
+      { width: 512, height: 512 },
+      { width: 768, height: 768 },
+      { width: 640, height: 384 },
+    ],
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -90,9 +106,26 @@ function parse(args: string[]): Options | undefined {
     else if (a === '--steps') o.steps = int(1, 100);
     else if (a === '--cpu-time') o.cpuTime = true;
     else if (a === '--skip-1024') o.skip1024 = true;
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--sizes') {
+      const raw = value();
+      o.sizes = raw.split(',').map((s) => {
+        const m = /^(\d+)x(\d+)$/.exec(s);
+        const width = Number(m?.[1]);
+        const height = Number(m?.[2]);
+        if (!m || width % 8 || height % 8 || width < 64 || height < 64 || width > 4096 || height > 4096)
+          invalid('sizes like 512x512,640x384 (multiples of 8 in 64..4096)', a, raw);
+        return { width, height };
+      });
+    }
     else if (a === '--only') o.only = value().split(',').filter(Boolean);
+    else if (a === '--width-scale') {
+      const raw = value();
+      o.widthScale = Number(raw);
+      if (!(o.widthScale > 0 && o.widthScale <= 1)) invalid('a number in (0, 1]', a, raw);
+    }
     else if (a === '--help' || a === '-h') return undefined;
-    else invalid('--json, --threads, --dtype, --cache, --steps, --cpu-time, --skip-1024 or --only', 'option', a);
+    else invalid('--json, --threads, --dtype, --cache, --steps, --cpu-time, --skip-1024, --only, --profile or --width-scale', 'option', a);
   }
   return o;
 }
@@ -122,14 +155,15 @@ function runChild(task: ChildTask): Promise<ChildResult> {
 
 async function ensureCheckpoint(o: Options, say: (s: string) => void): Promise<string> {
   mkdirSync(o.cache, { recursive: true });
-  const path = join(o.cache, `sd15-random-${o.dtype}.safetensors`);
+  const scale = o.widthScale === 1 ? '' : `-w${o.widthScale}`;
+  const path = join(o.cache, `sd15-random-${o.dtype}${scale}.safetensors`);
   if (existsSync(path)) {
     say(`checkpoint: ${path} (cached, ${(statSync(path).size / 2 ** 30).toFixed(2)} GiB)`);
   } else {
     const t0 = performance.now();
     const tmp = `${path}.partial-${process.pid}`;
     try {
-      writeCheckpoint(tmp, { family: 'sd15', dtype: o.dtype, seed: 0 });
+      writeCheckpoint(tmp, { family: 'sd15', dtype: o.dtype, seed: 0, widthScale: o.widthScale });
       renameSync(tmp, path);
     } catch (err) {
       rmSync(tmp, { force: true });
@@ -145,6 +179,18 @@ async function ensureCheckpoint(o: Options, say: (s: string) => void): Promise<s
   });
   say(`page cache warmed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return path;
+}
+
+/** Per op type: wall and CPU seconds, share of the pass, calls; "untracked" is the pass minus its ops. */
+function profileTable(title: string, p: OpProfile): string {
+  const pass = p.forward ?? { wallSeconds: 0, cpuSeconds: 0, calls: 0 };
+  const ops = Object.entries(p).filter(([k, v]) => k !== 'forward' && v.calls > 0);
+  const tracked = ops.reduce((s, [, v]) => ({ w: s.w + v.wallSeconds, c: s.c + v.cpuSeconds }), { w: 0, c: 0 });
+  ops.push(['untracked', { wallSeconds: pass.wallSeconds - tracked.w, cpuSeconds: pass.cpuSeconds - tracked.c, calls: 0 }]);
+  ops.sort((a, b) => b[1].cpuSeconds - a[1].cpuSeconds);
+  const lines = ops.map(([k, v]) =>
+    `    ${k.padEnd(12)} ${v.wallSeconds.toFixed(3).padStart(8)} s wall ${v.cpuSeconds.toFixed(3).padStart(8)} s CPU ${((100 * v.cpuSeconds) / Math.max(pass.cpuSeconds, 1e-9)).toFixed(1).padStart(5)}%  ${String(v.calls).padStart(5)} calls`);
+  return [`  profile ${title}: pass ${pass.wallSeconds.toFixed(3)} s wall, ${pass.cpuSeconds.toFixed(3)} s CPU`, ...lines].join('\n');
 }
 
 function table(rows: Sd15Row[]): string {
@@ -179,7 +225,7 @@ export async function run(args: string[]): Promise<void> {
   const native = loadBinding<{ bench: BenchBinding }>();
   const path = await ensureCheckpoint(o, say);
   const weightBytes = statSync(path).size;
-  const config = standardConfig('sd15');
+  const config = detectModel(path).config; // FLOPs of the graph actually run
 
   let peak = 0;
   const measurePeak = (ms: number, times: number) => {
@@ -194,28 +240,27 @@ export async function run(args: string[]): Promise<void> {
   const best = (t: Timed) => Math.min(...t.seconds.map((_, i) => seconds(t, i)));
   const rows: Array<Omit<Sd15Row, 'fraction' | 'peak_gflops'>> = [];
   const base = { dtype: o.dtype, threads: o.threads };
-  const sizes = [
-    { width: 512, height: 512, steps: o.steps },
-    { width: 768, height: 768, steps: 1 },
-    { width: 640, height: 384, steps: 1 },
-  ];
+  const sizes = o.sizes.map((s, i) => ({ ...s, steps: i === 0 ? o.steps : 1 }));
 
   if (want('text')) {
-    const r = await runChild({ kind: 'text', path, threads: o.threads, sizes: [{ width: 0, height: 0, steps: 3 }] });
+    const r = await runChild({ kind: 'text', path, threads: o.threads, profile: o.profile, sizes: [{ width: 0, height: 0, steps: 3 }] });
     const t = r.timed[0];
+    if (t.profile) say(profileTable('text encoder (77 tokens)', t.profile));
     rows.push({ ...base, name: 'text_encoder', width: 0, height: 0, seconds: best(t), tflop: textEncoderFlops(config.textEncoder).total / 1e12, peak_rss_bytes: r.maxRssBytes, steps: t.seconds.length });
     measurePeak(100, 1);
   }
   if (want('unet')) {
-    say(`U-Net with CFG (batch 2): ${o.steps} step(s) at 512x512 (best reported), 1 step at 768x768 and 640x384`);
-    const r = await runChild({ kind: 'unet', path, threads: o.threads, sizes });
+    say(`U-Net with CFG (batch 2): ${o.steps} step(s) at ${o.sizes[0].width}x${o.sizes[0].height} (best reported)${o.sizes.length > 1 ? `, 1 step at ${o.sizes.slice(1).map((s) => `${s.width}x${s.height}`).join(' and ')}` : ''}`);
+    const r = await runChild({ kind: 'unet', path, threads: o.threads, profile: o.profile, sizes });
+    for (const t of r.timed) if (t.profile) say(profileTable(`U-Net step ${t.width}x${t.height}`, t.profile));
     for (const t of r.timed)
       rows.push({ ...base, name: 'unet_step_cfg', width: t.width, height: t.height, seconds: best(t), tflop: unetFlops(config.unet, t.height / 8, t.width / 8, 2).total / 1e12, peak_rss_bytes: r.maxRssBytes, steps: t.seconds.length, peak_activation_bytes: t.peakActivationBytes });
     measurePeak(100, 1);
   }
   if (want('vae')) {
     say('VAE decode (batch 1, untiled): 1 run per size');
-    const r = await runChild({ kind: 'vae', path, threads: o.threads, sizes: sizes.map((s) => ({ ...s, steps: 1 })) });
+    const r = await runChild({ kind: 'vae', path, threads: o.threads, profile: o.profile, sizes: sizes.map((s) => ({ ...s, steps: 1 })) });
+    for (const t of r.timed) if (t.profile) say(profileTable(`VAE decode ${t.width}x${t.height}`, t.profile));
     for (const t of r.timed)
       rows.push({ ...base, name: 'vae_decode', width: t.width, height: t.height, seconds: best(t), tflop: vaeDecoderFlops(config.vae, t.height / 8, t.width / 8).total / 1e12, peak_rss_bytes: r.maxRssBytes, steps: 1 });
     measurePeak(100, 1);
