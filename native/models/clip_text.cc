@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "models/checked_weights.h"
+#include "models/profile.h"
 
 namespace nd {
 namespace {
@@ -135,9 +136,9 @@ void ClipTextEncoder::run_layer(ThreadPool& pool, const Layer& layer, float* hid
                                 float* norm, float* qkv, float* attn, float* mlp) const {
   const int64_t C = config_.hidden, M = batch * tokens, I = config_.intermediate;
   const int64_t heads = config_.heads, d = C / heads;
-  cpu::layer_norm(pool, hidden, norm, M, C, layer.ln1_weight, layer.ln1_bias, kLayerNormEps);  // [M, C]
+  ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, norm, M, C, layer.ln1_weight, layer.ln1_bias, kLayerNormEps));  // [M, C]
   for (const Projection& p : layer.qkv)
-    cpu::linear(pool, norm, M, C, C, p.weight, p.n, p.bias, qkv + p.column, 3 * C);  // [M, 3C] = q | k | v
+    ND_TIMED(Linear, cpu::linear(pool, norm, M, C, C, p.weight, p.n, p.bias, qkv + p.column, 3 * C));  // [M, 3C] = q | k | v
   // Causal self-attention: query i sees keys 0..i. One fused-attention call per query position
   // keeps the mask exact (no -inf sentinels) and covers every batch row and head at once.
   for (int64_t i = 0; i < tokens; ++i) {
@@ -156,16 +157,16 @@ void ClipTextEncoder::run_layer(ThreadPool& pool, const Layer& layer, float* hid
     a.q_batch = a.k_batch = a.v_batch = tokens * 3 * C;
     a.out_batch = tokens * C;
     a.scale = 1.f / std::sqrt((float)d);
-    cpu::attention(pool, a);  // [B, 1, C] per position
+    ND_TIMED(Attention, cpu::attention(pool, a));  // [B, 1, C] per position
   }
-  cpu::linear(pool, attn, M, C, C, layer.out_proj.weight, C, layer.out_proj.bias, hidden, C, /*accumulate=*/true);
-  cpu::layer_norm(pool, hidden, norm, M, C, layer.ln2_weight, layer.ln2_bias, kLayerNormEps);  // [M, C]
-  cpu::linear(pool, norm, M, C, C, layer.fc1.weight, I, layer.fc1.bias, mlp, I);               // [M, I]
+  ND_TIMED(Linear, cpu::linear(pool, attn, M, C, C, layer.out_proj.weight, C, layer.out_proj.bias, hidden, C, /*accumulate=*/true));
+  ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, norm, M, C, layer.ln2_weight, layer.ln2_bias, kLayerNormEps));  // [M, C]
+  ND_TIMED(Linear, cpu::linear(pool, norm, M, C, C, layer.fc1.weight, I, layer.fc1.bias, mlp, I));               // [M, I]
   if (config_.activation == TextEncoderConfig::Activation::kQuickGelu)
-    cpu::quick_gelu(pool, mlp, M * I);
+    ND_TIMED(Elementwise, cpu::quick_gelu(pool, mlp, M * I));
   else
-    cpu::gelu(pool, mlp, M * I);
-  cpu::linear(pool, mlp, M, I, I, layer.fc2.weight, C, layer.fc2.bias, hidden, C, /*accumulate=*/true);  // [M, C]
+    ND_TIMED(Elementwise, cpu::gelu(pool, mlp, M * I));
+  ND_TIMED(Linear, cpu::linear(pool, mlp, M, I, I, layer.fc2.weight, C, layer.fc2.bias, hidden, C, /*accumulate=*/true));  // [M, C]
 }
 
 Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t batch, int64_t tokens,
@@ -185,9 +186,10 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t bat
                     "input ids[" + std::to_string(i) + "]", std::to_string(ids[i]));
 
   const int64_t M = batch * tokens;
+  prof::Scope forward_scope(prof::Op::Forward);
   Buffer hidden({batch, tokens, C});
   // Token embedding (gathered from the file-dtype table) + position embedding.
-  pool.parallel_for(M, [&](int64_t b, int64_t e, int) {
+  ND_TIMED(Copy, pool.parallel_for(M, [&](int64_t b, int64_t e, int) {
     for (int64_t m = b; m < e; ++m) {
       const int64_t pos = m % tokens;
       const size_t row = (size_t)ids[m] * (size_t)C;
@@ -196,7 +198,7 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t bat
         h[c] = load_as_f32(token_embedding_.data, token_embedding_.dtype, row + (size_t)c) +
                position_embedding_[pos * C + c];
     }
-  });
+  }));
 
   if (layers_to_run > 0) {
     std::vector<float> norm((size_t)(M * C)), qkv((size_t)(M * 3 * C)), attn((size_t)(M * C)),
@@ -206,7 +208,7 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t bat
                 mlp.data());
   }
   if (options.final_layer_norm)
-    cpu::layer_norm(pool, hidden.data(), hidden.data(), M, C, final_ln_weight_, final_ln_bias_, kLayerNormEps);
+    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden.data(), hidden.data(), M, C, final_ln_weight_, final_ln_bias_, kLayerNormEps));
   return hidden;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include "models/profile.h"
 
 namespace nd::unet {
 
@@ -72,27 +73,26 @@ void ResBlock::forward(Ctx& ctx, const Act& x, const float* emb_act, float* out)
   const int64_t B = x.B, H = x.H, W = x.W, HW = H * W;
   const Arena::Mark mark = ctx.arena.mark();
   float* h1 = ctx.arena.alloc_f32((size_t)(B * in_ch_ * HW));  // [B, Cin, H, W]
-  cpu::group_norm(ctx.pool, x.data, h1, B, in_ch_, HW, (int)groups_, norm1_g_, norm1_b_, 1e-5f, true);
-  float* h2 = ctx.arena.alloc_f32((size_t)(B * out_ch_ * HW));  // [B, Cout, H, W]
-  cpu::conv2d(ctx.pool, h1, B, in_ch_, H, W, conv1_.ref, out_ch_, 3, 3, 1, 1, conv1_.bias, h2);
+  ND_TIMED(GroupNorm, cpu::group_norm(ctx.pool, x.data, h1, B, in_ch_, HW, (int)groups_, norm1_g_, norm1_b_, 1e-5f, true));
+  // h2 = conv1(h1) + e[:, :, None, None]: the time embedding rides in the conv's bias epilogue
+  // (one bias vector per batch element, so one conv call each) instead of another pass over h2.
   float* e = ctx.arena.alloc_f32((size_t)(B * out_ch_));  // [B, Cout]
-  cpu::linear(ctx.pool, emb_act, B, emb_dim_, emb_dim_, emb_proj_.ref, out_ch_, emb_proj_.bias, e, out_ch_);
-  ctx.pool.parallel_for(B * out_ch_, [&](int64_t b, int64_t end, int) {  // h2 += e[:, :, None, None]
-    for (int64_t bc = b; bc < end; ++bc) {
-      float* row = h2 + bc * HW;
-      const float v = e[bc];
-      for (int64_t i = 0; i < HW; ++i) row[i] += v;
-    }
-  });
-  cpu::group_norm(ctx.pool, h2, h2, B, out_ch_, HW, (int)groups_, norm2_g_, norm2_b_, 1e-5f, true);
-  cpu::conv2d(ctx.pool, h2, B, out_ch_, H, W, conv2_.ref, out_ch_, 3, 3, 1, 1, conv2_.bias, out);  // [B, Cout, H, W]
+  ND_TIMED(Linear, cpu::linear(ctx.pool, emb_act, B, emb_dim_, emb_dim_, emb_proj_.ref, out_ch_, emb_proj_.bias, e, out_ch_));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < out_ch_; ++c) e[b * out_ch_ + c] += conv1_.bias[c];
+  float* h2 = ctx.arena.alloc_f32((size_t)(B * out_ch_ * HW));  // [B, Cout, H, W]
+  for (int64_t b = 0; b < B; ++b)
+    ND_TIMED(Conv, cpu::conv2d(ctx.pool, h1 + b * in_ch_ * HW, 1, in_ch_, H, W, conv1_.ref, out_ch_, 3, 3, 1, 1,
+                               e + b * out_ch_, h2 + b * out_ch_ * HW));
+  ND_TIMED(GroupNorm, cpu::group_norm(ctx.pool, h2, h2, B, out_ch_, HW, (int)groups_, norm2_g_, norm2_b_, 1e-5f, true));
+  ND_TIMED(Conv, cpu::conv2d(ctx.pool, h2, B, out_ch_, H, W, conv2_.ref, out_ch_, 3, 3, 1, 1, conv2_.bias, out));  // [B, Cout, H, W]
   if (has_skip_) {
     float* s = h1;  // reuse: [B, Cout, H, W] fits only when Cout <= Cin
     if (out_ch_ > in_ch_) s = ctx.arena.alloc_f32((size_t)(B * out_ch_ * HW));
-    cpu::conv2d(ctx.pool, x.data, B, in_ch_, H, W, skip_.ref, out_ch_, 1, 1, 1, 0, skip_.bias, s);
-    cpu::add(ctx.pool, s, out, out, B * out_ch_ * HW);  // skip_connection(x) + h
+    ND_TIMED(Conv, cpu::conv2d(ctx.pool, x.data, B, in_ch_, H, W, skip_.ref, out_ch_, 1, 1, 1, 0, skip_.bias, s));
+    ND_TIMED(Elementwise, cpu::add(ctx.pool, s, out, out, B * out_ch_ * HW));  // skip_connection(x) + h
   } else {
-    cpu::add(ctx.pool, x.data, out, out, B * out_ch_ * HW);  // x + h
+    ND_TIMED(Elementwise, cpu::add(ctx.pool, x.data, out, out, B * out_ch_ * HW));  // x + h
   }
   ctx.arena.reset(mark);
 }
@@ -103,7 +103,7 @@ Downsample::Downsample(const WeightStore& w, const std::string& p, int64_t chann
 }
 
 void Downsample::forward(Ctx& ctx, const Act& x, float* out) const {
-  cpu::conv2d(ctx.pool, x.data, x.B, channels_, x.H, x.W, op_.ref, channels_, 3, 3, 2, 1, op_.bias, out);
+  ND_TIMED(Conv, cpu::conv2d(ctx.pool, x.data, x.B, channels_, x.H, x.W, op_.ref, channels_, 3, 3, 2, 1, op_.bias, out));
 }
 
 Upsample::Upsample(const WeightStore& w, const std::string& p, int64_t channels) : channels_(channels) {
@@ -115,11 +115,11 @@ void Upsample::forward(Ctx& ctx, const Act& x, int64_t Ho, int64_t Wo, float* ou
   const int64_t BC = x.B * channels_;
   float* up = ctx.arena.alloc_f32((size_t)(BC * Ho * Wo));  // [B, C, Ho, Wo]
   if (Ho == 2 * x.H && Wo == 2 * x.W) {
-    cpu::upsample_nearest2x(ctx.pool, x.data, up, BC, x.H, x.W);
+    ND_TIMED(Elementwise, cpu::upsample_nearest2x(ctx.pool, x.data, up, BC, x.H, x.W));
   } else {
     // F.interpolate(size=(Ho, Wo), mode="nearest"): source index floor(dst * in / out).
     const float sy = (float)x.H / (float)Ho, sx = (float)x.W / (float)Wo;
-    ctx.pool.parallel_for(BC, [&](int64_t b, int64_t e, int) {
+    ND_TIMED(Elementwise, ctx.pool.parallel_for(BC, [&](int64_t b, int64_t e, int) {
       for (int64_t bc = b; bc < e; ++bc)
         for (int64_t oy = 0; oy < Ho; ++oy) {
           const int64_t iy = std::min((int64_t)std::floor((float)oy * sy), x.H - 1);
@@ -128,9 +128,9 @@ void Upsample::forward(Ctx& ctx, const Act& x, int64_t Ho, int64_t Wo, float* ou
             up[(bc * Ho + oy) * Wo + ox] = x.data[(bc * x.H + iy) * x.W + ix];
           }
         }
-    });
+    }));
   }
-  cpu::conv2d(ctx.pool, up, x.B, channels_, Ho, Wo, conv_.ref, channels_, 3, 3, 1, 1, conv_.bias, out);
+  ND_TIMED(Conv, cpu::conv2d(ctx.pool, up, x.B, channels_, Ho, Wo, conv_.ref, channels_, 3, 3, 1, 1, conv_.bias, out));
   ctx.arena.reset(mark);
 }
 

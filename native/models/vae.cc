@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "models/checked_weights.h"
+#include "models/profile.h"
 
 namespace nd {
 namespace {
@@ -105,10 +106,10 @@ void Vae::load_encoder() {
   quant_conv_ = vae::Conv2d::load(s, kPrefix + "quant_conv", 2 * z, 2 * z, 1);
 }
 
-Buffer Vae::run_mid(ThreadPool& pool, const Mid& mid, Buffer x) const {
-  x = mid.block_1(pool, x);  // [B, C, h, w]
-  x = mid.attn_1(pool, x);   // [B, C, h, w]
-  return mid.block_2(pool, x);
+vae::Act Vae::run_mid(vae::ActPool& acts, ThreadPool& pool, const Mid& mid, vae::Act x) const {
+  x = mid.block_1(acts, pool, std::move(x));  // [B, C, h, w]
+  x = mid.attn_1(acts, pool, std::move(x));   // [B, C, h, w]
+  return mid.block_2(acts, pool, std::move(x));
 }
 
 void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
@@ -120,27 +121,32 @@ void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
                   "latents", std::to_string(height) + "x" + std::to_string(width));
 }
 
-Buffer Vae::decode_latent_stage(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
-  Buffer x({batch, config_.latent_channels, height, width});
+vae::Act Vae::decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const float* z, int64_t batch,
+                                   int64_t height, int64_t width) const {
+  vae::Act x(acts, {batch, config_.latent_channels, height, width});
   std::memcpy(x.data(), z, (size_t)x.numel() * sizeof(float));
-  x = post_quant_conv_(pool, x);  // [B, z, h, w]
-  x = dec_conv_in_(pool, x);      // [B, C_last, h, w]
-  return run_mid(pool, dec_mid_, std::move(x));
+  x = post_quant_conv_(acts, pool, x);  // [B, z, h, w]
+  x = dec_conv_in_(acts, pool, x);      // [B, C_last, h, w]
+  return run_mid(acts, pool, dec_mid_, std::move(x));
 }
 
-Buffer Vae::decode_levels(ThreadPool& pool, Buffer x) const {
+Buffer Vae::decode_levels(vae::ActPool& acts, ThreadPool& pool, vae::Act x) const {
   for (size_t i = dec_up_.size(); i-- > 0;) {
     const Level& level = dec_up_[i];
-    for (const vae::ResnetBlock& block : level.blocks) x = block(pool, x);  // [B, C_i, h·2^(L-1-i), ...]
-    if (level.resample) x = level.upsample(pool, x);                        // resolution ×2
+    for (const vae::ResnetBlock& block : level.blocks) x = block(acts, pool, std::move(x));  // [B, C_i, h·2^(L-1-i), ...]
+    if (level.resample) x = level.upsample(acts, pool, std::move(x));                        // resolution ×2
   }
-  dec_norm_out_(pool, x, x, /*silu=*/true);  // [B, C_0, f·h, f·w]
-  return dec_conv_out_(pool, x);             // [B, 3, f·h, f·w]
+  dec_norm_out_(pool, x, x.data(), /*silu=*/true);  // [B, C_0, f·h, f·w]
+  Buffer out({x.dim(0), kImageChannels, x.dim(2), x.dim(3)});
+  dec_conv_out_.into(pool, x.data(), x.dim(0), x.dim(2), x.dim(3), out.data());  // [B, 3, f·h, f·w]
+  return out;
 }
 
 Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
   check_latents(batch, height, width);
-  return decode_levels(pool, decode_latent_stage(pool, z, batch, height, width));
+  prof::Scope forward_scope(prof::Op::Forward);
+  vae::ActPool acts;
+  return decode_levels(acts, pool, decode_latent_stage(acts, pool, z, batch, height, width));
 }
 
 VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int64_t height, int64_t width) const {
@@ -153,17 +159,18 @@ VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int6
                   "a height and width that are multiples of " + std::to_string(f) + " in [" + std::to_string(f) + ", " +
                       std::to_string(kMaxImageSide) + "]",
                   "image", std::to_string(height) + "x" + std::to_string(width));
-  Buffer x({batch, kImageChannels, height, width});
+  vae::ActPool acts;
+  vae::Act x(acts, {batch, kImageChannels, height, width});
   std::memcpy(x.data(), image, (size_t)x.numel() * sizeof(float));
-  x = enc_conv_in_(pool, x);  // [B, C_0, H, W]
+  x = enc_conv_in_(acts, pool, x);  // [B, C_0, H, W]
   for (const Level& level : enc_down_) {
-    for (const vae::ResnetBlock& block : level.blocks) x = block(pool, x);  // [B, C_i, ...]
-    if (level.resample) x = level.downsample(pool, x);                      // resolution / 2
+    for (const vae::ResnetBlock& block : level.blocks) x = block(acts, pool, std::move(x));  // [B, C_i, ...]
+    if (level.resample) x = level.downsample(acts, pool, std::move(x));                      // resolution / 2
   }
-  x = run_mid(pool, enc_mid_, std::move(x));  // [B, C_last, H/f, W/f]
-  enc_norm_out_(pool, x, x, /*silu=*/true);
-  x = enc_conv_out_(pool, x);  // [B, 2z, H/f, W/f]
-  x = quant_conv_(pool, x);    // [B, 2z, H/f, W/f] = mean | logvar
+  x = run_mid(acts, pool, enc_mid_, std::move(x));  // [B, C_last, H/f, W/f]
+  enc_norm_out_(pool, x, x.data(), /*silu=*/true);
+  x = enc_conv_out_(acts, pool, x);  // [B, 2z, H/f, W/f]
+  x = quant_conv_(acts, pool, x);    // [B, 2z, H/f, W/f] = mean | logvar
   const int64_t z = config_.latent_channels, hw = (height / f) * (width / f);
   VaeMoments m{Buffer({batch, z, height / f, width / f}), Buffer({batch, z, height / f, width / f})};
   for (int64_t b = 0; b < batch; ++b) {

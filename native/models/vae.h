@@ -72,10 +72,11 @@ class Vae {
   void load_decoder();
   void load_encoder();
   Mid load_mid(const std::string& prefix, int64_t channels) const;
-  Buffer run_mid(ThreadPool& pool, const Mid& mid, Buffer x) const;
+  vae::Act run_mid(vae::ActPool& acts, ThreadPool& pool, const Mid& mid, vae::Act x) const;
   // decode() = decode_levels(decode_latent_stage(z)): [B, z, h, w] -> [B, C_last, h, w] -> [B, 3, f·h, f·w]
-  Buffer decode_latent_stage(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const;
-  Buffer decode_levels(ThreadPool& pool, Buffer x) const;
+  vae::Act decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const float* z, int64_t batch, int64_t height,
+                               int64_t width) const;
+  Buffer decode_levels(vae::ActPool& acts, ThreadPool& pool, vae::Act x) const;
   void check_latents(int64_t batch, int64_t height, int64_t width) const;
 
   std::shared_ptr<const WeightStore> weights_;

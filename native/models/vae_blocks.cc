@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "models/checked_weights.h"
+#include "models/profile.h"
 
 namespace nd::vae {
 namespace {
@@ -34,10 +35,10 @@ void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, fl
   });
 }
 
-void check_input(const Buffer& x, int64_t channels, const char* what) {
-  if (x.shape.size() != 4 || x.dim(1) != channels)
-    fail(code::kInternal,
-         std::string(what) + ": expected " + std::to_string(channels) + " channels but received " + shape_str(x.shape));
+void check_input(const Act& x, int64_t channels, const char* what) {
+  if (x.shape().size() != 4 || x.dim(1) != channels)
+    fail(code::kInternal, std::string(what) + ": expected " + std::to_string(channels) + " channels but received " +
+                              shape_str(x.shape()));
 }
 
 }  // namespace
@@ -54,11 +55,15 @@ Conv2d Conv2d::load(const WeightStore& store, const std::string& name, int64_t c
   return c;
 }
 
-Buffer Conv2d::operator()(ThreadPool& pool, const Buffer& x) const {
+void Conv2d::into(ThreadPool& pool, const float* x, int64_t B, int64_t H, int64_t W, float* y) const {
+  ND_TIMED(Conv, cpu::conv2d(pool, x, B, cin, H, W, weight, cout, kernel, kernel, 1, kernel / 2, bias, y));
+}
+
+Act Conv2d::operator()(ActPool& acts, ThreadPool& pool, const Act& x) const {
   check_input(x, cin, "Conv2d");
   const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3);
-  Buffer y({B, cout, H, W});
-  cpu::conv2d(pool, x.data(), B, cin, H, W, weight, cout, kernel, kernel, 1, kernel / 2, bias, y.data());
+  Act y(acts, {B, cout, H, W});
+  into(pool, x.data(), B, H, W, y.data());
   return y;
 }
 
@@ -74,10 +79,10 @@ GroupNorm GroupNorm::load(const WeightStore& store, const std::string& name, int
   return g;
 }
 
-void GroupNorm::operator()(ThreadPool& pool, const Buffer& x, Buffer& y, bool silu) const {
+void GroupNorm::operator()(ThreadPool& pool, const Act& x, float* y, bool silu) const {
   check_input(x, channels, "GroupNorm");
-  cpu::group_norm(pool, x.data(), y.data(), x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias, kNormEps,
-                  silu);
+  ND_TIMED(GroupNorm, cpu::group_norm(pool, x.data(), y, x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias,
+                                      kNormEps, silu));
 }
 
 ResnetBlock ResnetBlock::load(const WeightStore& store, const std::string& name, int64_t cin, int64_t cout,
@@ -91,23 +96,37 @@ ResnetBlock ResnetBlock::load(const WeightStore& store, const std::string& name,
   return r;
 }
 
-Buffer ResnetBlock::operator()(ThreadPool& pool, const Buffer& x) const {
-  Buffer h;
-  {
-    Buffer n(x.shape);
-    norm1(pool, x, n, /*silu=*/true);  // [B, cin, H, W]
-    h = conv1(pool, n);                // [B, cout, H, W]
-  }
-  norm2(pool, h, h, /*silu=*/true);  // [B, cout, H, W]  (dropout is identity at inference)
-  Buffer y = conv2(pool, h);         // [B, cout, H, W]
-  h = Buffer();
+// Buffers, in units of one [B, cout, H, W] map: with a shortcut (cin > cout at the decoder's
+// channel drops) x (cin) + out + h, the last conv reusing x; without, x + n + h, the result
+// landing in x. Either way the residual add is out = a + b with the same operands as before.
+Act ResnetBlock::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
+  check_input(x, norm1.channels, "ResnetBlock");
+  const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), cout = conv1.cout;
+  const Shape out_shape{B, cout, H, W};
   if (nin_shortcut.present) {
-    Buffer s = nin_shortcut(pool, x);  // [B, cout, H, W]
-    cpu::add(pool, y.data(), s.data(), y.data(), y.numel());
-  } else {
-    cpu::add(pool, y.data(), x.data(), y.data(), y.numel());
+    Act out(acts, out_shape);
+    nin_shortcut.into(pool, x.data(), B, H, W, out.data());  // [B, cout, H, W]
+    norm1(pool, x, x.data(), /*silu=*/true);                  // [B, cin, H, W], in place: x is dead after conv1
+    Act h(acts, out_shape);
+    conv1.into(pool, x.data(), B, H, W, h.data());  // [B, cout, H, W]
+    norm2(pool, h, h.data(), /*silu=*/true);        // (dropout is identity at inference)
+    Act t = std::move(x);
+    if (t.capacity() >= (size_t)numel(out_shape))
+      t.reshape(out_shape);
+    else
+      t = Act(acts, out_shape);
+    conv2.into(pool, h.data(), B, H, W, t.data());                                // [B, cout, H, W]
+    ND_TIMED(Elementwise, cpu::add(pool, t.data(), out.data(), out.data(), out.numel()));  // conv2(h) + shortcut(x)
+    return out;
   }
-  return y;
+  Act n(acts, x.shape());
+  norm1(pool, x, n.data(), /*silu=*/true);  // [B, cin, H, W]
+  Act h(acts, out_shape);
+  conv1.into(pool, n.data(), B, H, W, h.data());                                    // [B, cout, H, W]
+  norm2(pool, h, h.data(), /*silu=*/true);                                          // [B, cout, H, W]
+  conv2.into(pool, h.data(), B, H, W, n.data());                                    // n := conv2(h) (cin == cout)
+  ND_TIMED(Elementwise, cpu::add(pool, n.data(), x.data(), x.data(), x.numel()));  // conv2(h) + x, into x
+  return x;
 }
 
 AttnBlock AttnBlock::load(const WeightStore& store, const std::string& name, int64_t channels, int groups) {
@@ -120,19 +139,21 @@ AttnBlock AttnBlock::load(const WeightStore& store, const std::string& name, int
   return a;
 }
 
-Buffer AttnBlock::operator()(ThreadPool& pool, const Buffer& x) const {
+Act AttnBlock::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
+  check_input(x, norm.channels, "AttnBlock");
   const int64_t B = x.dim(0), C = norm.channels, N = x.dim(2) * x.dim(3);
-  Buffer tokens({B, N, C});
+  Act tokens(acts, {B, N, C});
   {
-    Buffer n(x.shape);
-    norm(pool, x, n, /*silu=*/false);                   // [B, C, H, W]
-    to_tokens(pool, n.data(), tokens.data(), B, C, N);  // [B, HW, C]
+    Act n(acts, x.shape());
+    norm(pool, x, n.data(), /*silu=*/false);                              // [B, C, H, W]
+    ND_TIMED(Copy, to_tokens(pool, n.data(), tokens.data(), B, C, N));  // [B, HW, C]
   }
   // The 1x1 convolutions are Linear layers over token rows: q | k | v side by side in [B·HW, 3C].
-  std::vector<float> qkv((size_t)(B * N * 3 * C));
+  Act qkv(acts, {B, N, 3 * C});
   const Conv2d* proj[3] = {&q, &k, &v};
   for (int i = 0; i < 3; ++i)
-    cpu::linear(pool, tokens.data(), B * N, C, C, proj[i]->weight, C, proj[i]->bias, qkv.data() + i * C, 3 * C);
+    ND_TIMED(Linear, cpu::linear(pool, tokens.data(), B * N, C, C, proj[i]->weight, C, proj[i]->bias,
+                                 qkv.data() + i * C, 3 * C));
   cpu::AttentionArgs a;
   a.q = qkv.data();
   a.k = qkv.data() + C;
@@ -147,43 +168,51 @@ Buffer AttnBlock::operator()(ThreadPool& pool, const Buffer& x) const {
   a.q_batch = a.k_batch = a.v_batch = N * 3 * C;
   a.out_batch = N * C;
   a.scale = 1.f / std::sqrt((float)C);
-  cpu::attention(pool, a);  // [B, HW, C]
-  qkv = std::vector<float>();
-  Buffer projected({B, N, C});
-  cpu::linear(pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(), C);  // [B, HW, C]
-  Buffer y(x.shape);
-  add_from_tokens(pool, projected.data(), x.data(), y.data(), B, C, N);  // [B, C, H, W]
-  return y;
+  ND_TIMED(Attention, cpu::attention(pool, a));  // [B, HW, C]
+  Act projected = std::move(qkv);                // q, k, v are no longer needed
+  projected.reshape({B, N, C});
+  ND_TIMED(Linear, cpu::linear(pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(),
+                               C));                                                     // [B, HW, C]
+  ND_TIMED(Copy, add_from_tokens(pool, projected.data(), x.data(), x.data(), B, C, N));  // x += tokens^T, [B, C, H, W]
+  return x;
 }
 
 Upsample Upsample::load(const WeightStore& store, const std::string& name, int64_t channels) {
   return Upsample{Conv2d::load(store, name + ".conv", channels, channels, 3)};
 }
 
-Buffer Upsample::operator()(ThreadPool& pool, const Buffer& x) const {
+Act Upsample::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
+  check_input(x, conv.cin, "Upsample");
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  Buffer up({B, C, 2 * H, 2 * W});
-  cpu::upsample_nearest2x(pool, x.data(), up.data(), B * C, H, W);  // [B, C, 2H, 2W]
-  return conv(pool, up);                                            // [B, C, 2H, 2W]
+  Act up(acts, {B, C, 2 * H, 2 * W});
+  ND_TIMED(Elementwise, cpu::upsample_nearest2x(pool, x.data(), up.data(), B * C, H, W));  // [B, C, 2H, 2W]
+  x.reset();
+  return conv(acts, pool, up);  // [B, C, 2H, 2W]
 }
 
 Downsample Downsample::load(const WeightStore& store, const std::string& name, int64_t channels) {
   return Downsample{Conv2d::load(store, name + ".conv", channels, channels, 3)};
 }
 
-Buffer Downsample::operator()(ThreadPool& pool, const Buffer& x) const {
+Act Downsample::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
   check_input(x, conv.cin, "Downsample");
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  Buffer padded({B, C, H + 1, W + 1});  // zeros on the last row and column
-  pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
-    for (int64_t bc = s; bc < e; ++bc)
-      for (int64_t i = 0; i < H; ++i)
-        std::memcpy(padded.data() + (bc * (H + 1) + i) * (W + 1), x.data() + (bc * H + i) * W,
-                    (size_t)W * sizeof(float));
-  });
+  Act padded(acts, {B, C, H + 1, W + 1});  // zeros on the last row and column
+  ND_TIMED(Copy, pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
+    for (int64_t bc = s; bc < e; ++bc) {
+      float* dst = padded.data() + bc * (H + 1) * (W + 1);
+      for (int64_t i = 0; i < H; ++i) {
+        std::memcpy(dst + i * (W + 1), x.data() + (bc * H + i) * W, (size_t)W * sizeof(float));
+        dst[i * (W + 1) + W] = 0.f;
+      }
+      std::memset(dst + H * (W + 1), 0, (size_t)(W + 1) * sizeof(float));
+    }
+  }));
+  x.reset();
   const int64_t Ho = (H + 1 - 3) / 2 + 1, Wo = (W + 1 - 3) / 2 + 1;
-  Buffer y({B, conv.cout, Ho, Wo});
-  cpu::conv2d(pool, padded.data(), B, C, H + 1, W + 1, conv.weight, conv.cout, 3, 3, 2, 0, conv.bias, y.data());
+  Act y(acts, {B, conv.cout, Ho, Wo});
+  ND_TIMED(Conv, cpu::conv2d(pool, padded.data(), B, C, H + 1, W + 1, conv.weight, conv.cout, 3, 3, 2, 0, conv.bias,
+                             y.data()));
   return y;  // [B, C, H/2, W/2]
 }
 

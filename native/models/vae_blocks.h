@@ -1,12 +1,14 @@
 // Building blocks of the LDM autoencoder (first_stage_model.*), named after the
 // checkpoint keys: ResnetBlock (norm1/conv1/norm2/conv2/nin_shortcut), AttnBlock
-// (norm, q/k/v/proj_out), Upsample and Downsample. Activations are f32 NCHW buffers.
+// (norm, q/k/v/proj_out), Upsample and Downsample. Activations are f32 NCHW buffers borrowed
+// from the call's ActPool; blocks consume their input (reusing its storage where they can).
 #pragma once
 #include <string>
 
 #include "core/tensor.h"
 #include "core/threadpool.h"
 #include "cpu/ops.h"
+#include "models/vae_act.h"
 #include "models/weights.h"
 
 namespace nd::vae {
@@ -22,8 +24,9 @@ struct Conv2d {
 
   // `name`.weight [cout, cin, k, k] (a 1x1 kernel may also be stored as Linear [cout, cin]) and `name`.bias [cout].
   static Conv2d load(const WeightStore& store, const std::string& name, int64_t cout, int64_t cin, int kernel);
-  // Same-size convolution (padding k/2, stride 1): x [B, cin, H, W] -> [B, cout, H, W].
-  Buffer operator()(ThreadPool& pool, const Buffer& x) const;
+  // Same-size convolution (padding k/2, stride 1): x [B, cin, H, W] -> y [B, cout, H, W].
+  void into(ThreadPool& pool, const float* x, int64_t B, int64_t H, int64_t W, float* y) const;
+  Act operator()(ActPool& acts, ThreadPool& pool, const Act& x) const;
 };
 
 struct GroupNorm {
@@ -34,7 +37,7 @@ struct GroupNorm {
 
   static GroupNorm load(const WeightStore& store, const std::string& name, int64_t channels, int groups);
   // y = group_norm(x) (then SiLU when asked); y may be x.
-  void operator()(ThreadPool& pool, const Buffer& x, Buffer& y, bool silu) const;
+  void operator()(ThreadPool& pool, const Act& x, float* y, bool silu) const;
 };
 
 // x + conv2(silu(norm2(conv1(silu(norm1(x)))))), with a 1x1 nin_shortcut on x when channels change.
@@ -43,7 +46,7 @@ struct ResnetBlock {
   Conv2d conv1, conv2, nin_shortcut;
 
   static ResnetBlock load(const WeightStore& store, const std::string& name, int64_t cin, int64_t cout, int groups);
-  Buffer operator()(ThreadPool& pool, const Buffer& x) const;
+  Act operator()(ActPool& acts, ThreadPool& pool, Act x) const;
 };
 
 // Single-head self-attention over the H·W positions: x + proj_out(attention(q, k, v)(norm(x))).
@@ -52,21 +55,21 @@ struct AttnBlock {
   Conv2d q, k, v, proj_out;  // 1x1 kernels, used as Linear over token-major activations
 
   static AttnBlock load(const WeightStore& store, const std::string& name, int64_t channels, int groups);
-  Buffer operator()(ThreadPool& pool, const Buffer& x) const;
+  Act operator()(ActPool& acts, ThreadPool& pool, Act x) const;
 };
 
 // Nearest-neighbour ×2, then a 3x3 conv.
 struct Upsample {
   Conv2d conv;
   static Upsample load(const WeightStore& store, const std::string& name, int64_t channels);
-  Buffer operator()(ThreadPool& pool, const Buffer& x) const;
+  Act operator()(ActPool& acts, ThreadPool& pool, Act x) const;
 };
 
 // LDM's asymmetric padding: zero-pad right and bottom by one, then a 3x3 conv with stride 2.
 struct Downsample {
   Conv2d conv;
   static Downsample load(const WeightStore& store, const std::string& name, int64_t channels);
-  Buffer operator()(ThreadPool& pool, const Buffer& x) const;
+  Act operator()(ActPool& acts, ThreadPool& pool, Act x) const;
 };
 
 }  // namespace nd::vae

@@ -51,7 +51,8 @@ Buffer Vae::decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_
                   std::to_string(tiles.overlap));
   if (height <= tiles.size && width <= tiles.size) return decode(pool, z, batch, height, width);
 
-  const Buffer features = decode_latent_stage(pool, z, batch, height, width);  // [B, C_last, h, w]
+  vae::ActPool acts;
+  const vae::Act features = decode_latent_stage(acts, pool, z, batch, height, width);  // [B, C_last, h, w]
   const int64_t f = factor(), zc = features.dim(1), H = height * f, W = width * f;
   const int64_t th = std::min(tiles.size, height), tw = std::min(tiles.size, width);
   const std::vector<int64_t> ys = tile_starts(height, tiles.size, tiles.overlap);
@@ -59,15 +60,15 @@ Buffer Vae::decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_
 
   Buffer out({batch, kImageChannels, H, W});  // weighted sum, normalised at the end
   std::vector<float> weight_sum((size_t)(H * W), 0.f);
-  Buffer tile({batch, zc, th, tw});
   for (size_t ty = 0; ty < ys.size(); ++ty)
     for (size_t tx = 0; tx < xs.size(); ++tx) {
       const int64_t y0 = ys[ty], x0 = xs[tx];
+      vae::Act tile(acts, {batch, zc, th, tw});
       for (int64_t bc = 0; bc < batch * zc; ++bc)  // feature window [B, C_last, th, tw]
         for (int64_t i = 0; i < th; ++i)
           std::memcpy(tile.data() + (bc * th + i) * tw, features.data() + (bc * height + y0 + i) * width + x0,
                       (size_t)tw * sizeof(float));
-      const Buffer img = decode_levels(pool, tile);  // [B, 3, f·th, f·tw]
+      const Buffer img = decode_levels(acts, pool, std::move(tile));  // [B, 3, f·th, f·tw]
       const int64_t ph = th * f, pw = tw * f, py0 = y0 * f, px0 = x0 * f;
       const std::vector<float> wy = ramp_weights(ph, tiles.overlap * f, ty > 0, ty + 1 < ys.size());
       const std::vector<float> wx = ramp_weights(pw, tiles.overlap * f, tx > 0, tx + 1 < xs.size());
