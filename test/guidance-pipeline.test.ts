@@ -18,10 +18,10 @@ test.after.always(async () => {
   await sd2?.dispose();
 });
 
-const base: GenerateOptions = { prompt: 'a red cube on a table', negativePrompt: 'blurry', steps: 3, seed: 7, sampler: 'euler', width: 128, height: 128 };
+const base: GenerateOptions = { prompt: 'a red cube on a table', negativePrompt: 'blurry', steps: 2, seed: 7, sampler: 'euler', width: 64, height: 64 };
 const models = () => [['tiny-sd1', sd1], ['tiny-sd2', sd2]] as const;
 
-for (const [w, h] of [[128, 128], [192, 128]] as const) {
+for (const [w, h] of [[64, 64], [128, 64]] as const) {
   test(`s-cfg runs end to end on both tiny models at ${w}x${h} and differs from cfg`, async (t) => {
     for (const [name, pipe] of models()) {
       const o = { ...base, width: w, height: h };
@@ -78,7 +78,7 @@ test('characteristic guidance runs on ε and v models, reports iterations per st
   for (const [name, pipe] of models()) {
     const events: ProgressEvent[] = [];
     const r = await pipe.generate({ ...base, guidance: { method: 'characteristic', scale: 7.5 }, onProgress: (e) => events.push(e) });
-    t.is(events.length, 3);
+    t.is(events.length, 2);
     for (const e of events) t.true(Number.isInteger(e.iterations) && e.iterations! >= 1 && e.iterations! <= 51, `${name}: ${e.iterations}`);
     t.log(`${name}: iterations per step ${events.map((e) => e.iterations).join(', ')}`);
     t.true(r.latents.every(Number.isFinite));
@@ -103,7 +103,7 @@ test('attention scaling: entropy at the native size is the stock model bit for b
     const none = await pipe.generate({ ...o, attentionScaling: 'none' });
     const entropy = await pipe.generate({ ...o, attentionScaling: 'entropy' });
     t.deepEqual(entropy.latents, none.latents, `${name}: N = T reproduces the stock model`);
-    const small = { ...base, steps: 1, width: 128, height: 192 };
+    const small = { ...base, steps: 1, width: 64, height: 128 };
     const sNone = await pipe.generate({ ...small, attentionScaling: 'none' });
     const sAuto = await pipe.generate({ ...small });
     const sEntropy = await pipe.generate({ ...small, attentionScaling: 'entropy' });

@@ -176,7 +176,7 @@ function validate(input: ScfgInput, t: number): void {
   const n = channels * height * width;
   if (input.epsUncond.length !== n) invalid(`${n} values`, 'epsUncond', input.epsUncond);
   if (input.epsCond.length !== n) invalid(`${n} values`, 'epsCond', input.epsCond);
-  if (!Number.isFinite(input.scale) || input.scale <= 0) invalid('a positive number', 'scale', input.scale);
+  if (!Number.isFinite(input.scale) || input.scale < 0) invalid('a non-negative number', 'scale', input.scale);
   layers.forEach((l, i) => {
     if (!Number.isInteger(l.height) || !Number.isInteger(l.width) || l.height < 1 || l.width < 1) {
       invalid('positive integer sizes', `layers[${i}].height/width`, `${l.height}x${l.width}`);
@@ -293,7 +293,7 @@ export function scfgRate(
   for (let k = 0; k < tokens; k++) tokenRates[k] = count[k] > 0 ? mFg / (sum[k] / (count[k] + 1e-8) + 1e-8) : 0;
   const rateUnclamped = new Float64Array(hw);
   const clamped = new Float64Array(hw);
-  const hi = Math.min(3, 15 / scale);
+  const hi = scale > 0 ? Math.min(3, 15 / scale) : 3; // w = 0 (a schedule's first step): ε̂ = ε_u anyway
   for (let p = 0; p < hw; p++) {
     rateUnclamped[p] = tokenRates[tokenOfPixel[p]];
     clamped[p] = Math.min(Math.min(Math.max(rateUnclamped[p], 0.8), 3), hi);
