@@ -6,16 +6,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
 import { DiffusionError, invalid } from './errors.js';
-import { cfg } from './guidance/cfg.js';
-import { rescaleGuidance } from './guidance/rescale.js';
-import { scfg } from './guidance/scfg.js';
+import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
+import { modelInputAlphaBar } from './guidance/characteristic-step.js';
+import { guidedModelCall } from './guidance/step.js';
 import { scheduledWeight } from './guidance/schedule.js';
 import { decodedToRGB, GeneratedImage } from './image/image.js';
 import { type DetectedModel, detectModel } from './loading/detect.js';
 import type { ModelConfig } from './loading/types.js';
 import { packageRoot } from './native/load.js';
 import { ClipTextEncoder } from './native/text-encoder.js';
-import { type CapturedAttention, NativeUNet, scfgLayers } from './native/unet.js';
+import { NativeUNet } from './native/unet.js';
 import { Vae } from './native/vae.js';
 import { toNativeWeights } from './native/weights.js';
 import { TorchGenerator } from './noise/torch-rng.js';
@@ -108,8 +108,9 @@ export class Pipeline implements PipelineLike {
     try {
       this.#check();
       const o = resolveOptions(options, { size: this.config.nativeSize, sampler: this.info.defaultSampler as SamplerName, steps: this.info.defaultSteps });
-      if (o.guidance.method === 'characteristic') {
-        throw new DiffusionError('ERR_UNSUPPORTED', 'Characteristic guidance is not available yet; use cfg, s-cfg or cfg++');
+      const prediction = this.config.scheduler.predictionType;
+      if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
+        throw new DiffusionError('ERR_UNSUPPORTED', `Characteristic guidance needs an epsilon or v_prediction model, not ${prediction}`);
       }
       if (o.signal?.aborted) throw abortError(o.signal);
       return this.#enqueue(() => this.#generate(o));
@@ -158,10 +159,7 @@ export class Pipeline implements PipelineLike {
     for (let i = 0; i < n; i++) x[i] = init[i] * sampler.initNoiseSigma;
 
     const native = this.config.nativeSize / 8;
-    const scaleAttention = o.attentionScaling === 'entropy' || (o.attentionScaling === 'auto' && (h !== native || w !== native));
-    const forwardOptions = {
-      nativeLatentSize: scaleAttention ? { h: native, w: native } : undefined,
-    };
+    const forwardOptions = { nativeLatentSize: nativeLatentSizeFor(o.attentionScaling, { h, w }, { h: native, w: native }) };
 
     const calls = sampler.modelCalls;
     const tDenoise = performance.now();
@@ -170,46 +168,31 @@ export class Pipeline implements PipelineLike {
       checkAbort();
       const xin = sampler.scaleModelInput(x, i);
       const t = sampler.timestep(i);
-      const tu = performance.now();
-      let out: Float32Array;
-      let attention: CapturedAttention[] = [];
-      const inputs = {
-        sample: guided ? concat(xin, xin) : xin,
-        sampleShape: [guided ? 2 : 1, latentShape[1], h, w] as [number, number, number, number],
-        timesteps: t,
+      const r = await guidedModelCall({
+        unet: this.#unet,
+        method,
+        guided,
+        weight: scheduledWeight(o.guidance.scale, i, calls, o.guidance.schedule),
+        rescale: o.guidance.rescale,
+        xin,
+        channels: latentShape[1],
+        height: h,
+        width: w,
+        timestep: t,
         context,
-        contextShape: [guided ? 2 : 1, tokens, C] as [number, number, number],
-      };
-      if (method === 's-cfg') {
-        const r = await this.#unet.forward(inputs, { ...forwardOptions, captureAttention: true });
-        out = r.output;
-        attention = r.attention;
-      } else {
-        out = await this.#unet.forward(inputs, forwardOptions);
-      }
-      unetMs += performance.now() - tu;
+        tokens,
+        contextDim: C,
+        forwardOptions,
+        prediction: this.config.scheduler.predictionType,
+        alphaBar: () => modelInputAlphaBar(sampler, i, this.config),
+        checkAbort,
+      });
+      unetMs += r.unetMs;
       checkAbort();
-
-      const noise = () => generator.randn(latentShape);
-      if (!guided) {
-        x = sampler.step(out, i, x, { noise });
-      } else {
-        const eu = out.subarray(0, n);
-        const ec = out.subarray(n, 2 * n);
-        const weight = scheduledWeight(o.guidance.scale, i, calls, o.guidance.schedule);
-        if (method === 'cfg++') {
-          x = sampler.step(cfg(eu, ec, weight), i, x, { noise, uncondOutput: eu });
-        } else {
-          let eps =
-            method === 's-cfg'
-              ? scfg({ layers: scfgLayers(attention), epsUncond: eu, epsCond: ec, channels: latentShape[1], height: h, width: w, scale: weight }).guided
-              : cfg(eu, ec, weight);
-          if (o.guidance.rescale > 0) eps = rescaleGuidance(eps, ec, o.guidance.rescale);
-          x = sampler.step(eps, i, x, { noise });
-        }
-      }
+      x = sampler.step(r.output, i, x, { noise: () => generator.randn(latentShape), uncondOutput: r.uncondOutput });
+      const iterations = r.iterations;
       const elapsedMs = performance.now() - tDenoise;
-      o.onProgress?.({ step: i + 1, steps: calls, fraction: (i + 1) / calls, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (calls - i - 1) });
+      o.onProgress?.({ step: i + 1, steps: calls, fraction: (i + 1) / calls, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (calls - i - 1), ...(iterations === undefined ? {} : { iterations }) });
     }
     const denoiseMs = performance.now() - tDenoise;
     checkAbort();

@@ -122,27 +122,43 @@ export function nearestIndex(inN: number, outN: number): Int32Array {
   return idx;
 }
 
-/** C' = ((A + 3A²)/4)·C as T maps [T, h, w] (token-major), computed as (AC + 3A(AC))/4. */
-function refinedCrossMaps(selfAttn: Float32Array, cross: Float32Array, hw: number, t: number): Float64Array {
+/**
+ * C' = ((A + 3A²)/4)·C as `t` maps [t, h, w] (token-major) for a column matrix C [hw, t], computed as
+ * (AC + 3A(AC))/4: O(hw²·t) instead of the O(hw³) of forming A². Rows of A with zero weight are skipped.
+ */
+function refinedCrossMaps(selfAttn: Float32Array, cross: Float64Array, hw: number, t: number): Float64Array {
   const ac = new Float64Array(hw * t);
-  for (let i = 0; i < hw; i++) {
-    for (let j = 0; j < hw; j++) {
-      const a = selfAttn[i * hw + j];
-      if (a === 0) continue;
-      for (let k = 0; k < t; k++) ac[i * t + k] += a * cross[j * t + k];
+  const aac = new Float64Array(hw * t);
+  const product = (src: Float64Array, dst: Float64Array) => {
+    for (let i = 0; i < hw; i++) {
+      const arow = i * hw;
+      const drow = i * t;
+      for (let j = 0; j < hw; j++) {
+        const a = selfAttn[arow + j];
+        if (a === 0) continue;
+        const srow = j * t;
+        for (let k = 0; k < t; k++) dst[drow + k] += a * src[srow + k];
+      }
     }
-  }
+  };
+  product(cross, ac);
+  product(ac, aac);
   const maps = new Float64Array(t * hw);
-  for (let i = 0; i < hw; i++) {
-    const row = new Float64Array(t);
-    for (let j = 0; j < hw; j++) {
-      const a = selfAttn[i * hw + j];
-      if (a === 0) continue;
-      for (let k = 0; k < t; k++) row[k] += a * ac[j * t + k];
-    }
-    for (let k = 0; k < t; k++) maps[k * hw + i] = (ac[i * t + k] + 3 * row[k]) / 4;
-  }
+  for (let i = 0; i < hw; i++) for (let k = 0; k < t; k++) maps[k * hw + i] = (ac[i * t + k] + 3 * aac[i * t + k]) / 4;
   return maps;
+}
+
+/** Cross-attention rows [hw, T] as float64; with `pair`, only [C_0, Σ_{k≥1} C_k] per row ([hw, 2]). */
+function crossColumns(cross: Float32Array, hw: number, t: number, pair: boolean): Float64Array {
+  if (!pair) return Float64Array.from(cross);
+  const out = new Float64Array(hw * 2);
+  for (let i = 0; i < hw; i++) {
+    let rest = 0;
+    for (let k = 1; k < t; k++) rest += cross[i * t + k];
+    out[2 * i] = cross[i * t];
+    out[2 * i + 1] = rest;
+  }
+  return out;
 }
 
 function spatialMean(x: Float64Array, offset: number, n: number): number {
@@ -160,7 +176,7 @@ function validate(input: ScfgInput, t: number): void {
   const n = channels * height * width;
   if (input.epsUncond.length !== n) invalid(`${n} values`, 'epsUncond', input.epsUncond);
   if (input.epsCond.length !== n) invalid(`${n} values`, 'epsCond', input.epsCond);
-  if (!Number.isFinite(input.scale) || input.scale <= 0) invalid('a positive number', 'scale', input.scale);
+  if (!Number.isFinite(input.scale) || input.scale < 0) invalid('a non-negative number', 'scale', input.scale);
   layers.forEach((l, i) => {
     if (!Number.isInteger(l.height) || !Number.isInteger(l.width) || l.height < 1 || l.width < 1) {
       invalid('positive integer sizes', `layers[${i}].height/width`, `${l.height}x${l.width}`);
@@ -181,25 +197,26 @@ export function scfgAttentionMaps(layers: ScfgLayerAttention[], tokens = 77) {
   const mh = finest.height, mw = finest.width, mhw = mh * mw;
   const tokenMaps = new Float64Array(tokens * mhw);
   const fgPair = new Float64Array(2 * mhw);
-  const prepare = (selfAttn: Float32Array, cross: Float32Array, l: ScfgLayerAttention) => {
-    let maps = refinedCrossMaps(selfAttn, cross, l.height * l.width, tokens);
-    if (l.height !== mh || l.width !== mw) maps = bilinearResize(maps, tokens, l.height, l.width, mh, mw);
-    return gaussianSmooth3(maps, tokens, mh, mw);
+  // The uncond half only needs the BOS map and the sum of the others: every step after the cross-attention
+  // (Â·, bilinear resize, smoothing) is linear, so it runs on those 2 columns instead of all T.
+  const prepare = (selfAttn: Float32Array, cross: Float32Array, l: ScfgLayerAttention, pair: boolean) => {
+    const cols = pair ? 2 : tokens;
+    let maps = refinedCrossMaps(selfAttn, crossColumns(cross, l.height * l.width, tokens, pair), l.height * l.width, cols);
+    if (l.height !== mh || l.width !== mw) maps = bilinearResize(maps, cols, l.height, l.width, mh, mw);
+    return gaussianSmooth3(maps, cols, mh, mw);
   };
   for (const l of layers) {
-    const cond = prepare(l.selfCond, l.crossCond, l);
+    const cond = prepare(l.selfCond, l.crossCond, l, false);
     for (let k = 0; k < tokens; k++) {
       const m = spatialMean(cond, k * mhw, mhw) + 1e-8;
       for (let p = 0; p < mhw; p++) tokenMaps[k * mhw + p] += cond[k * mhw + p] / m / layers.length;
     }
-    const unc = prepare(l.selfUncond, l.crossUncond, l);
-    const rest = new Float64Array(mhw);
-    for (let k = 1; k < tokens; k++) for (let p = 0; p < mhw; p++) rest[p] += unc[k * mhw + p];
+    const unc = prepare(l.selfUncond, l.crossUncond, l, true);
     const m0 = spatialMean(unc, 0, mhw);
-    const m1 = spatialMean(rest, 0, mhw);
+    const m1 = spatialMean(unc, mhw, mhw);
     for (let p = 0; p < mhw; p++) {
       fgPair[p] += unc[p] / m0 / layers.length;
-      fgPair[mhw + p] += rest[p] / m1 / layers.length;
+      fgPair[mhw + p] += unc[mhw + p] / m1 / layers.length;
     }
   }
   return { tokenMaps, fgPair, height: mh, width: mw };
@@ -276,7 +293,7 @@ export function scfgRate(
   for (let k = 0; k < tokens; k++) tokenRates[k] = count[k] > 0 ? mFg / (sum[k] / (count[k] + 1e-8) + 1e-8) : 0;
   const rateUnclamped = new Float64Array(hw);
   const clamped = new Float64Array(hw);
-  const hi = Math.min(3, 15 / scale);
+  const hi = scale > 0 ? Math.min(3, 15 / scale) : 3; // w = 0 (a schedule's first step): ε̂ = ε_u anyway
   for (let p = 0; p < hw; p++) {
     rateUnclamped[p] = tokenRates[tokenOfPixel[p]];
     clamped[p] = Math.min(Math.min(Math.max(rateUnclamped[p], 0.8), 3), hi);
