@@ -68,6 +68,13 @@ export interface SchedulerConfig {
 export interface WeightLocation {
   file: string;
   tensor: string;
+  /**
+   * Rows [start, end) along dimension 0 of `tensor`, when the canonical tensor is a slice of a
+   * stored one (a contiguous byte range, so still a zero-copy view). Used for SD 2 single files:
+   * OpenCLIP's fused `attn.in_proj_weight` [3C, C] / `in_proj_bias` [3C] hold q, k, v as row
+   * blocks [0, C), [C, 2C), [2C, 3C). See lib/loading/keys.ts.
+   */
+  rows?: [number, number];
 }
 export type WeightMap = Record<string, WeightLocation>;
 

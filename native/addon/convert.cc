@@ -36,13 +36,24 @@ std::shared_ptr<WeightStore> weights_from_js(const Napi::Value& v) {
   for (uint32_t i = 0; i < ta.Length(); ++i) {
     Napi::Value e = ta.Get(i);
     const std::string name = "weights.tensors[" + std::to_string(i) + "]";
-    if (!e.IsArray() || e.As<Napi::Array>().Length() != 3) expected("[name, fileIndex, tensorName]", name, type_of(e));
+    const uint32_t len = e.IsArray() ? e.As<Napi::Array>().Length() : 0;
+    if (len != 3 && len != 5) expected("[name, fileIndex, tensorName] or [name, fileIndex, tensorName, rowStart, rowEnd]", name, type_of(e));
     Napi::Array t = e.As<Napi::Array>();
     if (!t.Get(0u).IsString() || !t.Get(1u).IsNumber() || !t.Get(2u).IsString())
       expected("[string, number, string]", name, "other types");
     const double fi = t.Get(1u).As<Napi::Number>().DoubleValue();
     if (!(fi >= 0) || fi != std::floor(fi)) expected("a non-negative integer file index", name, std::to_string(fi));
-    store->map(t.Get(0u).As<Napi::String>().Utf8Value(), (size_t)fi, t.Get(2u).As<Napi::String>().Utf8Value());
+    int64_t rows[2] = {-1, -1};
+    if (len == 5) {
+      for (uint32_t k = 0; k < 2; ++k) {
+        Napi::Value r = t.Get(3u + k);
+        const double d = r.IsNumber() ? r.As<Napi::Number>().DoubleValue() : -1;
+        if (!(d >= 0) || d != std::floor(d) || d > 1e15) expected("non-negative integer row bounds", name, type_of(r));
+        rows[k] = (int64_t)d;
+      }
+    }
+    store->map(t.Get(0u).As<Napi::String>().Utf8Value(), (size_t)fi, t.Get(2u).As<Napi::String>().Utf8Value(), rows[0],
+               rows[1]);
   }
   return store;
 }

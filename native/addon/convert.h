@@ -12,7 +12,7 @@
 
 namespace nd::addon {
 
-// { files: string[], tensors: Array<[canonical, fileIndex, tensorName]> } -> WeightStore
+// { files: string[], tensors: Array<[canonical, fileIndex, tensorName, rowStart?, rowEnd?]> } -> WeightStore
 std::shared_ptr<WeightStore> weights_from_js(const Napi::Value& v);
 
 // Float32Array -> pointer + length (no copy; valid while the JS value is referenced).

@@ -7,10 +7,21 @@ size_t WeightStore::add_file(const std::string& path) {
   return files_.size() - 1;
 }
 
-void WeightStore::map(const std::string& canonical, size_t file_index, const std::string& tensor_name) {
+void WeightStore::map(const std::string& canonical, size_t file_index, const std::string& tensor_name,
+                      int64_t row_begin, int64_t row_end) {
   if (file_index >= files_.size())
     fail_expected(code::kInvalidArgument, "a file index below " + std::to_string(files_.size()), "weight \"" + canonical + "\"", std::to_string(file_index));
-  entries_[canonical] = files_[file_index]->tensor(tensor_name);
+  Tensor t = files_[file_index]->tensor(tensor_name);
+  if (row_begin >= 0 || row_end >= 0) {
+    const int64_t rows = t.rank() ? t.shape[0] : 0;
+    if (row_begin < 0 || row_end <= row_begin || row_end > rows)
+      fail_expected(code::kInvalidArgument, "a row range within [0, " + std::to_string(rows) + ")",
+                    "weight \"" + canonical + "\"", "[" + std::to_string(row_begin) + ", " + std::to_string(row_end) + ")");
+    const size_t row_bytes = rows ? t.nbytes() / (size_t)rows : 0;
+    t.data = static_cast<const uint8_t*>(t.data) + (size_t)row_begin * row_bytes;
+    t.shape[0] = row_end - row_begin;
+  }
+  entries_[canonical] = std::move(t);
 }
 
 const Tensor& WeightStore::get(const std::string& canonical) const {

@@ -18,8 +18,11 @@ class WeightStore {
  public:
   // Opens (and validates) a file once; returns its index.
   size_t add_file(const std::string& path);
-  // canonical -> tensor `tensor_name` of file `file_index`
-  void map(const std::string& canonical, size_t file_index, const std::string& tensor_name);
+  // canonical -> tensor `tensor_name` of file `file_index`; with rows = [begin, end) the
+  // canonical tensor is that contiguous row range (dimension 0) of the stored one (SD2's fused
+  // OpenCLIP in_proj holds q, k, v as row blocks) — still a zero-copy view.
+  void map(const std::string& canonical, size_t file_index, const std::string& tensor_name, int64_t row_begin = -1,
+           int64_t row_end = -1);
 
   bool has(const std::string& canonical) const { return entries_.count(canonical) != 0; }
   // The tensor; ERR_INVALID_FILE naming the tensor when it is missing.

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// The `native-diffusion` command. Subcommands live one per file in ./commands/: each module exports
+// `register(program: Command)`; this entry point loads every module there (sorted by name), so a
+// new subcommand (generate as the default command, bench, serve, ...) is a new file and no shared
+// list is edited. A module registering the default command passes `{ isDefault: true }` to
+// program.command().
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { DiffusionError } from '../errors.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function packageVersion(): string {
+  try {
+    return JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('native-diffusion')
+    .description('Text-to-image diffusion models (Stable Diffusion 1.x/2.x) on the CPU')
+    .version(packageVersion())
+    .showHelpAfterError();
+  // .js under dist/, .ts when run from source with tsx
+  const ext = extname(fileURLToPath(import.meta.url));
+  const dir = join(here, 'commands');
+  const modules = readdirSync(dir).filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`)).sort();
+  for (const file of modules) {
+    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { register?: (p: Command) => void };
+    if (typeof mod.register === 'function') mod.register(program);
+  }
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    const program = await buildProgram();
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof DiffusionError) {
+      process.stderr.write(`error: ${err.message} (${err.code})\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main();
