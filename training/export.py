@@ -111,6 +111,15 @@ def main() -> None:
         }.items():
             for k, v in case.items():
                 fx[f'{name}.{k}'] = v
+        # whole sampler: 4 DDIM steps, CFG 3, from given noise (checks the TS sampler + sinc + native U-Net chain)
+        from sample import sample
+        ids = torch.tensor([bpe.window('a large yellow star on the right')], dtype=torch.int64)
+        rows = torch.tensor([rows_of(ids[0].tolist(), cfg['vocab'])])
+        unc = torch.tensor([rows_of(bpe.window(''), cfg['vocab'])])
+        noise = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+        fx['sample.ids'] = ids.to(torch.int32)
+        fx['sample.noise'] = noise
+        fx['sample.x0'] = sample(net, cfg, rows, unc, steps=4, guidance=3.0, z0=noise)
         write_safetensors(args.fixture, fx)
         print('fixture', args.fixture, len(fx), 'tensors')
 

@@ -41,12 +41,13 @@ def entropy_scales(cfg: dict, height: int, width: int) -> list[float]:
 
 @torch.no_grad()
 def sample(net, cfg: dict, rows: torch.Tensor, uncond: torch.Tensor, steps: int = 25, guidance: float = 3.0,
-           seed: int = 0, height: int = 64, width: int = 64, entropy: bool = False) -> torch.Tensor:
-    """rows [B, 77] -> images [B, 3, H, W] in [-1, 1]"""
+           seed: int = 0, height: int = 64, width: int = 64, entropy: bool = False,
+           z0: torch.Tensor | None = None) -> torch.Tensor:
+    """rows [B, 77] -> images [B, 3, H, W] in [-1, 1]; z0: the initial noise (default: randn from seed)"""
     b = rows.shape[0]
     top = cfg['scales'][-1]
     gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(b, 3, height, width, generator=gen)
+    z = torch.randn(b, 3, height, width, generator=gen) if z0 is None else z0.clone()
     ctx = net.text_model(torch.cat([rows, uncond.expand(b, -1)]))
     ss = entropy_scales(cfg, height, width) if entropy else None
     ts = torch.linspace(1.0, 0.0, steps + 1)
