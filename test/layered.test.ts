@@ -89,3 +89,15 @@ test('bad inputs are typed errors, not crashes', async (t) => {
   const e2 = await t.throwsAsync(model.encodeIds(new Int32Array(78), 1));
   t.is((e2 as DiffusionError).code, 'ERR_INVALID_ARGUMENT');
 });
+
+test('generateLayered: seeded, any multiple-of-16 size, deterministic', async (t) => {
+  const { generateLayered } = await import('../lib/samplers/layered-generate.js');
+  const opts = { prompt: 'a large red circle in the middle', width: 48, height: 32, steps: 2, seed: 7 };
+  const a = await generateLayered(model, opts);
+  const b = await generateLayered(model, opts);
+  t.is(a.data.length, 48 * 32 * 3);
+  t.deepEqual(a.data, b.data);
+  const c = await generateLayered(model, { ...opts, seed: 8 });
+  t.notDeepEqual(a.data, c.data);
+  await t.throwsAsync(generateLayered(model, { ...opts, width: 40 }), { code: 'ERR_INVALID_ARGUMENT' });
+});
