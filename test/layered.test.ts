@@ -39,8 +39,13 @@ test('text encoder matches PyTorch (remapped vocabulary, causal CLIP)', async (t
   }
 });
 
-test('tokenizer + text encoder: prompts give the fixture ids', (t) => {
+test('tokenizer: prompts give the fixture ids; words outside the vocabulary are dropped', (t) => {
   t.deepEqual(Array.from(model.tokenize(['a small red circle on the left', ''])), Array.from(ids('sq.ids')));
+  t.deepEqual(Array.from(model.tokenize(['a red apple'])), Array.from(model.tokenize(['a red'])));
+  const long = model.tokenize([Array(100).fill('red').join(' ')]);
+  t.is(long.length, 77);
+  t.is(long[0], 49406);
+  t.is(long[76], 49407);
 });
 
 for (const [c, h, w] of [['sq', 64, 64], ['ns', 48, 80]] as const) {

@@ -42,7 +42,7 @@ def entropy_scales(cfg: dict, height: int, width: int) -> list[float]:
 @torch.no_grad()
 def sample(net, cfg: dict, rows: torch.Tensor, uncond: torch.Tensor, steps: int = 25, guidance: float = 3.0,
            seed: int = 0, height: int = 64, width: int = 64, entropy: bool = False,
-           z0: torch.Tensor | None = None) -> torch.Tensor:
+           z0: torch.Tensor | None = None, power: float = 1.0) -> torch.Tensor:
     """rows [B, 77] -> images [B, 3, H, W] in [-1, 1]; z0: the initial noise (default: randn from seed)"""
     b = rows.shape[0]
     top = cfg['scales'][-1]
@@ -50,7 +50,7 @@ def sample(net, cfg: dict, rows: torch.Tensor, uncond: torch.Tensor, steps: int 
     z = torch.randn(b, 3, height, width, generator=gen) if z0 is None else z0.clone()
     ctx = net.text_model(torch.cat([rows, uncond.expand(b, -1)]))
     ss = entropy_scales(cfg, height, width) if entropy else None
-    ts = torch.linspace(1.0, 0.0, steps + 1)
+    ts = torch.linspace(1.0, 0.0, steps + 1) ** power  # power > 1 spends more steps at low noise
     x0 = z
     for i in range(steps):
         t = ts[i].expand(b)
@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument('--guidance', type=float, default=3.0)
     ap.add_argument('--size', type=int, default=64)
     ap.add_argument('--entropy', action='store_true')
+    ap.add_argument('--power', type=float, default=1.0)
     args = ap.parse_args()
     torch.set_num_threads(1)
     net, cfg, step = load(args.run)
@@ -125,7 +126,7 @@ def main() -> None:
         caps = [s.caption for s in scenes]
         imgs = to_uint8(sample(net, cfg, encode_batch(bpe, cfg, caps), encode_batch(bpe, cfg, ['']),
                                steps=args.steps, guidance=args.guidance, height=args.size, width=args.size,
-                               entropy=args.entropy))
+                               entropy=args.entropy, power=args.power))
         sz = args.size
         grid = imgs.reshape(4, 4, sz, sz, 3).transpose(0, 2, 1, 3, 4).reshape(4 * sz, 4 * sz, 3)
         Image.fromarray(grid).resize((4 * 128, 4 * 128), Image.NEAREST).save(args.grid)
@@ -133,7 +134,7 @@ def main() -> None:
             print(i, c, '->', 'OK' if data.check(img, sc).all_ok else '', [(f.size, f.colour, f.shape) for f in data.detect(img)])
     if args.eval:
         print(evaluate(net, cfg, bpe, args.eval, steps=args.steps, guidance=args.guidance, size=args.size,
-                       entropy=args.entropy))
+                       entropy=args.entropy, power=args.power))
 
 
 if __name__ == '__main__':

@@ -72,6 +72,10 @@ def main() -> None:
     ap.add_argument('--save-every', type=float, default=180.0)
     ap.add_argument('--single-scale', action='store_true')
     ap.add_argument('--uncond-prob', type=float, default=0.1)
+    ap.add_argument('--low-t-frac', type=float, default=0.0,
+                    help='fraction of each batch with t ~ U(0, --low-t-max) instead of U(0, 1): the top scale is '
+                         'below SNR 1 for t > 0.1, so uniform t spends 90%% of its samples on its noisy end')
+    ap.add_argument('--low-t-max', type=float, default=0.2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
@@ -111,6 +115,8 @@ def main() -> None:
         drop = torch.rand(len(caps)) < args.uncond_prob
         rows[drop] = uncond
         t = torch.rand(len(caps))
+        low = torch.rand(len(caps)) < args.low_t_frac
+        t[low] *= args.low_t_max
         zs, targets = noised_batch(cfg, x, t)
         ctx = net.text_model(rows)
         outs = net.diffusion_model(zs, t, ctx)

@@ -71,11 +71,19 @@ export class LayeredModel {
     return this.native;
   }
 
-  /** CLIP ids [batch, 77] of prompts: start, BPE ids, end, padded with end (SD1 style). */
+  /**
+   * CLIP ids [batch, 77] of prompts: start, BPE ids, end, padded with end (SD1 style). Ids outside the model's
+   * vocabulary are dropped (its "unknown" row was never trained), so "a red apple" reads as "a red".
+   */
   tokenize(prompts: string[]): Int32Array {
     const n = this.config.text.max_positions;
-    const out = new Int32Array(prompts.length * n);
-    prompts.forEach((p, i) => out.set(this.tokenizer.encode(p, { maxLength: n }).inputIds, i * n));
+    const known = new Set(this.config.vocab);
+    const end = this.tokenizer.endTokenId;
+    const out = new Int32Array(prompts.length * n).fill(end);
+    prompts.forEach((p, i) => {
+      const ids = this.tokenizer.encode(p, { maxLength: n }).inputIds.filter((id) => known.has(id) && id !== end);
+      out.set(ids.slice(0, n - 1), i * n); // start + known words; the end token and padding follow
+    });
     return out;
   }
 
