@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument('--out', default='models/default')
     ap.add_argument('--dtype', choices=['f32', 'f16'], default='f32')
     ap.add_argument('--fixture')
+    ap.add_argument('--steps', type=int, default=20, help='recommended sampler steps written to config.json')
+    ap.add_argument('--guidance', type=float, default=3.0, help='recommended CFG scale written to config.json')
     args = ap.parse_args()
     torch.set_num_threads(1)
     net, cfg, step = load(args.run)
@@ -93,7 +95,8 @@ def main() -> None:
     tensors = export_weights(net, dtype)
     write_safetensors(os.path.join(args.out, 'model.safetensors'), tensors,
                       {'format': 'native-diffusion-layered', 'training_steps': str(step)})
-    config = dict(cfg, weights='model.safetensors', training_steps=step, dtype=args.dtype)
+    config = dict(cfg, weights='model.safetensors', training_steps=step, dtype=args.dtype,
+                  sampler={'type': 'ddim', 'steps': args.steps, 'guidance': args.guidance})
     with open(os.path.join(args.out, 'config.json'), 'w') as f:
         json.dump(config, f, indent=1)
     print('exported', len(tensors), 'tensors', sum(t.numel() for t in tensors.values()), 'parameters, step', step)

@@ -30,6 +30,9 @@ export interface QualityRow {
   /** fraction of images passing every check (count, colours+shapes, sizes, positions) */
   alignment: number;
   count: number;
+  /** the multiset of object colours matches (shape-blind) */
+  colours: number;
+  /** every asked (colour, shape) pair is found */
   objects: number;
   position: number;
   /** fraction with more objects than asked (repetition) */
@@ -61,28 +64,28 @@ export async function runQualityBench(o: QualityOptions): Promise<QualityRow[]> 
     const rows: QualityRow[] = [];
     for (const setting of QUALITY_SETTINGS.filter((s) => !o.settings || o.settings.includes(s.name))) {
       const size = Math.round(native * setting.scale);
-      const hits = { all: 0, count: 0, objects: 0, position: 0, extra: 0, missing: 0 };
+      const hits = { all: 0, count: 0, colours: 0, objects: 0, position: 0, extra: 0, missing: 0 };
       const start = performance.now();
       for (let i = 0; i < scenes.length; i++) {
         const context = await model.encodePrompts([scenes[i].caption]);
         const noise = torchRandn([1, 3, size, size], (o.seed ?? 0) + i);
         const x0 = await sampleLayered(model, {
-          noise, batch: 1, height: size, width: size, steps: o.steps ?? 20, guidance: o.guidance ?? 3, context,
+          noise, batch: 1, height: size, width: size, steps: o.steps ?? model.config.sampler?.steps ?? 20, guidance: o.guidance ?? model.config.sampler?.guidance ?? 3, context,
           uncondContext: uncond, contextTokens: model.config.text.max_positions, entropyScaling: setting.entropy,
         });
         const rgb = toCheckerSize(toRgbBytes(x0, 1, size, size)[0], size);
         const r = check(rgb, 64, scenes[i]);
-        hits.all += +r.allOk; hits.count += +r.countOk; hits.objects += +r.objectsOk; hits.position += +r.positionOk;
+        hits.all += +r.allOk; hits.count += +r.countOk; hits.colours += +r.coloursOk; hits.objects += +r.objectsOk; hits.position += +r.positionOk;
         hits.extra += +(r.found.length > scenes[i].objects.length);
         hits.missing += +(r.found.length < scenes[i].objects.length);
       }
       const n = scenes.length;
       const row: QualityRow = {
-        setting: setting.name, size, alignment: hits.all / n, count: hits.count / n, objects: hits.objects / n,
+        setting: setting.name, size, alignment: hits.all / n, count: hits.count / n, colours: hits.colours / n, objects: hits.objects / n,
         position: hits.position / n, extraObjects: hits.extra / n, missingObjects: hits.missing / n,
         secondsPerImage: (performance.now() - start) / 1000 / n,
       };
-      o.log?.(`${row.setting.padEnd(13)} ${size}px  align ${row.alignment.toFixed(3)}  count ${row.count.toFixed(3)}  objects ${row.objects.toFixed(3)}  position ${row.position.toFixed(3)}  extra ${row.extraObjects.toFixed(3)}  missing ${row.missingObjects.toFixed(3)}  ${row.secondsPerImage.toFixed(2)} s/img`);
+      o.log?.(`${row.setting.padEnd(13)} ${size}px  align ${row.alignment.toFixed(3)}  count ${row.count.toFixed(3)}  colours ${row.colours.toFixed(3)}  objects ${row.objects.toFixed(3)}  position ${row.position.toFixed(3)}  extra ${row.extraObjects.toFixed(3)}  missing ${row.missingObjects.toFixed(3)}  ${row.secondsPerImage.toFixed(2)} s/img`);
       rows.push(row);
     }
     return rows;

@@ -28,6 +28,8 @@ export interface LayeredModelConfig {
   vocab: number[];
   weights?: string;
   training_steps?: number;
+  /** recommended sampler settings (DDIM over the shared t) */
+  sampler?: { type: 'ddim'; steps: number; guidance: number };
 }
 
 export interface LayeredForwardArgs {

@@ -11,7 +11,9 @@ export interface LayeredGenerateOptions {
   /** default: the model's native side (64) */
   width?: number;
   height?: number;
+  /** default: config.sampler.steps (20) */
   steps?: number;
+  /** CFG scale; default: config.sampler.guidance (the value measured best for the model) */
   guidance?: number;
   seed?: number;
   /** 'auto' (default): entropy scaling whenever the size differs from native */
@@ -41,7 +43,7 @@ export async function generateLayered(model: LayeredModel, o: LayeredGenerateOpt
   const uncondContext = await model.encodePrompts([o.negativePrompt ?? '']);
   const x0 = await sampleLayered(model, {
     noise: torchRandn([1, model.config.in_channels, height, width], seed), batch: 1, height, width,
-    steps: o.steps ?? 20, guidance: o.guidance ?? 3, context, uncondContext, contextTokens: model.config.text.max_positions,
+    steps: o.steps ?? model.config.sampler?.steps ?? 20, guidance: o.guidance ?? model.config.sampler?.guidance ?? 3, context, uncondContext, contextTokens: model.config.text.max_positions,
     entropyScaling: entropy, signal: o.signal, onProgress: o.onProgress,
   });
   return { width, height, channels: 3, data: toRgbBytes(x0, 1, height, width)[0], seed };
