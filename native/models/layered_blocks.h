@@ -1,0 +1,36 @@
+// The layered U-Net's building blocks over cpu/ops.h (LDM names: ResBlock in_layers/emb_layers/out_layers/
+// skip_connection, SpatialTransformer norm/proj_in/transformer_blocks.0/proj_out). Activations are f32 NCHW Buffers.
+#pragma once
+#include <string>
+
+#include "core/tensor.h"
+#include "core/threadpool.h"
+#include "models/weights.h"
+
+namespace nd::models::layered {
+
+struct Net {
+  ThreadPool& pool;
+  const WeightStore& w;
+  int groups;
+  int64_t head_dim;
+};
+
+// conv `name` (weight [cout, cin, k, k], bias [cout]) with stride/pad
+Buffer conv(Net& n, const std::string& name, const Buffer& x, int64_t cout, int k, int stride, int pad);
+// y = x · Wᵀ + b for x [M, K] rows -> [M, N]
+Buffer linear(Net& n, const std::string& name, const float* x, int64_t M, int64_t K, int64_t N, bool bias = true);
+// channel concatenation [B, Ca, H, W] ++ [B, Cb, H, W]
+Buffer concat_channels(const Buffer& a, const Buffer& b);
+
+// ResBlock: skip(x) + out_layers(in_layers(x) + emb_layers(emb)); emb_silu = SiLU(time embedding) [B, E]
+Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& emb_silu, int64_t cout);
+// SD1-style SpatialTransformer with one block; self_scale = softmax scale of attn1
+Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const float* ctx, int64_t n_ctx,
+                           int64_t ctx_dim, float self_scale);
+// nearest 2x + conv 3x3 (`p`.conv)
+Buffer upsample(Net& n, const std::string& p, const Buffer& x, int64_t cout);
+// GroupNorm + SiLU + conv 3x3 (`p`.norm, `p`.conv)
+Buffer out_head(Net& n, const std::string& p, const Buffer& x, int64_t cout);
+
+}  // namespace nd::models::layered

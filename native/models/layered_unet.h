@@ -1,0 +1,54 @@
+// Our layered multi-scale U-Net (DESIGN §5.2; training/README.md lists the graph) and its tiny CLIP-architecture
+// text encoder, run from a "native-diffusion-layered" model: model.safetensors + config.json.
+// Weight names: model.diffusion_model.* (U-Net), cond_stage_model.transformer.text_model.* (text encoder).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/threadpool.h"
+#include "models/weights.h"
+
+namespace nd::models {
+
+struct LayeredTextConfig {
+  int64_t vocab_size = 0, width = 0, layers = 0, heads = 0, max_positions = 0, mlp_ratio = 4;
+};
+
+struct LayeredConfig {
+  std::vector<int64_t> scales;          // image sides at native size, lowest first
+  std::vector<int64_t> scale_channels;  // per scale
+  int64_t in_channels = 3, inner1 = 0, inner2 = 0;  // the levels at s0/2 (attention) and s0/4 (middle)
+  int64_t head_dim = 0, groups = 0, time_embed_dim = 0, time_freq_dim = 0, context_dim = 0;
+  LayeredTextConfig text;
+  std::vector<int64_t> vocab;  // CLIP ids of token_embedding rows 1.. (row 0: any other id)
+};
+
+// Parses and validates config.json text ("format": "native-diffusion-layered").
+LayeredConfig parse_layered_config(const std::string& json_text);
+
+class LayeredUNet {
+ public:
+  LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config, int threads);
+
+  const LayeredConfig& config() const { return cfg_; }
+
+  // CLIP ids [B, n] (n <= max_positions) -> context [B, n, width]: vocabulary remap, causal CLIP transformer,
+  // final layer norm.
+  Buffer encode_text(const int32_t* ids, int64_t batch, int64_t n);
+
+  // zs[i]: [B, C, H_i, W_i] with H_i = H·scales[i]/scales.back(); t: [B] in [0, 1]; context: [B, n_ctx, context_dim];
+  // self_scales: 3 softmax scales for the self-attention layers (entropy scaling) or null for 1/sqrt(head_dim).
+  // Returns v at every scale, lowest first.
+  std::vector<Buffer> forward(const std::vector<const float*>& zs, int64_t batch, int64_t height, int64_t width,
+                              const float* t, const float* context, int64_t n_ctx, const float* self_scales);
+
+ private:
+  std::shared_ptr<WeightStore> w_;
+  LayeredConfig cfg_;
+  ThreadPool pool_;
+};
+
+}  // namespace nd::models
