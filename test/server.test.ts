@@ -77,13 +77,13 @@ test('bad input is a 400 with the API message, never a 500', async (t) => {
   t.regex(unknownField.body.error.message, /for field name but received "stpes"/);
   const malformed = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": ' });
   t.is(malformed.status, 400);
-  t.is((await malformed.json()).error.code, 'ERR_INVALID_ARGUMENT');
+  t.is(((await malformed.json()) as any).error.code, 'ERR_INVALID_ARGUMENT');
   const wrongType = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
   t.is(wrongType.status, 400);
   t.deepEqual(await wrongType.json(), { error: { code: 'ERR_INVALID_ARGUMENT', message: 'Expected a JSON object for request body but received "hello"' } });
   const octets = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'hello' });
   t.is(octets.status, 415);
-  t.is((await octets.json()).error.code, 'ERR_INVALID_ARGUMENT');
+  t.is(((await octets.json()) as any).error.code, 'ERR_INVALID_ARGUMENT');
   const huge = await postJSON(`${url}/jobs`, { prompt: 'x'.repeat(2 << 20) });
   t.is(huge.status, 413);
   t.is((await getJSON(`${url}/jobs/does-not-exist`)).status, 404);
@@ -132,9 +132,9 @@ test.serial('DELETE /jobs/:id cancels a running job within a step, and a queued 
   const b = (await postJSON(`${url}/jobs`, { prompt: 'b', steps: 200 })).body;
   await until(async () => (await getJSON(`${url}/jobs/${a.id}`)).body.progress?.step >= 2);
   const queued = await fetch(`${url}/jobs/${b.id}`, { method: 'DELETE' });
-  t.is((await queued.json()).status, 'cancelled');
+  t.is(((await queued.json()) as any).status, 'cancelled');
   const t0 = Date.now();
-  const running = await (await fetch(`${url}/jobs/${a.id}`, { method: 'DELETE' })).json();
+  const running = (await (await fetch(`${url}/jobs/${a.id}`, { method: "DELETE" })).json()) as any;
   t.is(running.status, 'cancelled');
   t.is(running.error.code, 'ERR_ABORTED');
   t.true(Date.now() - t0 < 200, `cancel took ${Date.now() - t0} ms`);
