@@ -72,11 +72,11 @@ export async function getJSON(url: string, init: RequestInit = {}): Promise<{ st
 }
 
 /** Polls until fn returns a truthy value (or fails after timeoutMs). */
-export async function until<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 10): Promise<T> {
+export async function until<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 10): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, everyMs));
   }
