@@ -11,6 +11,8 @@ export class GeneratedImage {
     readonly data: Uint8Array,
     /** generation parameters as written into the PNG's "parameters" chunk */
     readonly parameters: string = '',
+    /** the same pixels as floats in [0, 1], interleaved RGB (diffusers' output_type="np"), when kept */
+    readonly float?: Float32Array,
   ) {}
 
   toPNG(): Buffer {
@@ -26,15 +28,22 @@ export class GeneratedImage {
  * Decoder output [1, 3, H, W] in [-1, 1] -> 8-bit interleaved RGB, as diffusers does:
  * (x / 2 + 0.5).clamp(0, 1) · 255, rounded.
  */
-export function decodedToRGB(pixels: Float32Array, width: number, height: number, batchIndex = 0): Uint8Array {
+export function decodedToRGB(
+  pixels: Float32Array,
+  width: number,
+  height: number,
+  batchIndex = 0,
+): { bytes: Uint8Array; float: Float32Array } {
   const plane = width * height;
   const base = batchIndex * 3 * plane;
-  const out = new Uint8Array(plane * 3);
+  const bytes = new Uint8Array(plane * 3);
+  const float = new Float32Array(plane * 3);
   for (let c = 0; c < 3; c++) {
     for (let i = 0; i < plane; i++) {
       const v = Math.min(1, Math.max(0, pixels[base + c * plane + i] / 2 + 0.5));
-      out[i * 3 + c] = Math.round(v * 255);
+      float[i * 3 + c] = v;
+      bytes[i * 3 + c] = Math.round(v * 255);
     }
   }
-  return out;
+  return { bytes, float };
 }

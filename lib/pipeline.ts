@@ -1,0 +1,293 @@
+// loadPipeline(): a Stable Diffusion checkpoint (single file or diffusers folder) → Pipeline.
+// The denoising loop runs here, in TypeScript: per model call it awaits one native U-Net evaluation
+// (both CFG halves batched, off the main thread), combines guidance and applies the sampler step —
+// the latent is ~16K floats at 512², so this arithmetic is microseconds against seconds of U-Net.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
+import { DiffusionError, invalid } from './errors.js';
+import { cfg } from './guidance/cfg.js';
+import { rescaleGuidance } from './guidance/rescale.js';
+import { scfg } from './guidance/scfg.js';
+import { scheduledWeight } from './guidance/schedule.js';
+import { decodedToRGB, GeneratedImage } from './image/image.js';
+import { type DetectedModel, detectModel } from './loading/detect.js';
+import type { ModelConfig } from './loading/types.js';
+import { packageRoot } from './native/load.js';
+import { ClipTextEncoder } from './native/text-encoder.js';
+import { type CapturedAttention, NativeUNet, scfgLayers } from './native/unet.js';
+import { Vae } from './native/vae.js';
+import { toNativeWeights } from './native/weights.js';
+import { TorchGenerator } from './noise/torch-rng.js';
+import { type GenerateOptions, type ResolvedOptions, resolveOptions, type SamplerName } from './options.js';
+import { createSampler, samplerForDiffusersClass } from './samplers/index.js';
+import { ClipTokenizer } from './tokenizer/clip-bpe.js';
+import { matchChunkCounts, type PromptChunk, promptToChunks } from './text/prompt.js';
+import { applyChunkWeights } from './text/weighting.js';
+
+const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+function abortError(signal: AbortSignal): DiffusionError {
+  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return new DiffusionError('ERR_ABORTED', `The generation was aborted${reason}`, { cause: signal.reason });
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function defaultSampler(config: ModelConfig): SamplerName {
+  return (samplerForDiffusersClass(config.scheduler.className) ?? (config.family === 'sd1' ? 'pndm' : 'ddim')) as SamplerName;
+}
+
+export class Pipeline implements PipelineLike {
+  readonly info: PipelineInfo;
+  readonly config: ModelConfig;
+  readonly #tokenizer: ClipTokenizer;
+  readonly #textEncoder: ClipTextEncoder;
+  readonly #unet: NativeUNet;
+  readonly #vae: Vae;
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  constructor(detected: DetectedModel, threads: number) {
+    const config = detected.config;
+    this.config = config;
+    const weights = detected.weights;
+    this.#tokenizer = ClipTokenizer.load(undefined, { padToken: config.textEncoder.padToken === 0 ? '!' : '<|endoftext|>' });
+    this.#textEncoder = new ClipTextEncoder(toNativeWeights(weights, ['cond_stage_model.']), config.textEncoder, { threads });
+    this.#unet = NativeUNet.create(weights, config.unet, { threads });
+    this.#vae = new Vae(toNativeWeights(weights, ['first_stage_model.']), config.vae, { threads });
+    const c = detected.components;
+    this.info = {
+      family: config.family,
+      format: detected.format,
+      path: detected.path,
+      nativeWidth: config.nativeSize,
+      nativeHeight: config.nativeSize,
+      predictionType: config.scheduler.predictionType,
+      dtype: config.dtype,
+      parameters: { unet: c.unet.parameters, vae: c.vae.parameters, textEncoder: c.textEncoder.parameters },
+      defaultSampler: defaultSampler(config),
+      defaultSteps: 25,
+      threads,
+      device: 'cpu',
+    };
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DiffusionError('ERR_DISPOSED', 'This pipeline has been disposed');
+  }
+
+  /** Runs calls one at a time: concurrent generate() calls queue and never share native buffers. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #encodeChunks(chunks: PromptChunk[], clipSkip: number): Promise<Float32Array> {
+    const ids = new Int32Array(chunks.length * 77);
+    chunks.forEach((c, k) => ids.set(c.ids, k * 77));
+    const z = await this.#textEncoder.encode(ids, { clipSkip });
+    return applyChunkWeights(z, chunks.map((c) => c.weights), this.config.textEncoder.hidden);
+  }
+
+  async encodePrompt(prompt: string, options: { clipSkip?: number; signal?: AbortSignal } = {}): Promise<EncodedPrompt> {
+    this.#check();
+    if (typeof prompt !== 'string') invalid('a string', 'prompt', prompt);
+    const chunks = promptToChunks(this.#tokenizer, prompt);
+    const embeddings = await this.#enqueue(() => this.#encodeChunks(chunks, options.clipSkip ?? 0));
+    return { embeddings, tokens: chunks.reduce((n, c) => n + c.ids.filter((id, i) => i > 0 && id !== 49407 && id !== this.config.textEncoder.padToken).length, 0), chunks: chunks.length };
+  }
+
+  generate(options: GenerateOptions): Promise<GenerateResult> {
+    try {
+      this.#check();
+      const o = resolveOptions(options, { size: this.config.nativeSize, sampler: this.info.defaultSampler as SamplerName, steps: this.info.defaultSteps });
+      if (o.guidance.method === 'characteristic') {
+        throw new DiffusionError('ERR_UNSUPPORTED', 'Characteristic guidance is not available yet; use cfg, s-cfg or cfg++');
+      }
+      if (o.signal?.aborted) throw abortError(o.signal);
+      return this.#enqueue(() => this.#generate(o));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async #generate(o: ResolvedOptions): Promise<GenerateResult> {
+    const t0 = performance.now();
+    const { signal } = o;
+    const checkAbort = () => {
+      if (signal?.aborted) throw abortError(signal);
+    };
+    checkAbort();
+    const { method } = o.guidance;
+    // diffusers skips the unconditional half when w <= 1 (plain CFG only).
+    const guided = method !== 'cfg' || o.guidance.scale > 1 || o.guidance.schedule !== 'constant';
+
+    // Text.
+    let cond = promptToChunks(this.#tokenizer, o.prompt);
+    let uncond = promptToChunks(this.#tokenizer, o.negativePrompt);
+    ({ cond, uncond } = matchChunkCounts(this.#tokenizer, cond, uncond));
+    const tokens = cond.length * 77;
+    const C = this.config.textEncoder.hidden;
+    const condEmb = await this.#encodeChunks(cond, o.clipSkip);
+    const context = guided ? concat(await this.#encodeChunks(uncond, o.clipSkip), condEmb) : condEmb;
+    const textMs = performance.now() - t0;
+    checkAbort();
+
+    // Noise and sampler.
+    const h = o.height / 8;
+    const w = o.width / 8;
+    const latentShape = [1, this.config.unet.inChannels, h, w];
+    const n = this.config.unet.inChannels * h * w;
+    const generator = new TorchGenerator(o.seed);
+    const sampler = createSampler(o.sampler, {
+      steps: o.steps,
+      config: this.config.scheduler,
+      schedule: o.schedule,
+      sigmas: o.sigmas,
+      eta: o.eta,
+    });
+    const init = o.latents ?? generator.randn(latentShape);
+    let x: Float32Array = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = init[i] * sampler.initNoiseSigma;
+
+    const native = this.config.nativeSize / 8;
+    const scaleAttention = o.attentionScaling === 'entropy' || (o.attentionScaling === 'auto' && (h !== native || w !== native));
+    const forwardOptions = {
+      nativeLatentSize: scaleAttention ? { h: native, w: native } : undefined,
+    };
+
+    const calls = sampler.modelCalls;
+    const tDenoise = performance.now();
+    let unetMs = 0;
+    for (let i = 0; i < calls; i++) {
+      checkAbort();
+      const xin = sampler.scaleModelInput(x, i);
+      const t = sampler.timestep(i);
+      const tu = performance.now();
+      let out: Float32Array;
+      let attention: CapturedAttention[] = [];
+      const inputs = {
+        sample: guided ? concat(xin, xin) : xin,
+        sampleShape: [guided ? 2 : 1, latentShape[1], h, w] as [number, number, number, number],
+        timesteps: t,
+        context,
+        contextShape: [guided ? 2 : 1, tokens, C] as [number, number, number],
+      };
+      if (method === 's-cfg') {
+        const r = await this.#unet.forward(inputs, { ...forwardOptions, captureAttention: true });
+        out = r.output;
+        attention = r.attention;
+      } else {
+        out = await this.#unet.forward(inputs, forwardOptions);
+      }
+      unetMs += performance.now() - tu;
+      checkAbort();
+
+      const noise = () => generator.randn(latentShape);
+      if (!guided) {
+        x = sampler.step(out, i, x, { noise });
+      } else {
+        const eu = out.subarray(0, n);
+        const ec = out.subarray(n, 2 * n);
+        const weight = scheduledWeight(o.guidance.scale, i, calls, o.guidance.schedule);
+        if (method === 'cfg++') {
+          x = sampler.step(cfg(eu, ec, weight), i, x, { noise, uncondOutput: eu });
+        } else {
+          let eps =
+            method === 's-cfg'
+              ? scfg({ layers: scfgLayers(attention), epsUncond: eu, epsCond: ec, channels: latentShape[1], height: h, width: w, scale: weight }).guided
+              : cfg(eu, ec, weight);
+          if (o.guidance.rescale > 0) eps = rescaleGuidance(eps, ec, o.guidance.rescale);
+          x = sampler.step(eps, i, x, { noise });
+        }
+      }
+      const elapsedMs = performance.now() - tDenoise;
+      o.onProgress?.({ step: i + 1, steps: calls, fraction: (i + 1) / calls, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (calls - i - 1) });
+    }
+    const denoiseMs = performance.now() - tDenoise;
+    checkAbort();
+
+    // Decode.
+    const tDecode = performance.now();
+    const scaled = new Float32Array(n);
+    for (let i = 0; i < n; i++) scaled[i] = x[i] / this.config.vae.scalingFactor;
+    const tile = o.vaeTiling === 'auto' ? o.width * o.height > 1024 * 1024 : o.vaeTiling;
+    const pixels = await this.#vae.decode(scaled, latentShape as [number, number, number, number], { tile });
+    const decodeMs = performance.now() - tDecode;
+    const parameters = this.#parameters(o);
+    const rgb = decodedToRGB(pixels, o.width, o.height);
+    const image = new GeneratedImage(o.width, o.height, rgb.bytes, parameters, rgb.float);
+    const totalMs = performance.now() - t0;
+    const timings: Timings = {
+      textMs,
+      denoiseMs,
+      decodeMs,
+      totalMs,
+      perStepMs: unetMs / calls,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    };
+    const seed = o.seed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(o.seed) : o.seed;
+    return { image, latents: x, seed, timings, parameters };
+  }
+
+  /** A1111-style parameters text. */
+  #parameters(o: ResolvedOptions): string {
+    const g = o.guidance;
+    const fields: [string, string | number][] = [
+      ['Steps', o.steps],
+      ['Sampler', o.sampler],
+      ['Schedule type', o.sigmas ? 'custom' : o.schedule],
+      [g.method === 'cfg++' ? 'CFG++ lambda' : 'CFG scale', g.scale],
+      ['Seed', o.seed.toString()],
+      ['Size', `${o.width}x${o.height}`],
+      ['Model family', this.config.family],
+      ['Guidance', g.method],
+    ];
+    if (g.schedule !== 'constant') fields.push(['Guidance schedule', g.schedule]);
+    if (g.rescale > 0) fields.push(['Guidance rescale', g.rescale]);
+    if (o.attentionScaling !== 'auto') fields.push(['Attention scaling', o.attentionScaling]);
+    if (o.clipSkip > 0) fields.push(['Clip skip', o.clipSkip + 1]);
+    if (o.sampler === 'ddim' && o.eta > 0) fields.push(['Eta', o.eta]);
+    fields.push(['Version', `native-diffusion ${VERSION}`]);
+    const neg = o.negativePrompt ? `\nNegative prompt: ${o.negativePrompt}` : '';
+    return `${o.prompt}${neg}\n${fields.map(([k, v]) => `${k}: ${v}`).join(', ')}`;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#queue;
+    await this.#textEncoder[Symbol.asyncDispose]();
+    await this.#unet[Symbol.asyncDispose]();
+    await this.#vae[Symbol.asyncDispose]();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+/** Opens a checkpoint and maps its weights (zero copy); the returned pipeline owns native memory until disposed. */
+export async function loadPipeline(path: string, options: LoadOptions = {}): Promise<Pipeline> {
+  if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) invalid('an integer in [0, 1024]', 'threads', threads);
+  const device = options.device ?? 'auto';
+  if (!['auto', 'cpu', 'cuda'].includes(device)) invalid('one of auto, cpu, cuda', 'device', device);
+  if (device === 'cuda') {
+    throw new DiffusionError('ERR_NO_CUDA', 'Model execution on CUDA is not available yet: use device "cpu" or "auto"');
+  }
+  const detected = detectModel(path, { config: options.config as never, prediction: options.prediction });
+  if (detected.config.family === 'sdxl' || detected.config.family === 'unknown') {
+    throw new DiffusionError('ERR_UNSUPPORTED', `Expected a Stable Diffusion 1.x or 2.x checkpoint for ${path} but received family ${detected.config.family}`);
+  }
+  // Building the native graphs maps the files and validates every tensor's shape.
+  return new Pipeline(detected, threads);
+}

@@ -1,0 +1,190 @@
+#include "models/vae_blocks.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "models/checked_weights.h"
+
+namespace nd::vae {
+namespace {
+
+// [B, C, N] -> [B, N, C] (channel-major feature maps to token rows for the attention op).
+void to_tokens(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C, int64_t N) {
+  pool.parallel_for(B * N, [&](int64_t s, int64_t e, int) {
+    for (int64_t r = s; r < e; ++r) {
+      const int64_t b = r / N, n = r % N;
+      const float* src = x + b * C * N + n;
+      float* dst = y + r * C;
+      for (int64_t c = 0; c < C; ++c) dst[c] = src[c * N];
+    }
+  });
+}
+
+// y[B, C, N] = residual[B, C, N] + t[B, N, C] transposed.
+void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, float* y, int64_t B, int64_t C,
+                     int64_t N) {
+  pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
+    for (int64_t r = s; r < e; ++r) {
+      const int64_t b = r / C, c = r % C;
+      const float* src = t + b * N * C + c;
+      const float* res = residual + r * N;
+      float* dst = y + r * N;
+      for (int64_t n = 0; n < N; ++n) dst[n] = res[n] + src[n * C];
+    }
+  });
+}
+
+void check_input(const Buffer& x, int64_t channels, const char* what) {
+  if (x.shape.size() != 4 || x.dim(1) != channels)
+    fail(code::kInternal,
+         std::string(what) + ": expected " + std::to_string(channels) + " channels but received " + shape_str(x.shape));
+}
+
+}  // namespace
+
+Conv2d Conv2d::load(const WeightStore& store, const std::string& name, int64_t cout, int64_t cin, int kernel) {
+  Conv2d c;
+  const Shape shape{cout, cin, kernel, kernel};
+  c.weight = checked_matrix(store, name + ".weight", shape, kernel == 1 ? Shape{cout, cin} : Shape{});
+  c.bias = checked_f32(store, name + ".bias", {cout});
+  c.cout = cout;
+  c.cin = cin;
+  c.kernel = kernel;
+  c.present = true;
+  return c;
+}
+
+Buffer Conv2d::operator()(ThreadPool& pool, const Buffer& x) const {
+  check_input(x, cin, "Conv2d");
+  const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3);
+  Buffer y({B, cout, H, W});
+  cpu::conv2d(pool, x.data(), B, cin, H, W, weight, cout, kernel, kernel, 1, kernel / 2, bias, y.data());
+  return y;
+}
+
+GroupNorm GroupNorm::load(const WeightStore& store, const std::string& name, int64_t channels, int groups) {
+  if (groups <= 0 || channels % groups != 0)
+    fail_expected(code::kInvalidArgument, "a group count dividing " + std::to_string(channels) + " channels",
+                  "config.normGroups (at \"" + name + "\")", std::to_string(groups));
+  GroupNorm g;
+  g.weight = checked_f32(store, name + ".weight", {channels});
+  g.bias = checked_f32(store, name + ".bias", {channels});
+  g.channels = channels;
+  g.groups = groups;
+  return g;
+}
+
+void GroupNorm::operator()(ThreadPool& pool, const Buffer& x, Buffer& y, bool silu) const {
+  check_input(x, channels, "GroupNorm");
+  cpu::group_norm(pool, x.data(), y.data(), x.dim(0), channels, x.dim(2) * x.dim(3), groups, weight, bias, kNormEps,
+                  silu);
+}
+
+ResnetBlock ResnetBlock::load(const WeightStore& store, const std::string& name, int64_t cin, int64_t cout,
+                              int groups) {
+  ResnetBlock r;
+  r.norm1 = GroupNorm::load(store, name + ".norm1", cin, groups);
+  r.conv1 = Conv2d::load(store, name + ".conv1", cout, cin, 3);
+  r.norm2 = GroupNorm::load(store, name + ".norm2", cout, groups);
+  r.conv2 = Conv2d::load(store, name + ".conv2", cout, cout, 3);
+  if (cin != cout) r.nin_shortcut = Conv2d::load(store, name + ".nin_shortcut", cout, cin, 1);
+  return r;
+}
+
+Buffer ResnetBlock::operator()(ThreadPool& pool, const Buffer& x) const {
+  Buffer h;
+  {
+    Buffer n(x.shape);
+    norm1(pool, x, n, /*silu=*/true);  // [B, cin, H, W]
+    h = conv1(pool, n);                // [B, cout, H, W]
+  }
+  norm2(pool, h, h, /*silu=*/true);  // [B, cout, H, W]  (dropout is identity at inference)
+  Buffer y = conv2(pool, h);         // [B, cout, H, W]
+  h = Buffer();
+  if (nin_shortcut.present) {
+    Buffer s = nin_shortcut(pool, x);  // [B, cout, H, W]
+    cpu::add(pool, y.data(), s.data(), y.data(), y.numel());
+  } else {
+    cpu::add(pool, y.data(), x.data(), y.data(), y.numel());
+  }
+  return y;
+}
+
+AttnBlock AttnBlock::load(const WeightStore& store, const std::string& name, int64_t channels, int groups) {
+  AttnBlock a;
+  a.norm = GroupNorm::load(store, name + ".norm", channels, groups);
+  a.q = Conv2d::load(store, name + ".q", channels, channels, 1);
+  a.k = Conv2d::load(store, name + ".k", channels, channels, 1);
+  a.v = Conv2d::load(store, name + ".v", channels, channels, 1);
+  a.proj_out = Conv2d::load(store, name + ".proj_out", channels, channels, 1);
+  return a;
+}
+
+Buffer AttnBlock::operator()(ThreadPool& pool, const Buffer& x) const {
+  const int64_t B = x.dim(0), C = norm.channels, N = x.dim(2) * x.dim(3);
+  Buffer tokens({B, N, C});
+  {
+    Buffer n(x.shape);
+    norm(pool, x, n, /*silu=*/false);                   // [B, C, H, W]
+    to_tokens(pool, n.data(), tokens.data(), B, C, N);  // [B, HW, C]
+  }
+  // The 1x1 convolutions are Linear layers over token rows: q | k | v side by side in [B·HW, 3C].
+  std::vector<float> qkv((size_t)(B * N * 3 * C));
+  const Conv2d* proj[3] = {&q, &k, &v};
+  for (int i = 0; i < 3; ++i)
+    cpu::linear(pool, tokens.data(), B * N, C, C, proj[i]->weight, C, proj[i]->bias, qkv.data() + i * C, 3 * C);
+  cpu::AttentionArgs a;
+  a.q = qkv.data();
+  a.k = qkv.data() + C;
+  a.v = qkv.data() + 2 * C;
+  a.out = tokens.data();  // the normalised tokens are no longer needed
+  a.batch = B;
+  a.heads = 1;
+  a.nq = a.nk = N;
+  a.head_dim = C;
+  a.q_row = a.k_row = a.v_row = 3 * C;
+  a.out_row = C;
+  a.q_batch = a.k_batch = a.v_batch = N * 3 * C;
+  a.out_batch = N * C;
+  a.scale = 1.f / std::sqrt((float)C);
+  cpu::attention(pool, a);  // [B, HW, C]
+  qkv = std::vector<float>();
+  Buffer projected({B, N, C});
+  cpu::linear(pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(), C);  // [B, HW, C]
+  Buffer y(x.shape);
+  add_from_tokens(pool, projected.data(), x.data(), y.data(), B, C, N);  // [B, C, H, W]
+  return y;
+}
+
+Upsample Upsample::load(const WeightStore& store, const std::string& name, int64_t channels) {
+  return Upsample{Conv2d::load(store, name + ".conv", channels, channels, 3)};
+}
+
+Buffer Upsample::operator()(ThreadPool& pool, const Buffer& x) const {
+  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  Buffer up({B, C, 2 * H, 2 * W});
+  cpu::upsample_nearest2x(pool, x.data(), up.data(), B * C, H, W);  // [B, C, 2H, 2W]
+  return conv(pool, up);                                            // [B, C, 2H, 2W]
+}
+
+Downsample Downsample::load(const WeightStore& store, const std::string& name, int64_t channels) {
+  return Downsample{Conv2d::load(store, name + ".conv", channels, channels, 3)};
+}
+
+Buffer Downsample::operator()(ThreadPool& pool, const Buffer& x) const {
+  check_input(x, conv.cin, "Downsample");
+  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  Buffer padded({B, C, H + 1, W + 1});  // zeros on the last row and column
+  pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
+    for (int64_t bc = s; bc < e; ++bc)
+      for (int64_t i = 0; i < H; ++i)
+        std::memcpy(padded.data() + (bc * (H + 1) + i) * (W + 1), x.data() + (bc * H + i) * W,
+                    (size_t)W * sizeof(float));
+  });
+  const int64_t Ho = (H + 1 - 3) / 2 + 1, Wo = (W + 1 - 3) / 2 + 1;
+  Buffer y({B, conv.cout, Ho, Wo});
+  cpu::conv2d(pool, padded.data(), B, C, H + 1, W + 1, conv.weight, conv.cout, 3, 3, 2, 0, conv.bias, y.data());
+  return y;  // [B, C, H/2, W/2]
+}
+
+}  // namespace nd::vae
