@@ -200,7 +200,14 @@ test('graceful shutdown finishes running jobs within the grace period and cancel
   const queued = (await postJSON(`${url}/jobs`, { prompt: 'queued', steps: 5 })).body;
   const events = readEvents(`${url}/jobs/${short.id}/events`);
   await until(async () => (await service.backend.get(short.id))?.status === 'running');
-  await service.close(5000);
+  const { service: other, url: otherUrl } = await startLocal(new Map([['tiny', new FakePipeline({ stepMs: 20 })]]));
+  const inFlight = postJSON(`${otherUrl}/v1/images/generations`, { prompt: 'in flight', steps: 5 });
+  await until(async () => (await other.backend.stats())[0].running === 1);
+  await Promise.all([service.close(5000), other.close(5000)]);
+  // a synchronous request in flight during shutdown still gets its image
+  const answered = await inFlight;
+  t.is(answered.status, 200);
+  t.truthy(answered.body.data[0].b64_json);
   t.is((await service.backend.get(short.id))?.status, 'succeeded');
   t.is((await service.backend.get(queued.id))?.status, 'cancelled');
   t.is((await events).at(-1)?.data.status, 'succeeded');

@@ -77,7 +77,7 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 
 export async function createService(options: ServiceOptions): Promise<Service> {
   const { backend } = options;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 1 << 20, forceCloseConnections: true });
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 1 << 20, forceCloseConnections: 'idle' });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const streams = new Set<() => void>();

@@ -76,9 +76,9 @@ export async function startRedis(): Promise<RedisServer> {
   };
 }
 
-/** node --import tsx <script> <args> with stdout piped (and stderr passed through when ND_TEST_VERBOSE is set). */
-export function spawnTs(script: string, args: string[]): ChildProcess {
+/** node --import tsx <script> <args> with stdout piped; stderr piped on request, else shown when ND_TEST_VERBOSE is set. */
+export function spawnTs(script: string, args: string[], options: { stderr?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    stdio: ['ignore', 'pipe', process.env.ND_TEST_VERBOSE ? 'inherit' : 'ignore'],
+    stdio: ['ignore', 'pipe', options.stderr ? 'pipe' : process.env.ND_TEST_VERBOSE ? 'inherit' : 'ignore'],
   });
 }
