@@ -97,7 +97,8 @@ std::vector<int64_t> int_array_from_js(const Napi::Object& o, const char* key) {
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value e = a.Get(i);
     const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
-    if (!std::isfinite(d) || d != std::floor(d)) expected("an integer", std::string(key) + "[" + std::to_string(i) + "]", type_of(e));
+    if (!std::isfinite(d) || d != std::floor(d))
+      expected("an integer", std::string(key) + "[" + std::to_string(i) + "]", type_of(e));
     out.push_back((int64_t)d);
   }
   return out;

@@ -84,5 +84,4 @@ class PromiseWorker : public Napi::AsyncWorker {
 
 #define ND_CONCAT_INNER(a, b) a##b
 #define ND_CONCAT(a, b) ND_CONCAT_INNER(a, b)
-#define ND_REGISTER_BINDING(name, fn) \
-  static ::nd::addon::Registration ND_CONCAT(nd_registration_, __LINE__)(name, fn)
+#define ND_REGISTER_BINDING(name, fn) static ::nd::addon::Registration ND_CONCAT(nd_registration_, __LINE__)(name, fn)

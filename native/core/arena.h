@@ -18,7 +18,8 @@ class Arena {
   Arena& operator=(const Arena&) = delete;
 
   void* alloc(size_t bytes, size_t align = 64) {
-    if (align == 0 || (align & (align - 1)) != 0) fail(code::kInvalidArgument, "Arena alignment must be a power of two");
+    if (align == 0 || (align & (align - 1)) != 0)
+      fail(code::kInvalidArgument, "Arena alignment must be a power of two");
     for (;;) {
       if (current_ < chunks_.size()) {
         Chunk& c = chunks_[current_];
@@ -38,7 +39,8 @@ class Arena {
       const size_t size = bytes + align > chunk_bytes_ ? bytes + align : chunk_bytes_;
       Chunk c;
       c.data.reset(new (std::nothrow) unsigned char[size]);
-      if (!c.data) fail(code::kOutOfMemory, "Could not allocate " + std::to_string(size) + " bytes of activation memory");
+      if (!c.data)
+        fail(code::kOutOfMemory, "Could not allocate " + std::to_string(size) + " bytes of activation memory");
       c.size = size;
       chunks_.push_back(std::move(c));
       current_ = chunks_.size() - 1;
@@ -51,9 +53,7 @@ class Arena {
   struct Mark {
     size_t chunk, used, in_use;
   };
-  Mark mark() const {
-    return {current_, current_ < chunks_.size() ? chunks_[current_].used : 0, in_use_};
-  }
+  Mark mark() const { return {current_, current_ < chunks_.size() ? chunks_[current_].used : 0, in_use_}; }
   void reset(const Mark& m) {
     for (size_t i = m.chunk + 1; i < chunks_.size(); ++i) chunks_[i].used = 0;
     current_ = m.chunk;

@@ -8,9 +8,9 @@ namespace nd {
 
 namespace code {
 inline constexpr const char* kInvalidArgument = "ERR_INVALID_ARGUMENT";
-inline constexpr const char* kInvalidFile = "ERR_INVALID_FILE";   // malformed checkpoint / safetensors
-inline constexpr const char* kIo = "ERR_IO";                      // missing file, directory, read failure
-inline constexpr const char* kUnsupported = "ERR_UNSUPPORTED";    // unknown architecture / dtype
+inline constexpr const char* kInvalidFile = "ERR_INVALID_FILE";  // malformed checkpoint / safetensors
+inline constexpr const char* kIo = "ERR_IO";                     // missing file, directory, read failure
+inline constexpr const char* kUnsupported = "ERR_UNSUPPORTED";   // unknown architecture / dtype
 inline constexpr const char* kShapeMismatch = "ERR_SHAPE_MISMATCH";
 inline constexpr const char* kAborted = "ERR_ABORTED";
 inline constexpr const char* kOutOfMemory = "ERR_OUT_OF_MEMORY";
@@ -29,9 +29,7 @@ class Error : public std::runtime_error {
   std::string code_;
 };
 
-[[noreturn]] inline void fail(const char* error_code, const std::string& message) {
-  throw Error(error_code, message);
-}
+[[noreturn]] inline void fail(const char* error_code, const std::string& message) { throw Error(error_code, message); }
 
 // "Expected <what> for <name> but received <value>"
 [[noreturn]] inline void fail_expected(const char* error_code, const std::string& what, const std::string& name,

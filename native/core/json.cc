@@ -9,6 +9,9 @@ namespace nd::json {
 namespace {
 
 constexpr int kMaxDepth = 64;
+// A header of 100 MB of "0," would otherwise become 50M Values (~5 GB): cap the count. Real
+// checkpoint headers use about 10 values per tensor, so this allows some 200k tensors.
+constexpr size_t kMaxValues = size_t(1) << 21;
 
 class Parser {
  public:
@@ -51,6 +54,7 @@ class Parser {
 
   Value value(int depth) {
     if (depth > kMaxDepth) error("nesting deeper than 64");
+    if (++values_ > kMaxValues) error("more than " + std::to_string(kMaxValues) + " values");
     skip_ws();
     if (pos_ >= n_) error("unexpected end of input");
     Value v;
@@ -97,6 +101,7 @@ class Parser {
     bool integral = true;
     if (s_[pos_] == '-') ++pos_;
     if (pos_ >= n_ || !(s_[pos_] >= '0' && s_[pos_] <= '9')) error("malformed number");
+    if (s_[pos_] == '0' && pos_ + 1 < n_ && s_[pos_ + 1] >= '0' && s_[pos_ + 1] <= '9') error("leading zero in number");
     while (pos_ < n_ && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
     if (pos_ < n_ && s_[pos_] == '.') {
       integral = false;
@@ -158,10 +163,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char c = s_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-      else error("bad hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= (uint32_t)(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= (uint32_t)(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= (uint32_t)(c - 'A' + 10);
+      else
+        error("bad hex digit in \\u escape");
     }
     return v;
   }
@@ -214,6 +223,7 @@ class Parser {
   const char* s_;
   size_t n_;
   size_t pos_ = 0;
+  size_t values_ = 0;
   const std::string& label_;
 };
 

@@ -37,6 +37,8 @@ class SafetensorsFile {
   // View of a tensor; keeps the mapping alive. Throws ERR_INVALID_ARGUMENT if absent.
   Tensor tensor(const std::string& name) const;
   uint64_t header_bytes() const { return header_bytes_; }
+  // 8 + header + data section: the size of the whole file (or image).
+  uint64_t file_size() const { return 8 + header_bytes_ + data_size_; }
 
  private:
   std::string path_;
