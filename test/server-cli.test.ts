@@ -16,7 +16,12 @@ test('serve: loads the model, answers, generates and exits 0 on SIGTERM', async 
   const url = (await waitForLine(child, /^listening on /)).slice('listening on '.length).trim();
   t.regex(url, /^http:\/\/127\.0\.0\.1:\d+$/);
   t.is((await getJSON(`${url}/v1/models`)).body.data[0].id, 'tiny');
-  const r = await postJSON(`${url}/v1/images/generations`, { prompt: 'a cat', size: '64x64', steps: 1, sampler: 'euler' });
+  const r = await postJSON(`${url}/v1/images/generations`, {
+    prompt: 'a cat',
+    size: '64x64',
+    steps: 1,
+    sampler: 'euler',
+  });
   t.is(r.status, 200);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
@@ -35,19 +40,38 @@ test('serve: a bad --model flag is a clear error', async (t) => {
 });
 
 if (!REDIS_SERVER) {
-  test('serve --queue + worker (skipped: redis-server is not installed; apt-get install redis-server)', (t) => t.pass());
+  test('serve --queue + worker (skipped: redis-server is not installed; apt-get install redis-server)', (t) =>
+    t.pass());
 } else {
   test('serve --queue and worker --queue: the real model through Redis', async (t) => {
     const redis = await startRedis();
     t.teardown(() => redis.stop());
-    const worker = spawnTs(MAIN, ['worker', '--queue', redis.url, '--model', MODEL, '--config', CONFIG, '--threads', '1', '--grace', '1000']);
+    const worker = spawnTs(MAIN, [
+      'worker',
+      '--queue',
+      redis.url,
+      '--model',
+      MODEL,
+      '--config',
+      CONFIG,
+      '--threads',
+      '1',
+      '--grace',
+      '1000',
+    ]);
     t.teardown(() => stop(worker, 'SIGKILL'));
     const server = spawnTs(MAIN, ['serve', '--port', '0', '--queue', redis.url]);
     t.teardown(() => stop(server, 'SIGKILL'));
     await waitForLine(worker, /^worker .* ready/);
     const url = (await waitForLine(server, /^listening on /)).slice('listening on '.length).trim();
     await until(async () => (await getJSON(`${url}/v1/models`)).body.data?.length === 1, 10_000, 100);
-    const r = await postJSON(`${url}/v1/images/generations`, { prompt: 'a cat', size: '64x64', steps: 2, sampler: 'euler', seed: 4 });
+    const r = await postJSON(`${url}/v1/images/generations`, {
+      prompt: 'a cat',
+      size: '64x64',
+      steps: 2,
+      sampler: 'euler',
+      seed: 4,
+    });
     t.is(r.status, 200, JSON.stringify(r.body));
     t.is(r.body.data[0].seed, '4');
     t.is(Buffer.from(r.body.data[0].b64_json, 'base64').readUInt32BE(16), 64);

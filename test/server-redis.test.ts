@@ -18,7 +18,15 @@ let url: string;
 const workers = new Map<string, ChildProcess>();
 
 async function addWorker(extra: string[] = []): Promise<string> {
-  const child = spawnTs(join(repoRoot, 'test', 'helpers', 'fake-worker.ts'), ['--queue', redis.url, '--step-ms', String(STEP_MS), '--grace', '100', ...extra]);
+  const child = spawnTs(join(repoRoot, 'test', 'helpers', 'fake-worker.ts'), [
+    '--queue',
+    redis.url,
+    '--step-ms',
+    String(STEP_MS),
+    '--grace',
+    '100',
+    ...extra,
+  ]);
   const line = await waitForLine(child, /^ready /);
   const id = line.slice(6).trim();
   workers.set(id, child);
@@ -66,47 +74,55 @@ if (!REDIS_SERVER) {
     t.is(png.status, 200);
     t.is((await getJSON(`${url}/jobs/${ids[3]}`)).body.results[0].seed, '3');
     const bad = await postJSON(`${url}/jobs`, { prompt: 'x', size: '700x512' });
-    t.deepEqual(bad.body, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'Expected a multiple of 8 for width but received 700' } });
+    t.deepEqual(bad.body, {
+      error: { code: 'ERR_INVALID_ARGUMENT', message: 'Expected a multiple of 8 for width but received 700' },
+    });
     t.regex((await getJSON(`${url}/metrics`)).body, /nd_queue_concurrency\{model="tiny"\} 3/);
   });
 
-  test.serial('a worker killed mid-job: another worker reruns the job, progress keeps streaming, nothing is lost', async (t) => {
-    const r = await postJSON(`${url}/jobs`, { prompt: 'survivor', steps: 40, seed: 5 });
-    const others = [];
-    for (let i = 0; i < 3; i++) others.push((await postJSON(`${url}/jobs`, { prompt: `other ${i}`, steps: 10 })).body.id);
-    let killed: string | undefined;
-    const events = await readEvents(`${url}/jobs/${r.body.id}/events`, {
-      onEvent: (e) => {
-        if (!killed && e.event === 'progress' && e.data.step >= 5) {
-          killed = e.data.worker as string;
-          workers.get(killed)?.kill('SIGKILL');
-        }
-      },
-    });
-    t.truthy(killed);
-    const done = events.at(-1)!;
-    t.is(done.event, 'done');
-    t.is(done.data.status, 'succeeded');
-    t.not(done.data.worker, killed);
-    const after = events.slice(events.findIndex((e) => e.event === 'progress' && e.data.worker !== killed && e.data.worker));
-    t.true(after.length > 0 && after.filter((e) => e.event === 'progress').every((e) => e.data.worker !== killed));
-    t.is(events.filter((e) => e.event === 'progress').at(-1)?.data.step, 40);
-    for (const id of others) {
-      const final = await until(async () => {
-        const j = (await getJSON(`${url}/jobs/${id}`)).body;
-        return j.status === 'succeeded' ? j : undefined;
-      }, 20_000);
-      t.is(final.status, 'succeeded');
-    }
-    workers.delete(killed as string);
-    await addWorker();
-  });
+  test.serial(
+    'a worker killed mid-job: another worker reruns the job, progress keeps streaming, nothing is lost',
+    async (t) => {
+      const r = await postJSON(`${url}/jobs`, { prompt: 'survivor', steps: 40, seed: 5 });
+      const others = [];
+      for (let i = 0; i < 3; i++)
+        others.push((await postJSON(`${url}/jobs`, { prompt: `other ${i}`, steps: 10 })).body.id);
+      let killed: string | undefined;
+      const events = await readEvents(`${url}/jobs/${r.body.id}/events`, {
+        onEvent: (e) => {
+          if (!killed && e.event === 'progress' && e.data.step >= 5) {
+            killed = e.data.worker as string;
+            workers.get(killed)?.kill('SIGKILL');
+          }
+        },
+      });
+      t.truthy(killed);
+      const done = events.at(-1)!;
+      t.is(done.event, 'done');
+      t.is(done.data.status, 'succeeded');
+      t.not(done.data.worker, killed);
+      const after = events.slice(
+        events.findIndex((e) => e.event === 'progress' && e.data.worker !== killed && e.data.worker),
+      );
+      t.true(after.length > 0 && after.filter((e) => e.event === 'progress').every((e) => e.data.worker !== killed));
+      t.is(events.filter((e) => e.event === 'progress').at(-1)?.data.step, 40);
+      for (const id of others) {
+        const final = await until(async () => {
+          const j = (await getJSON(`${url}/jobs/${id}`)).body;
+          return j.status === 'succeeded' ? j : undefined;
+        }, 20_000);
+        t.is(final.status, 'succeeded');
+      }
+      workers.delete(killed as string);
+      await addWorker();
+    },
+  );
 
   test.serial('cancel across processes: a running job stops, a waiting one is removed', async (t) => {
     const running = (await postJSON(`${url}/jobs`, { prompt: 'long', steps: 1000 })).body;
     await until(async () => (await getJSON(`${url}/jobs/${running.id}`)).body.progress?.step >= 2);
     const t0 = Date.now();
-    const cancelled = await (await fetch(`${url}/jobs/${running.id}`, { method: 'DELETE' })).json() as any;
+    const cancelled = (await (await fetch(`${url}/jobs/${running.id}`, { method: 'DELETE' })).json()) as any;
     t.is(cancelled.status, 'cancelled');
     t.is(cancelled.error.code, 'ERR_ABORTED');
     t.true(Date.now() - t0 < 2000);
@@ -114,16 +130,19 @@ if (!REDIS_SERVER) {
     const busy = [];
     for (let i = 0; i < 3; i++) busy.push((await postJSON(`${url}/jobs`, { prompt: 'busy', steps: 30 })).body.id);
     const waiting = (await postJSON(`${url}/jobs`, { prompt: 'waiting', steps: 30 })).body;
-    const removed = await (await fetch(`${url}/jobs/${waiting.id}`, { method: 'DELETE' })).json() as any;
+    const removed = (await (await fetch(`${url}/jobs/${waiting.id}`, { method: 'DELETE' })).json()) as any;
     t.is(removed.status, 'cancelled');
     t.is((await getJSON(`${url}/jobs/${waiting.id}`)).body.status, 'cancelled');
-    for (const id of busy) await until(async () => (await getJSON(`${url}/jobs/${id}`)).body.status === 'succeeded', 20_000);
+    for (const id of busy)
+      await until(async () => (await getJSON(`${url}/jobs/${id}`)).body.status === 'succeeded', 20_000);
     t.pass();
   });
 
   test.serial('a worker shut down gracefully (100 ms grace) hands its unfinished job to another', async (t) => {
     const r = (await postJSON(`${url}/jobs`, { prompt: 'handover', steps: 60, seed: 1 })).body;
-    const first = await until(async () => (await getJSON(`${url}/jobs/${r.id}`)).body.progress?.worker as string | undefined);
+    const first = await until(
+      async () => (await getJSON(`${url}/jobs/${r.id}`)).body.progress?.worker as string | undefined,
+    );
     const owner = workers.get(first)!;
     await stop(owner, 'SIGTERM');
     workers.delete(first);

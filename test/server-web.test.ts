@@ -41,7 +41,9 @@ if (!existsSync(CHROMIUM)) {
     await page.waitForFunction(() => /Step \d+ \/ 12/.test(document.getElementById('status')!.textContent ?? ''));
     const midway = await page.evaluate(() => (document.getElementById('progress') as HTMLProgressElement).value);
     t.true(midway > 0 && midway < 1, `progress ${midway}`);
-    await page.waitForFunction(() => (document.getElementById('preview') as HTMLImageElement).src.startsWith('data:image/png'));
+    await page.waitForFunction(() =>
+      (document.getElementById('preview') as HTMLImageElement).src.startsWith('data:image/png'),
+    );
     // the result
     await page.waitForFunction(() => {
       const img = document.getElementById('result') as HTMLImageElement;

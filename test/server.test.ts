@@ -32,10 +32,22 @@ test('OpenAI images endpoint: b64_json, url, n and our own options', async (t) =
   const fake = new FakePipeline({ stepMs: 2 });
   const { service, url } = await startLocal(new Map([['tiny', fake]]));
   t.teardown(() => service.close(0));
-  const r = await postJSON(`${url}/v1/images/generations`, { prompt: 'a red apple', size: '64x128', n: 2, seed: 7, steps: 3, sampler: 'dpmpp-2m', guidance: { method: 's-cfg', scale: 5 }, attention_scaling: 'entropy' });
+  const r = await postJSON(`${url}/v1/images/generations`, {
+    prompt: 'a red apple',
+    size: '64x128',
+    n: 2,
+    seed: 7,
+    steps: 3,
+    sampler: 'dpmpp-2m',
+    guidance: { method: 's-cfg', scale: 5 },
+    attention_scaling: 'entropy',
+  });
   t.is(r.status, 200, JSON.stringify(r.body));
   t.is(r.body.data.length, 2);
-  t.deepEqual(r.body.data.map((d: any) => d.seed), ['7', '8']);
+  t.deepEqual(
+    r.body.data.map((d: any) => d.seed),
+    ['7', '8'],
+  );
   const png = Buffer.from(r.body.data[0].b64_json, 'base64');
   t.deepEqual(pngSize(png), { width: 64, height: 128 });
   t.regex(readPNGText(png).parameters, /Steps: 3, Sampler: dpmpp-2m, Seed: 7/);
@@ -55,9 +67,15 @@ test('bad input is a 400 with the API message, never a 500', async (t) => {
   const cases: [unknown, string][] = [
     [{ prompt: 'x', size: '700x512' }, 'Expected a multiple of 8 for width but received 700'],
     [{ prompt: 'x', size: 'big' }, `Expected a size 'WxH' such as '512x512' for size but received "big"`],
-    [{ prompt: 'x', sampler: 'fast' }, 'Expected one of euler, euler-a, heun, dpmpp-2m, dpmpp-2m-sde, ddim, pndm, lms, unipc, lcm for sampler but received "fast"'],
+    [
+      { prompt: 'x', sampler: 'fast' },
+      'Expected one of euler, euler-a, heun, dpmpp-2m, dpmpp-2m-sde, ddim, pndm, lms, unipc, lcm for sampler but received "fast"',
+    ],
     [{ prompt: 'x', steps: 0 }, 'Expected an integer in [1, 1000] for steps but received 0'],
-    [{ prompt: 'x', guidance_method: 'cfg++', guidance_scale: 3 }, 'Expected a finite number in [0, 1] for guidance.scale but received 3'],
+    [
+      { prompt: 'x', guidance_method: 'cfg++', guidance_scale: 3 },
+      'Expected a finite number in [0, 1] for guidance.scale but received 3',
+    ],
     [{ prompt: 'x', n: 9 }, 'Expected an integer in [1, 4] for n but received 9'],
     [{ prompt: 'x', model: 'sdxl' }, 'Expected one of tiny for model but received "sdxl"'],
     [{ prompt: 'x', response_format: 'png' }, 'Expected one of b64_json, url for response_format but received "png"'],
@@ -75,13 +93,27 @@ test('bad input is a 400 with the API message, never a 500', async (t) => {
   const unknownField = await postJSON(`${url}/jobs`, { prompt: 'x', stpes: 3 });
   t.is(unknownField.status, 400);
   t.regex(unknownField.body.error.message, /for field name but received "stpes"/);
-  const malformed = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": ' });
+  const malformed = await fetch(`${url}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"prompt": ',
+  });
   t.is(malformed.status, 400);
   t.is(((await malformed.json()) as any).error.code, 'ERR_INVALID_ARGUMENT');
-  const wrongType = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+  const wrongType = await fetch(`${url}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: 'hello',
+  });
   t.is(wrongType.status, 400);
-  t.deepEqual(await wrongType.json(), { error: { code: 'ERR_INVALID_ARGUMENT', message: 'Expected a JSON object for request body but received "hello"' } });
-  const octets = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'hello' });
+  t.deepEqual(await wrongType.json(), {
+    error: { code: 'ERR_INVALID_ARGUMENT', message: 'Expected a JSON object for request body but received "hello"' },
+  });
+  const octets = await fetch(`${url}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: 'hello',
+  });
   t.is(octets.status, 415);
   t.is(((await octets.json()) as any).error.code, 'ERR_INVALID_ARGUMENT');
   const huge = await postJSON(`${url}/jobs`, { prompt: 'x'.repeat(2 << 20) });
@@ -103,7 +135,10 @@ test('job API: progress as server-sent events with ETA and preview, then the ima
   // the job may start before the stream is open: the steps seen rise to 5 without gaps
   const steps = progress.map((p) => p.step);
   t.true(steps.length >= 2);
-  t.deepEqual(steps, Array.from({ length: steps.length }, (_, i) => 6 - steps.length + i));
+  t.deepEqual(
+    steps,
+    Array.from({ length: steps.length }, (_, i) => 6 - steps.length + i),
+  );
   t.is(progress.at(-1).fraction, 1);
   t.true(progress.every((p) => typeof p.etaMs === 'number' && p.steps === 5));
   t.regex(progress.at(-1).preview, /^data:image\/png;base64,/);
@@ -134,7 +169,7 @@ test.serial('DELETE /jobs/:id cancels a running job within a step, and a queued 
   const queued = await fetch(`${url}/jobs/${b.id}`, { method: 'DELETE' });
   t.is(((await queued.json()) as any).status, 'cancelled');
   const t0 = Date.now();
-  const running = (await (await fetch(`${url}/jobs/${a.id}`, { method: "DELETE" })).json()) as any;
+  const running = (await (await fetch(`${url}/jobs/${a.id}`, { method: 'DELETE' })).json()) as any;
   t.is(running.status, 'cancelled');
   t.is(running.error.code, 'ERR_ABORTED');
   t.true(Date.now() - t0 < 200, `cancel took ${Date.now() - t0} ms`);
@@ -146,7 +181,11 @@ test.serial('a client that disconnects aborts its job within one step', async (t
   const { service, url } = await startLocal(new Map([['tiny', fake]]));
   t.teardown(() => service.close(0));
   const controller = new AbortController();
-  const pending = postJSON(`${url}/v1/images/generations`, { prompt: 'x', steps: 500 }, { signal: controller.signal }).catch((e) => e);
+  const pending = postJSON(
+    `${url}/v1/images/generations`,
+    { prompt: 'x', steps: 500 },
+    { signal: controller.signal },
+  ).catch((e) => e);
   const stats = async () => (await service.backend.stats())[0];
   await until(async () => (await stats()).running === 1);
   await new Promise((r) => setTimeout(r, 100));
@@ -161,7 +200,10 @@ test.serial('a client that disconnects aborts its job within one step', async (t
 });
 
 test('a full queue answers 429 with Retry-After', async (t) => {
-  const { service, url } = await startLocal(new Map([['tiny', new FakePipeline({ stepMs: 20 })]]), { concurrency: 1, limit: 2 });
+  const { service, url } = await startLocal(new Map([['tiny', new FakePipeline({ stepMs: 20 })]]), {
+    concurrency: 1,
+    limit: 2,
+  });
   t.teardown(() => service.close(0));
   const accepted = [];
   for (let i = 0; i < 3; i++) accepted.push(await postJSON(`${url}/jobs`, { prompt: `${i}`, steps: 100 }));

@@ -71,13 +71,23 @@ function httpStatusOf(code: string): number {
   }
 }
 
-function sendError(reply: FastifyReply, status: number, code: string, message: string, headers: Record<string, string> = {}) {
+function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+) {
   return reply.code(status).headers(headers).send({ error: { code, message } });
 }
 
 export async function createService(options: ServiceOptions): Promise<Service> {
   const { backend } = options;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 1 << 20, forceCloseConnections: 'idle' });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1 << 20,
+    forceCloseConnections: 'idle',
+  });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const streams = new Set<() => void>();
@@ -108,7 +118,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
   app.get('/health', async (_req, reply) => {
     if (shuttingDown) reply.code(503);
-    return { status: shuttingDown ? 'shutting_down' : 'ok', backend: backend.kind, uptimeS: Math.round((Date.now() - startedAt) / 1000) };
+    return {
+      status: shuttingDown ? 'shutting_down' : 'ok',
+      backend: backend.kind,
+      uptimeS: Math.round((Date.now() - startedAt) / 1000),
+    };
   });
 
   app.get('/metrics', async (_req, reply) => {
@@ -149,7 +163,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   }
 
   const jobLinks = (id: string) => ({ self: `/jobs/${id}`, events: `/jobs/${id}/events` });
-  const imageUrls = (job: JobSnapshot) => Array.from({ length: job.images ?? 0 }, (_, i) => `/jobs/${job.id}/images/${i}`);
+  const imageUrls = (job: JobSnapshot) =>
+    Array.from({ length: job.images ?? 0 }, (_, i) => `/jobs/${job.id}/images/${i}`);
   const publicJob = (job: JobSnapshot) => ({ ...job, links: jobLinks(job.id), image_urls: imageUrls(job) });
 
   app.post('/v1/images/generations', async (request, reply) => {
@@ -169,10 +184,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     const data = [];
     for (let i = 0; i < (done.images ?? 0); i++) {
       const result = done.results?.[i];
-      if (parsed.responseFormat === 'url') data.push({ url: `${base}/jobs/${done.id}/images/${i}`, seed: result?.seed });
+      if (parsed.responseFormat === 'url')
+        data.push({ url: `${base}/jobs/${done.id}/images/${i}`, seed: result?.seed });
       else data.push({ b64_json: (await backend.image(done.id, i))?.toString('base64'), seed: result?.seed });
     }
-    return { created: Math.floor((done.finishedAt ?? Date.now()) / 1000), data, job_id: done.id, parameters: done.results?.[0]?.parameters };
+    return {
+      created: Math.floor((done.finishedAt ?? Date.now()) / 1000),
+      data,
+      job_id: done.id,
+      parameters: done.results?.[0]?.parameters,
+    };
   });
 
   app.post('/jobs', async (_request, reply) => {
@@ -198,7 +219,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   app.get<{ Params: { id: string; index: string } }>('/jobs/:id/images/:index', async (request, reply) => {
     const index = Number(request.params.index);
     const png = Number.isInteger(index) && index >= 0 ? await backend.image(request.params.id, index) : undefined;
-    if (!png) throw new ServiceError(404, 'ERR_IMAGE_NOT_FOUND', `No image ${request.params.index} for job ${request.params.id}`);
+    if (!png)
+      throw new ServiceError(
+        404,
+        'ERR_IMAGE_NOT_FOUND',
+        `No image ${request.params.index} for job ${request.params.id}`,
+      );
     return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(png);
   });
 
@@ -207,7 +233,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     if (!job) throw new ServiceError(404, 'ERR_JOB_NOT_FOUND', `No job with id ${request.params.id}`);
     reply.hijack();
     const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     const write = (type: string, data: unknown) => raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
     let ended = false;
     const end = () => {

@@ -159,9 +159,14 @@ export class LocalBackend implements JobBackend {
     if (!queue) throw new ServiceError(404, 'ERR_MODEL_NOT_FOUND', `No model named ${JSON.stringify(request.model)}`);
     const busy = queue.running >= queue.options.concurrency;
     if (busy && queue.waiting.length >= queue.options.limit) {
-      throw new ServiceError(429, 'ERR_QUEUE_FULL', `The queue for model ${request.model} is full (${queue.options.limit} waiting)`, {
-        'retry-after': String(queue.retryAfterSeconds()),
-      });
+      throw new ServiceError(
+        429,
+        'ERR_QUEUE_FULL',
+        `The queue for model ${request.model} is full (${queue.options.limit} waiting)`,
+        {
+          'retry-after': String(queue.retryAfterSeconds()),
+        },
+      );
     }
     const { model, ...rest } = request;
     const job: LocalJob = {
@@ -227,7 +232,8 @@ export class LocalBackend implements JobBackend {
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     for (const queue of this.queues.values()) {
-      for (const job of queue.waiting.splice(0)) this.finish(job, 'cancelled', { code: 'ERR_ABORTED', message: 'the service is shutting down' });
+      for (const job of queue.waiting.splice(0))
+        this.finish(job, 'cancelled', { code: 'ERR_ABORTED', message: 'the service is shutting down' });
     }
     const running = () => [...this.queues.values()].reduce((n, q) => n + q.running, 0);
     const drained = new Promise<void>((resolve) => {
@@ -240,7 +246,8 @@ export class LocalBackend implements JobBackend {
     });
     if ((await Promise.race([drained, grace])) === 'timeout') {
       for (const job of this.jobs.values()) {
-        if (job.snapshot.status === 'running') job.controller.abort(new DiffusionError('ERR_ABORTED', 'the service is shutting down'));
+        if (job.snapshot.status === 'running')
+          job.controller.abort(new DiffusionError('ERR_ABORTED', 'the service is shutting down'));
       }
       await drained;
     }
@@ -268,9 +275,18 @@ export class LocalBackend implements JobBackend {
     snapshot.status = 'running';
     snapshot.startedAt = Date.now();
     this.emit(job, { type: 'status', job: { ...snapshot } });
-    const timeoutMs = Math.min(job.request.timeoutMs ?? Number.POSITIVE_INFINITY, queue.options.timeoutMs || Number.POSITIVE_INFINITY);
+    const timeoutMs = Math.min(
+      job.request.timeoutMs ?? Number.POSITIVE_INFINITY,
+      queue.options.timeoutMs || Number.POSITIVE_INFINITY,
+    );
     const timer = Number.isFinite(timeoutMs)
-      ? setTimeout(() => job.controller.abort(new ServiceError(504, 'ERR_TIMEOUT', `The job ran longer than its ${timeoutMs} ms limit`)), timeoutMs)
+      ? setTimeout(
+          () =>
+            job.controller.abort(
+              new ServiceError(504, 'ERR_TIMEOUT', `The job ran longer than its ${timeoutMs} ms limit`),
+            ),
+          timeoutMs,
+        )
       : undefined;
     try {
       job.result = await runJob(queue.pipeline, job.request, job.controller.signal, (progress) => {
@@ -308,7 +324,12 @@ export class LocalBackend implements JobBackend {
     if (error) snapshot.error = error;
     if (job.result) {
       snapshot.images = job.result.images.length;
-      snapshot.results = job.result.images.map(({ seed, parameters, width, height }) => ({ seed, parameters, width, height }));
+      snapshot.results = job.result.images.map(({ seed, parameters, width, height }) => ({
+        seed,
+        parameters,
+        width,
+        height,
+      }));
     }
     snapshot.timings = {
       queuedMs: (snapshot.startedAt ?? snapshot.finishedAt) - snapshot.createdAt,

@@ -46,9 +46,26 @@ function startServer(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', join(root, 'lib', 'cli', 'main.ts'), 'serve', '--host', '127.0.0.1', '--port', '0',
-      '--model', args.model as string, '--config', args.config as string, '--threads', args.threads as string,
-      '--concurrency', args.concurrency as string, '--queue-limit', String(connections + 1), '--keep', '50',
+      '--import',
+      'tsx',
+      join(root, 'lib', 'cli', 'main.ts'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--model',
+      args.model as string,
+      '--config',
+      args.config as string,
+      '--threads',
+      args.threads as string,
+      '--concurrency',
+      args.concurrency as string,
+      '--queue-limit',
+      String(connections + 1),
+      '--keep',
+      '50',
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -95,7 +112,14 @@ function generations(url: string, amount: number, seedBase: number): ReturnType<
       {
         setupRequest: (req) => ({
           ...req,
-          body: JSON.stringify({ prompt: 'a red apple on a table', size: `${width}x${height}`, steps: Number(args.steps), sampler: args.sampler, seed: seed++, response_format: 'url' }),
+          body: JSON.stringify({
+            prompt: 'a red apple on a table',
+            size: `${width}x${height}`,
+            steps: Number(args.steps),
+            sampler: args.sampler,
+            seed: seed++,
+            response_format: 'url',
+          }),
         }),
       },
     ],
@@ -111,7 +135,9 @@ const guard = setTimeout(() => {
   process.exit(2);
 }, deadline - Date.now());
 try {
-  console.log(`server ${url}; ${jobs} jobs (${warm} warm-up), ${connections} connections, ${args.size}, ${args.steps} steps, ${args.sampler}`);
+  console.log(
+    `server ${url}; ${jobs} jobs (${warm} warm-up), ${connections} connections, ${args.size}, ${args.steps} steps, ${args.sampler}`,
+  );
   const first = await generations(url, warm, 1).done;
   if (first.non2xx || first.errors) throw new Error(`warm-up: ${first.non2xx} non-2xx, ${first.errors} errors`);
   const afterWarm = await memory(url);
@@ -126,12 +152,22 @@ try {
   const stats = await (await fetch(`${url}/metrics`)).text();
   const queued = /nd_job_run_ms_mean\{model="[^"]+"\} (\d+)/.exec(stats)?.[1];
 
-  console.log(`generation: ${main.requests.total} jobs in ${seconds.toFixed(1)} s = ${((main.requests.total / seconds) * 60).toFixed(1)} jobs/minute; non-2xx ${main.non2xx}, errors ${main.errors}`);
-  console.log(`request latency (queueing + generation): p50 ${main.latency.p50} ms, p99 ${main.latency.p99} ms; mean run time per job ${queued} ms`);
-  console.log(`  → mean queueing delay ≈ ${Math.max(0, main.latency.average - Number(queued)).toFixed(0)} ms with ${connections} clients on concurrency ${args.concurrency}`);
-  console.log(`/health during generation: ${h.requests.total} requests, p50 ${h.latency.p50} ms, p99 ${h.latency.p99} ms, max ${h.latency.max} ms, non-2xx ${h.non2xx}`);
+  console.log(
+    `generation: ${main.requests.total} jobs in ${seconds.toFixed(1)} s = ${((main.requests.total / seconds) * 60).toFixed(1)} jobs/minute; non-2xx ${main.non2xx}, errors ${main.errors}`,
+  );
+  console.log(
+    `request latency (queueing + generation): p50 ${main.latency.p50} ms, p99 ${main.latency.p99} ms; mean run time per job ${queued} ms`,
+  );
+  console.log(
+    `  → mean queueing delay ≈ ${Math.max(0, main.latency.average - Number(queued)).toFixed(0)} ms with ${connections} clients on concurrency ${args.concurrency}`,
+  );
+  console.log(
+    `/health during generation: ${h.requests.total} requests, p50 ${h.latency.p50} ms, p99 ${h.latency.p99} ms, max ${h.latency.max} ms, non-2xx ${h.non2xx}`,
+  );
   console.log(`server memory after ${warm} jobs: RSS ${mb(afterWarm.rss)}, heap ${mb(afterWarm.heap)}`);
-  console.log(`server memory after ${jobs} jobs: RSS ${mb(afterAll.rss)}, heap ${mb(afterAll.heap)} (RSS ${afterAll.rss >= afterWarm.rss ? '+' : ''}${mb(afterAll.rss - afterWarm.rss)})`);
+  console.log(
+    `server memory after ${jobs} jobs: RSS ${mb(afterAll.rss)}, heap ${mb(afterAll.heap)} (RSS ${afterAll.rss >= afterWarm.rss ? '+' : ''}${mb(afterAll.rss - afterWarm.rss)})`,
+  );
 } finally {
   clearTimeout(guard);
   const exited = new Promise((r) => child.once('exit', r));

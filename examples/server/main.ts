@@ -40,7 +40,10 @@ export interface WorkerFlags {
 function int(value: string, flag: string, min = 0): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n) || n < min) {
-    throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected an integer >= ${min} for ${flag} but received ${JSON.stringify(value)}`);
+    throw new DiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      `Expected an integer >= ${min} for ${flag} but received ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }
@@ -53,17 +56,28 @@ export function parseModelSpecs(specs: string[]): Map<string, string> {
     const name = eq > 0 ? spec.slice(0, eq) : (spec.split('/').pop() ?? spec).replace(/\.safetensors$/, '');
     const path = eq > 0 ? spec.slice(eq + 1) : spec;
     if (!/^[A-Za-z0-9][\w.-]*$/.test(name) || !path) {
-      throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected name=path (name: letters, digits, . _ -) for --model but received ${JSON.stringify(spec)}`);
+      throw new DiffusionError(
+        'ERR_INVALID_ARGUMENT',
+        `Expected name=path (name: letters, digits, . _ -) for --model but received ${JSON.stringify(spec)}`,
+      );
     }
-    if (out.has(name)) throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected distinct model names for --model but received ${JSON.stringify(name)} twice`);
+    if (out.has(name))
+      throw new DiffusionError(
+        'ERR_INVALID_ARGUMENT',
+        `Expected distinct model names for --model but received ${JSON.stringify(name)} twice`,
+      );
     out.set(name, path);
   }
   return out;
 }
 
-async function loadModels(specs: string[], flags: { threads?: string; config?: string }): Promise<Map<string, PipelineLike>> {
+async function loadModels(
+  specs: string[],
+  flags: { threads?: string; config?: string },
+): Promise<Map<string, PipelineLike>> {
   const paths = parseModelSpecs(specs);
-  if (paths.size === 0) throw new DiffusionError('ERR_INVALID_ARGUMENT', 'Expected at least one --model name=path but received none');
+  if (paths.size === 0)
+    throw new DiffusionError('ERR_INVALID_ARGUMENT', 'Expected at least one --model name=path but received none');
   const options: LoadOptions = {
     threads: flags.threads === undefined ? undefined : int(flags.threads, '--threads'),
     config: flags.config ? JSON.parse(flags.config) : undefined,
@@ -106,11 +120,17 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   let backend: JobBackend;
   let models = new Map<string, PipelineLike>();
   if (flags.queue) {
-    if (flags.model.length > 0) process.stderr.write('note: with --queue the workers load the models; --model is ignored here\n');
+    if (flags.model.length > 0)
+      process.stderr.write('note: with --queue the workers load the models; --model is ignored here\n');
     backend = new RedisBackend({ url: flags.queue, prefix: flags.prefix, limit, timeoutMs, keepFinished });
   } else {
     models = await loadModels(flags.model, flags);
-    backend = new LocalBackend(models, { concurrency: int(flags.concurrency, '--concurrency', 1), limit, timeoutMs, keepFinished });
+    backend = new LocalBackend(models, {
+      concurrency: int(flags.concurrency, '--concurrency', 1),
+      limit,
+      timeoutMs,
+      keepFinished,
+    });
   }
   const service = await createService({ backend, logger: flags.log });
   const address = await service.app.listen({ host: flags.host, port });

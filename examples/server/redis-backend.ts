@@ -69,7 +69,10 @@ export class RedisBackend implements JobBackend {
 
   private async registry() {
     if (this.modelCache && Date.now() - this.modelCache.at < 1000) return this.modelCache;
-    const [models, workers] = await Promise.all([this.redis.hgetall(this.k.models), this.redis.hgetall(this.k.workers)]);
+    const [models, workers] = await Promise.all([
+      this.redis.hgetall(this.k.models),
+      this.redis.hgetall(this.k.workers),
+    ]);
     const now = Date.now();
     const live = Object.values(workers)
       .map((w) => JSON.parse(w) as RegisteredWorker)
@@ -91,7 +94,9 @@ export class RedisBackend implements JobBackend {
       const events = new QueueEvents(queueName(model), { connection: this.connection, prefix: this.prefix });
       q = { queue, events };
       this.queues.set(model, q);
-      events.on('progress', ({ jobId, data }) => this.listeners.emit(jobId, { type: 'progress', progress: data as unknown as JobProgress }));
+      events.on('progress', ({ jobId, data }) =>
+        this.listeners.emit(jobId, { type: 'progress', progress: data as unknown as JobProgress }),
+      );
       const onState = (jobId: string) => void this.emitSnapshot(model, jobId);
       events.on('active', ({ jobId }) => onState(jobId));
       events.on('waiting', ({ jobId }) => onState(jobId));
@@ -134,7 +139,8 @@ export class RedisBackend implements JobBackend {
       error = decodeFailure(job.failedReason);
       status = error.code === 'ERR_ABORTED' ? 'cancelled' : 'failed';
     }
-    const progress = typeof job.progress === 'object' ? (job.progress as unknown as JobProgress & { worker?: string }) : undefined;
+    const progress =
+      typeof job.progress === 'object' ? (job.progress as unknown as JobProgress & { worker?: string }) : undefined;
     const result = job.returnvalue as StoredResult | null;
     const snapshot: JobSnapshot = {
       id: job.id as string,
@@ -150,7 +156,12 @@ export class RedisBackend implements JobBackend {
     };
     if (status === 'succeeded' && result) {
       snapshot.images = result.images.length;
-      snapshot.results = result.images.map(({ seed, parameters, width, height }) => ({ seed, parameters, width, height }));
+      snapshot.results = result.images.map(({ seed, parameters, width, height }) => ({
+        seed,
+        parameters,
+        width,
+        height,
+      }));
     }
     if (snapshot.finishedAt) {
       snapshot.timings = {
@@ -164,18 +175,34 @@ export class RedisBackend implements JobBackend {
   async submit(request: JobRequest): Promise<JobSnapshot> {
     if (this.closing) throw new ServiceError(503, 'ERR_SHUTTING_DOWN', 'The service is shutting down');
     const { models, workers } = await this.registry();
-    if (!models.has(request.model)) throw new ServiceError(404, 'ERR_MODEL_NOT_FOUND', `No worker serves a model named ${JSON.stringify(request.model)}`);
+    if (!models.has(request.model))
+      throw new ServiceError(
+        404,
+        'ERR_MODEL_NOT_FOUND',
+        `No worker serves a model named ${JSON.stringify(request.model)}`,
+      );
     const { queue } = await this.queueOf(request.model);
     const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
     const waiting = counts.waiting + counts.prioritized + counts.delayed;
     if (waiting >= this.options.limit) {
-      const slots = Math.max(1, workers.filter((w) => w.models.includes(request.model)).reduce((n, w) => n + w.concurrency, 0));
+      const slots = Math.max(
+        1,
+        workers.filter((w) => w.models.includes(request.model)).reduce((n, w) => n + w.concurrency, 0),
+      );
       const mean = this.runTimes.length ? this.runTimes.reduce((a, b) => a + b, 0) / this.runTimes.length : 1000;
-      throw new ServiceError(429, 'ERR_QUEUE_FULL', `The queue for model ${request.model} is full (${this.options.limit} waiting)`, {
-        'retry-after': String(Math.max(1, Math.ceil(((waiting + 1) * mean) / slots / 1000))),
-      });
+      throw new ServiceError(
+        429,
+        'ERR_QUEUE_FULL',
+        `The queue for model ${request.model} is full (${this.options.limit} waiting)`,
+        {
+          'retry-after': String(Math.max(1, Math.ceil(((waiting + 1) * mean) / slots / 1000))),
+        },
+      );
     }
-    const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.options.timeoutMs || Number.POSITIVE_INFINITY);
+    const timeoutMs = Math.min(
+      request.timeoutMs ?? Number.POSITIVE_INFINITY,
+      this.options.timeoutMs || Number.POSITIVE_INFINITY,
+    );
     const data: JobRequest = { ...request, timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : undefined };
     const job = (await queue.add('generate', data, {
       jobId: randomUUID(),

@@ -19,7 +19,8 @@ export function parseRedisUrl(url: string): RedisConnection {
   } catch {
     throw new Error(`Expected a redis:// URL for --queue but received ${JSON.stringify(url)}`);
   }
-  if (u.protocol !== 'redis:') throw new Error(`Expected a redis:// URL for --queue but received ${JSON.stringify(url)}`);
+  if (u.protocol !== 'redis:')
+    throw new Error(`Expected a redis:// URL for --queue but received ${JSON.stringify(url)}`);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
   return {
     host: u.hostname || '127.0.0.1',
@@ -84,4 +85,3 @@ export function decodeFailure(reason: string | undefined): { code: string; messa
   const m = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(reason ?? '');
   return m ? { code: m[1], message: m[2] } : { code: 'ERR_INTERNAL', message: reason || 'The job failed' };
 }
-

@@ -82,8 +82,16 @@ export async function runJob(
           image: i,
         };
         const now = Date.now();
-        if (request.preview && event.latents && (now - lastPreview >= PREVIEW_INTERVAL_MS || event.step === event.steps)) {
-          const preview = latentPreview(event.latents, (request.width ?? pipeline.info.nativeWidth) / 8, (request.height ?? pipeline.info.nativeHeight) / 8);
+        if (
+          request.preview &&
+          event.latents &&
+          (now - lastPreview >= PREVIEW_INTERVAL_MS || event.step === event.steps)
+        ) {
+          const preview = latentPreview(
+            event.latents,
+            (request.width ?? pipeline.info.nativeWidth) / 8,
+            (request.height ?? pipeline.info.nativeHeight) / 8,
+          );
           if (preview) progress.preview = preview;
           lastPreview = now;
         }

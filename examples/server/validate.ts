@@ -21,9 +21,28 @@ export interface ParsedRequest {
 
 const OPENAI_IGNORED = new Set(['quality', 'style', 'user', 'output_format', 'background', 'moderation']);
 const FIELDS = new Set([
-  'model', 'prompt', 'n', 'size', 'response_format', 'negative_prompt', 'width', 'height', 'steps', 'seed', 'sampler',
-  'schedule', 'eta', 'guidance', 'guidance_method', 'guidance_scale', 'guidance_schedule', 'guidance_rescale',
-  'attention_scaling', 'clip_skip', 'preview', 'timeout_ms',
+  'model',
+  'prompt',
+  'n',
+  'size',
+  'response_format',
+  'negative_prompt',
+  'width',
+  'height',
+  'steps',
+  'seed',
+  'sampler',
+  'schedule',
+  'eta',
+  'guidance',
+  'guidance_method',
+  'guidance_scale',
+  'guidance_schedule',
+  'guidance_rescale',
+  'attention_scaling',
+  'clip_skip',
+  'preview',
+  'timeout_ms',
 ]);
 export const MAX_IMAGES_PER_JOB = 4;
 
@@ -53,25 +72,36 @@ export function parseGenerationRequest(
     if (!FIELDS.has(key) && !OPENAI_IGNORED.has(key)) invalid(`one of ${[...FIELDS].join(', ')}`, 'field name', key);
   }
   const model = body.model === undefined ? defaultModel : body.model;
-  if (typeof model !== 'string' || !models.has(model)) invalid(`one of ${[...models.keys()].join(', ') || '(no models loaded)'}`, 'model', model);
+  if (typeof model !== 'string' || !models.has(model))
+    invalid(`one of ${[...models.keys()].join(', ') || '(no models loaded)'}`, 'model', model);
   const defaults = models.get(model) as ModelDefaults;
   const n = body.n === undefined ? 1 : body.n;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_IMAGES_PER_JOB) invalid(`an integer in [1, ${MAX_IMAGES_PER_JOB}]`, 'n', n);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_IMAGES_PER_JOB)
+    invalid(`an integer in [1, ${MAX_IMAGES_PER_JOB}]`, 'n', n);
   const responseFormat = body.response_format === undefined ? 'b64_json' : body.response_format;
-  if (responseFormat !== 'b64_json' && responseFormat !== 'url') invalid('one of b64_json, url', 'response_format', responseFormat);
+  if (responseFormat !== 'b64_json' && responseFormat !== 'url')
+    invalid('one of b64_json, url', 'response_format', responseFormat);
   let width = body.width as number | undefined;
   let height = body.height as number | undefined;
   if (body.size !== undefined) {
-    if (width !== undefined || height !== undefined) invalid('either size or width/height, not both', 'size', body.size);
+    if (width !== undefined || height !== undefined)
+      invalid('either size or width/height, not both', 'size', body.size);
     ({ width, height } = parseSize(body.size));
   }
   let seed = body.seed;
   if (typeof seed === 'string' && /^\d{1,20}$/.test(seed)) seed = BigInt(seed);
   let guidance = body.guidance as GenerateOptions['guidance'];
-  const flat = { method: body.guidance_method, scale: body.guidance_scale, schedule: body.guidance_schedule, rescale: body.guidance_rescale };
+  const flat = {
+    method: body.guidance_method,
+    scale: body.guidance_scale,
+    schedule: body.guidance_schedule,
+    rescale: body.guidance_rescale,
+  };
   if (Object.values(flat).some((v) => v !== undefined)) {
     if (guidance !== undefined) invalid('either guidance or guidance_* fields, not both', 'guidance', guidance);
-    guidance = Object.fromEntries(Object.entries(flat).filter(([, v]) => v !== undefined)) as GenerateOptions['guidance'];
+    guidance = Object.fromEntries(
+      Object.entries(flat).filter(([, v]) => v !== undefined),
+    ) as GenerateOptions['guidance'];
   }
   if (body.preview !== undefined && typeof body.preview !== 'boolean') invalid('a boolean', 'preview', body.preview);
   const timeoutMs = body.timeout_ms;

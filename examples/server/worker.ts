@@ -3,8 +3,8 @@
 // honours cancellation (pub/sub) and timeouts. A worker that dies holding a job loses its lock;
 // BullMQ's stalled-job check puts the job back in the queue and another worker runs it.
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { PipelineLike } from '../../lib/api.js';
 import { modelEntry } from './jobs.js';
 import {
@@ -81,43 +81,52 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   await register();
   const heartbeat = setInterval(() => void register().catch(() => {}), HEARTBEAT_MS);
 
-  const processor = (pipeline: PipelineLike) => async (job: Job<JobRequest, StoredResult>, _token?: string, signal?: AbortSignal): Promise<StoredResult> => {
-    const jobId = job.id as string;
-    if (await redis.exists(k.cancelled(jobId))) throw new UnrecoverableError(encodeFailure('ERR_ABORTED', 'cancelled by request'));
-    const controller = new AbortController();
-    controllers.set(jobId, controller);
-    const onBullAbort = () => controller.abort(new Cancelled('ERR_SHUTDOWN', 'the worker is shutting down'));
-    signal?.addEventListener('abort', onBullAbort);
-    const limit = Math.min(job.data.timeoutMs ?? Number.POSITIVE_INFINITY, options.timeoutMs || Number.POSITIVE_INFINITY);
-    const timer = Number.isFinite(limit)
-      ? setTimeout(() => controller.abort(new Cancelled('ERR_TIMEOUT', `The job ran longer than its ${limit} ms limit`)), limit)
-      : undefined;
-    log(`job ${jobId} started (attempt ${job.attemptsStarted})`);
-    try {
-      const result = await runJob(pipeline, job.data, controller.signal, (progress) => {
-        void job.updateProgress({ ...progress, worker: id }).catch(() => {});
-      });
-      log(`job ${jobId} done`);
-      return {
-        worker: id,
-        images: result.images.map((img) => ({ ...img, png: img.png.toString('base64') })),
-      };
-    } catch (err) {
-      const reason = controller.signal.reason;
-      if (reason instanceof Cancelled && reason.code === 'ERR_SHUTDOWN') {
-        // a plain error: BullMQ retries it, on another worker
-        throw new Error(encodeFailure('ERR_ABORTED', reason.message));
+  const processor =
+    (pipeline: PipelineLike) =>
+    async (job: Job<JobRequest, StoredResult>, _token?: string, signal?: AbortSignal): Promise<StoredResult> => {
+      const jobId = job.id as string;
+      if (await redis.exists(k.cancelled(jobId)))
+        throw new UnrecoverableError(encodeFailure('ERR_ABORTED', 'cancelled by request'));
+      const controller = new AbortController();
+      controllers.set(jobId, controller);
+      const onBullAbort = () => controller.abort(new Cancelled('ERR_SHUTDOWN', 'the worker is shutting down'));
+      signal?.addEventListener('abort', onBullAbort);
+      const limit = Math.min(
+        job.data.timeoutMs ?? Number.POSITIVE_INFINITY,
+        options.timeoutMs || Number.POSITIVE_INFINITY,
+      );
+      const timer = Number.isFinite(limit)
+        ? setTimeout(
+            () => controller.abort(new Cancelled('ERR_TIMEOUT', `The job ran longer than its ${limit} ms limit`)),
+            limit,
+          )
+        : undefined;
+      log(`job ${jobId} started (attempt ${job.attemptsStarted})`);
+      try {
+        const result = await runJob(pipeline, job.data, controller.signal, (progress) => {
+          void job.updateProgress({ ...progress, worker: id }).catch(() => {});
+        });
+        log(`job ${jobId} done`);
+        return {
+          worker: id,
+          images: result.images.map((img) => ({ ...img, png: img.png.toString('base64') })),
+        };
+      } catch (err) {
+        const reason = controller.signal.reason;
+        if (reason instanceof Cancelled && reason.code === 'ERR_SHUTDOWN') {
+          // a plain error: BullMQ retries it, on another worker
+          throw new Error(encodeFailure('ERR_ABORTED', reason.message));
+        }
+        if (reason instanceof Cancelled) throw new UnrecoverableError(encodeFailure(reason.code, reason.message));
+        const e = err as { code?: string; message?: string };
+        // the same request would fail the same way elsewhere: no retry
+        throw new UnrecoverableError(encodeFailure(e.code ?? 'ERR_INTERNAL', e.message ?? String(err)));
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onBullAbort);
+        controllers.delete(jobId);
       }
-      if (reason instanceof Cancelled) throw new UnrecoverableError(encodeFailure(reason.code, reason.message));
-      const e = err as { code?: string; message?: string };
-      // the same request would fail the same way elsewhere: no retry
-      throw new UnrecoverableError(encodeFailure(e.code ?? 'ERR_INTERNAL', e.message ?? String(err)));
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onBullAbort);
-      controllers.delete(jobId);
-    }
-  };
+    };
 
   const workers = [...options.models].map(
     ([name, pipeline]) =>

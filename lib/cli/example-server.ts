@@ -29,10 +29,15 @@ export async function loadExampleServer(): Promise<ExampleServer | undefined> {
   try {
     tsx = createRequire(join(packageRoot, 'package.json')).resolve('tsx');
   } catch {
-    throw new DiffusionError('ERR_UNSUPPORTED', 'The example service runs from TypeScript source: install tsx (npm install --save-dev tsx) or run under `node --import tsx`');
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      'The example service runs from TypeScript source: install tsx (npm install --save-dev tsx) or run under `node --import tsx`',
+    );
   }
   // Re-run this very command under tsx; this process only relays signals and the exit code.
-  const child = spawn(process.execPath, ['--import', pathToFileURL(tsx).href, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, ['--import', pathToFileURL(tsx).href, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {
     process.exitCode = code ?? (signal ? 1 : 0);

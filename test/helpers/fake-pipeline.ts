@@ -52,7 +52,14 @@ export class FakePipeline implements PipelineLike {
       await new Promise((resolve) => setTimeout(resolve, this.stepMs));
       latents.fill(Math.sin(step + Number(o.seed % 1000n)));
       const elapsedMs = Date.now() - started;
-      const event = { step, steps: o.steps, fraction: step / o.steps, elapsedMs, etaMs: (elapsedMs / step) * (o.steps - step), latents };
+      const event = {
+        step,
+        steps: o.steps,
+        fraction: step / o.steps,
+        elapsedMs,
+        etaMs: (elapsedMs / step) * (o.steps - step),
+        latents,
+      };
       o.onProgress?.(event);
     }
     if (o.signal?.aborted) {
@@ -70,7 +77,14 @@ export class FakePipeline implements PipelineLike {
       latents,
       seed: o.seed,
       parameters,
-      timings: { textMs: 0, denoiseMs: total, decodeMs: 0, totalMs: total, perStepMs: total / o.steps, peakRssBytes: process.memoryUsage().rss },
+      timings: {
+        textMs: 0,
+        denoiseMs: total,
+        decodeMs: 0,
+        totalMs: total,
+        perStepMs: total / o.steps,
+        peakRssBytes: process.memoryUsage().rss,
+      },
     };
   }
 

@@ -1,14 +1,18 @@
 // Helpers for the service tests: start a service on 127.0.0.1:0 and read server-sent events.
-import type { PipelineLike } from '../../lib/api.js';
+
 import { createService, type Service } from '../../examples/server/app.js';
 import { LocalBackend, type LocalQueueOptions } from '../../examples/server/jobs.js';
+import type { PipelineLike } from '../../lib/api.js';
 
 export interface Started {
   service: Service;
   url: string;
 }
 
-export async function startLocal(models: Map<string, PipelineLike>, options: Partial<LocalQueueOptions> = {}): Promise<Started> {
+export async function startLocal(
+  models: Map<string, PipelineLike>,
+  options: Partial<LocalQueueOptions> = {},
+): Promise<Started> {
   const backend = new LocalBackend(models, { concurrency: 1, limit: 8, timeoutMs: 0, keepFinished: 100, ...options });
   const service = await createService({ backend });
   const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
@@ -35,8 +39,7 @@ export async function readEvents(
     const { value, done } = await reader.read();
     if (done) break;
     buffer += decoder.decode(value, { stream: true });
-    let cut: number;
-    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+    for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
       const block = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       const lines = block.split('\n');
@@ -55,13 +58,25 @@ export async function readEvents(
   return events;
 }
 
-export async function postJSON(url: string, body: unknown, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...init });
+export async function postJSON(
+  url: string,
+  body: unknown,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...init,
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-export async function getJSON(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
+export async function getJSON(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: any = text;

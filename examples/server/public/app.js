@@ -10,7 +10,10 @@ function fillSelect(select, values, selected) {
 async function init() {
   const res = await fetch('/v1/models');
   const body = await res.json();
-  fillSelect($('model'), body.data.map((m) => m.id));
+  fillSelect(
+    $('model'),
+    body.data.map((m) => m.id),
+  );
   const first = body.data[0];
   fillSelect($('sampler'), body.options.samplers, first?.default_sampler);
   fillSelect($('guidance'), body.options.guidance_methods, 'cfg');
@@ -66,7 +69,11 @@ $('form').addEventListener('submit', async (event) => {
   if ($('steps').value !== '') body.steps = Number($('steps').value);
   if ($('seed').value !== '') body.seed = Number($('seed').value);
   setBusy(true);
-  const res = await fetch('/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch('/jobs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const job = await res.json();
   if (!res.ok) {
     $('error').textContent = job.error?.message ?? `HTTP ${res.status}`;
@@ -88,7 +95,8 @@ function follow(job) {
   source.addEventListener('progress', (e) => {
     const p = JSON.parse(e.data);
     $('progress').value = p.fraction;
-    $('status').textContent = `Step ${p.step} / ${p.steps} · ${Math.round(p.fraction * 100)}% · ETA ${(p.etaMs / 1000).toFixed(1)} s`;
+    $('status').textContent =
+      `Step ${p.step} / ${p.steps} · ${Math.round(p.fraction * 100)}% · ETA ${(p.etaMs / 1000).toFixed(1)} s`;
     if (p.preview) $('preview').src = p.preview;
   });
   source.addEventListener('done', (e) => {
@@ -108,7 +116,8 @@ function follow(job) {
     const r = j.results[0];
     $('params').textContent = r.parameters;
     const items = gallery();
-    for (let i = 0; i < j.image_urls.length; i++) items.unshift({ url: j.image_urls[i], prompt: j.request.prompt, seed: j.results[i].seed });
+    for (let i = 0; i < j.image_urls.length; i++)
+      items.unshift({ url: j.image_urls[i], prompt: j.request.prompt, seed: j.results[i].seed });
     sessionStorage.setItem('gallery', JSON.stringify(items.slice(0, 48)));
     renderGallery();
   });

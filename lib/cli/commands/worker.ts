@@ -12,8 +12,12 @@ export function register(program: Command): void {
     .option('-m, --model <name=path>', 'a model to serve (repeatable)', collect, [])
     .option('--concurrency <n>', 'jobs run at once per model', '1')
     .option('--timeout <ms>', 'per-job time limit in ms (0 = none)', '600000')
-    .option('--grace <ms>', 'on SIGTERM/SIGINT, let running jobs finish this long, then hand them back to the queue', '10000')
-    .option('--lock-ms <ms>', 'job lock duration: a dead worker\'s job is retried after about this long', '30000')
+    .option(
+      '--grace <ms>',
+      'on SIGTERM/SIGINT, let running jobs finish this long, then hand them back to the queue',
+      '10000',
+    )
+    .option('--lock-ms <ms>', "job lock duration: a dead worker's job is retried after about this long", '30000')
     .option('--stalled-ms <ms>', 'how often to look for jobs of dead workers', '15000')
     .option('--threads <n>', 'native threads per model (0 = all cores)')
     .option('--config <json>', 'config overrides for the models, as for inspect/generate')
