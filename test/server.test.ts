@@ -168,11 +168,12 @@ test.serial('DELETE /jobs/:id cancels a running job within a step, and a queued 
   await until(async () => (await getJSON(`${url}/jobs/${a.id}`)).body.progress?.step >= 2);
   const queued = await fetch(`${url}/jobs/${b.id}`, { method: 'DELETE' });
   t.is(((await queued.json()) as any).status, 'cancelled');
-  const t0 = Date.now();
+  const stepsBefore = fake.stepsRun;
   const running = (await (await fetch(`${url}/jobs/${a.id}`, { method: 'DELETE' })).json()) as any;
   t.is(running.status, 'cancelled');
   t.is(running.error.code, 'ERR_ABORTED');
-  t.true(Date.now() - t0 < 200, `cancel took ${Date.now() - t0} ms`);
+  // the step in flight completes, no further one starts
+  t.true(fake.stepsRun - stepsBefore <= 1, `${fake.stepsRun - stepsBefore} steps after the cancel`);
   t.is(fake.aborted, 1);
 });
 
@@ -189,12 +190,11 @@ test.serial('a client that disconnects aborts its job within one step', async (t
   const stats = async () => (await service.backend.stats())[0];
   await until(async () => (await stats()).running === 1);
   await new Promise((r) => setTimeout(r, 100));
-  const t0 = Date.now();
+  const stepsBefore = fake.stepsRun;
   controller.abort();
   t.is((await pending).name, 'AbortError');
   await until(async () => (await stats()).cancelled === 1, 2000, 2);
-  const ms = Date.now() - t0;
-  t.true(ms < 40 + 60, `aborted after ${ms} ms`);
+  t.true(fake.stepsRun - stepsBefore <= 1, `${fake.stepsRun - stepsBefore} steps after the disconnect`);
   t.is(fake.aborted, 1);
   t.is(fake.generated, 0);
 });

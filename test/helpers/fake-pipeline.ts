@@ -16,6 +16,8 @@ export interface FakeOptions {
 export class FakePipeline implements PipelineLike {
   readonly info: PipelineInfo;
   generated = 0;
+  /** steps completed, over all calls */
+  stepsRun = 0;
   aborted = 0;
   disposed = false;
   private readonly stepMs: number;
@@ -50,6 +52,7 @@ export class FakePipeline implements PipelineLike {
         throw new DiffusionError('ERR_ABORTED', 'The generation was aborted');
       }
       await new Promise((resolve) => setTimeout(resolve, this.stepMs));
+      this.stepsRun++;
       latents.fill(Math.sin(step + Number(o.seed % 1000n)));
       const elapsedMs = Date.now() - started;
       const event = {
