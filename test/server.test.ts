@@ -160,7 +160,7 @@ test('job API: progress as server-sent events with ETA and preview, then the ima
 });
 
 test.serial('DELETE /jobs/:id cancels a running job within a step, and a queued one at once', async (t) => {
-  const fake = new FakePipeline({ stepMs: 30 });
+  const fake = new FakePipeline({ stepMs: 100 });
   const { service, url } = await startLocal(new Map([['tiny', fake]]));
   t.teardown(() => service.close(0));
   const a = (await postJSON(`${url}/jobs`, { prompt: 'a', steps: 200 })).body;
@@ -178,7 +178,7 @@ test.serial('DELETE /jobs/:id cancels a running job within a step, and a queued 
 });
 
 test.serial('a client that disconnects aborts its job within one step', async (t) => {
-  const fake = new FakePipeline({ stepMs: 40 });
+  const fake = new FakePipeline({ stepMs: 100 });
   const { service, url } = await startLocal(new Map([['tiny', fake]]));
   t.teardown(() => service.close(0));
   const controller = new AbortController();
@@ -238,12 +238,11 @@ test('per-request and per-service timeouts fail the job with ERR_TIMEOUT (504)',
 test('graceful shutdown finishes running jobs within the grace period and cancels the rest', async (t) => {
   const fake = new FakePipeline({ stepMs: 20 });
   const { service, url } = await startLocal(new Map([['tiny', fake]]), { concurrency: 1 });
-  const short = (await postJSON(`${url}/jobs`, { prompt: 'short', steps: 5 })).body;
+  const { service: other, url: otherUrl } = await startLocal(new Map([['tiny', new FakePipeline({ stepMs: 20 })]]));
+  const short = (await postJSON(`${url}/jobs`, { prompt: 'short', steps: 25 })).body;
   const queued = (await postJSON(`${url}/jobs`, { prompt: 'queued', steps: 5 })).body;
   const events = readEvents(`${url}/jobs/${short.id}/events`);
-  await until(async () => (await service.backend.get(short.id))?.status === 'running');
-  const { service: other, url: otherUrl } = await startLocal(new Map([['tiny', new FakePipeline({ stepMs: 20 })]]));
-  const inFlight = postJSON(`${otherUrl}/v1/images/generations`, { prompt: 'in flight', steps: 5 });
+  const inFlight = postJSON(`${otherUrl}/v1/images/generations`, { prompt: 'in flight', steps: 25 });
   await until(async () => (await other.backend.stats())[0].running === 1);
   await Promise.all([service.close(5000), other.close(5000)]);
   // a synchronous request in flight during shutdown still gets its image
