@@ -138,6 +138,8 @@ try {
   console.log(
     `server ${url}; ${jobs} jobs (${warm} warm-up), ${connections} connections, ${args.size}, ${args.steps} steps, ${args.sampler}`,
   );
+  // /health with nothing running: the machine's own scheduling noise, to compare with the loaded figure
+  const idle = await run({ url: `${url}/health`, connections: 1, overallRate: 50, duration: 5, timeout: 10 }).done;
   const first = await generations(url, warm, 1).done;
   if (first.non2xx || first.errors) throw new Error(`warm-up: ${first.non2xx} non-2xx, ${first.errors} errors`);
   const afterWarm = await memory(url);
@@ -151,6 +153,7 @@ try {
   const afterAll = await memory(url);
   const stats = await (await fetch(`${url}/metrics`)).text();
   const queued = /nd_job_run_ms_mean\{model="[^"]+"\} (\d+)/.exec(stats)?.[1];
+  const loopP99 = /nd_event_loop_delay_ms\{quantile="0.99"\} ([\d.]+)/.exec(stats)?.[1];
 
   console.log(
     `generation: ${main.requests.total} jobs in ${seconds.toFixed(1)} s = ${((main.requests.total / seconds) * 60).toFixed(1)} jobs/minute; non-2xx ${main.non2xx}, errors ${main.errors}`,
@@ -164,6 +167,10 @@ try {
   console.log(
     `/health during generation: ${h.requests.total} requests, p50 ${h.latency.p50} ms, p99 ${h.latency.p99} ms, max ${h.latency.max} ms, non-2xx ${h.non2xx}`,
   );
+  console.log(
+    `/health idle (before any job): p50 ${idle.latency.p50} ms, p99 ${idle.latency.p99} ms, max ${idle.latency.max} ms`,
+  );
+  console.log(`server event-loop delay p99 over the whole run: ${loopP99} ms`);
   console.log(`server memory after ${warm} jobs: RSS ${mb(afterWarm.rss)}, heap ${mb(afterWarm.heap)}`);
   console.log(
     `server memory after ${jobs} jobs: RSS ${mb(afterAll.rss)}, heap ${mb(afterAll.heap)} (RSS ${afterAll.rss >= afterWarm.rss ? '+' : ''}${mb(afterAll.rss - afterWarm.rss)})`,
