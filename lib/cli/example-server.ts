@@ -34,8 +34,12 @@ export async function loadExampleServer(): Promise<ExampleServer | undefined> {
       'The example service runs from TypeScript source: install tsx (npm install --save-dev tsx) or run under `node --import tsx`',
     );
   }
-  // Re-run this very command under tsx; this process only relays signals and the exit code.
-  const child = spawn(process.execPath, ['--import', pathToFileURL(tsx).href, ...process.argv.slice(1)], {
+  // Re-run this command under tsx, from the TypeScript entry point when there is one (so the
+  // service and the CLI share one copy of the library and its error classes); this process only
+  // relays signals and the exit code.
+  const sourceMain = join(packageRoot, 'lib', 'cli', 'main.ts');
+  const script = existsSync(sourceMain) ? sourceMain : process.argv[1];
+  const child = spawn(process.execPath, ['--import', pathToFileURL(tsx).href, script, ...process.argv.slice(2)], {
     stdio: 'inherit',
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
