@@ -118,6 +118,18 @@ if (!REDIS_SERVER) {
     },
   );
 
+  test.serial('a job over its timeout_ms fails with ERR_TIMEOUT on the worker (504), without a retry', async (t) => {
+    const r = await postJSON(`${url}/v1/images/generations`, { prompt: 'slow', steps: 100, timeout_ms: 150 });
+    t.is(r.status, 504);
+    t.is(r.body.error.code, 'ERR_TIMEOUT');
+    t.regex(r.body.error.message, /150 ms/);
+    // not retried: it stays failed
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const stats = (await getJSON(`${url}/metrics`)).body as string;
+    t.regex(stats, /nd_jobs_total\{model="tiny",status="failed"\} 1/);
+    t.regex(stats, /nd_queue_running\{model="tiny"\} 0/);
+  });
+
   test.serial('cancel across processes: a running job stops, a waiting one is removed', async (t) => {
     const running = (await postJSON(`${url}/jobs`, { prompt: 'long', steps: 1000 })).body;
     await until(async () => (await getJSON(`${url}/jobs/${running.id}`)).body.progress?.step >= 2);
