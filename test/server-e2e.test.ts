@@ -54,7 +54,7 @@ test.serial('an image through /v1/images/generations equals the library output f
 test.serial('/health answers in under 50 ms (p99) while an image generates', async (t) => {
   const { url } = started;
   const job = (
-    await postJSON(`${url}/jobs`, { prompt: 'a boat at sea', size: '64x64', steps: 4, seed: 2, sampler: 'euler' })
+    await postJSON(`${url}/jobs`, { prompt: 'a boat at sea', size: '256x256', steps: 12, seed: 2, sampler: 'euler' })
   ).body;
   const latencies: number[] = [];
   await until(async () => (await getJSON(`${url}/jobs/${job.id}`)).body.status === 'running', 10_000, 5);

@@ -86,11 +86,17 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1 << 20,
-    forceCloseConnections: 'idle',
+    // close() first lets every response in flight finish, then drops keep-alive connections
+    forceCloseConnections: true,
   });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const streams = new Set<() => void>();
+  let inFlight = 0;
+  app.addHook('onRequest', async (_request, reply) => {
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+  });
   const startedAt = Date.now();
   let shuttingDown = false;
   const page = readFileSync(join(here, 'public', 'index.html'));
@@ -277,6 +283,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       shuttingDown = true;
       await backend.close(graceMs);
       for (const end of [...streams]) end();
+      // the jobs are done, so the responses waiting on them are being written: give them a moment
+      for (let waited = 0; inFlight > 0 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
       await app.close();
       loopDelay.disable();
     },
