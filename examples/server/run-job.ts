@@ -4,6 +4,7 @@
 import type { PipelineLike } from '../../lib/api.js';
 import type { GuidanceOptions, ProgressEvent } from '../../lib/options.js';
 import type { JobProgress } from './jobs.js';
+import { encodeImagePNG } from './png-pool.js';
 import { latentPreview } from './preview.js';
 
 /** A validated request, JSON-serialisable (it travels through Redis). */
@@ -99,7 +100,7 @@ export async function runJob(
       },
     });
     images.push({
-      png: result.image.toPNG(),
+      png: await encodeImagePNG(result.image),
       seed: String(result.seed),
       parameters: result.parameters,
       width: result.image.width,
