@@ -28,7 +28,8 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;
+  if (ArrayBuffer.isView(value))
+    return `a ${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;
   if (typeof value === 'function') return 'a function';
   return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
 }
@@ -39,8 +40,17 @@ export function invalid(what: string, name: string, value: unknown): never {
 }
 
 const KNOWN_CODES = new Set<string>([
-  'ERR_INVALID_ARGUMENT', 'ERR_INVALID_FILE', 'ERR_IO', 'ERR_UNSUPPORTED', 'ERR_SHAPE_MISMATCH', 'ERR_ABORTED',
-  'ERR_OUT_OF_MEMORY', 'ERR_NO_CUDA', 'ERR_DISPOSED', 'ERR_NATIVE_LOAD', 'ERR_INTERNAL',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_INVALID_FILE',
+  'ERR_IO',
+  'ERR_UNSUPPORTED',
+  'ERR_SHAPE_MISMATCH',
+  'ERR_ABORTED',
+  'ERR_OUT_OF_MEMORY',
+  'ERR_NO_CUDA',
+  'ERR_DISPOSED',
+  'ERR_NATIVE_LOAD',
+  'ERR_INTERNAL',
 ]);
 
 /** Re-types an error thrown by the addon (a plain Error with a `code`) as a DiffusionError. */

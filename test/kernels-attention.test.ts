@@ -98,7 +98,8 @@ test('attention reads q, k and v from one packed qkv buffer (row stride 3C) and 
   const qkv = randomArray(c.batch * c.nq * 3 * C, 7);
   const split = (part: number) => {
     const out = new Float32Array(c.batch * c.nq * C);
-    for (let r = 0; r < c.batch * c.nq; r++) out.set(qkv.subarray(r * 3 * C + part * C, r * 3 * C + (part + 1) * C), r * C);
+    for (let r = 0; r < c.batch * c.nq; r++)
+      out.set(qkv.subarray(r * 3 * C + part * C, r * 3 * C + (part + 1) * C), r * C);
     return out;
   };
   const scale = 0.3;
@@ -124,7 +125,20 @@ test('attention reads q, k and v from one packed qkv buffer (row stride 3C) and 
   // Cross-attention: K and V interleaved in one [batch, 77, 2C] tensor, K/V batch stride 0 for batch 2.
   const kv = randomArray(77 * 2 * C, 8);
   const q = randomArray(c.batch * c.nq * C, 9);
-  const args = { ...c, nk: 77, q, k: kv, v: kv, kOffset: 0, vOffset: C, kRow: 2 * C, vRow: 2 * C, kBatch: 0, vBatch: 0, scale };
+  const args = {
+    ...c,
+    nk: 77,
+    q,
+    k: kv,
+    v: kv,
+    kOffset: 0,
+    vOffset: C,
+    kRow: 2 * C,
+    vRow: 2 * C,
+    kBatch: 0,
+    vBatch: 0,
+    scale,
+  };
   const ref = opsMisc.attention({ ...args, reference: true });
   t.true(maxAbsDiff(opsMisc.attention({ ...args, threads: 2 }).out, ref.out) < 2e-6);
 });

@@ -31,7 +31,10 @@ for (const c of groupCases) {
         for (const v of variants)
           for (const inPlace of [false, true]) {
             const y = opsMisc.groupNorm({ ...args, ...v, inPlace });
-            t.true(maxAbsDiff(y, ref) < 1e-5, `${v.isa} x${v.threads} silu ${silu} affine ${affine} inPlace ${inPlace}: ${maxAbsDiff(y, ref)}`);
+            t.true(
+              maxAbsDiff(y, ref) < 1e-5,
+              `${v.isa} x${v.threads} silu ${silu} affine ${affine} inPlace ${inPlace}: ${maxAbsDiff(y, ref)}`,
+            );
           }
       }
   });
@@ -94,7 +97,14 @@ function activationInputs(): Float32Array {
   return Float32Array.from(xs);
 }
 
-function withinTolerance(y: Float32Array, ref: Float32Array, x: Float32Array, absTol: number, relTol: number, xTol: number) {
+function withinTolerance(
+  y: Float32Array,
+  ref: Float32Array,
+  x: Float32Array,
+  absTol: number,
+  relTol: number,
+  xTol: number,
+) {
   for (let i = 0; i < y.length; i++) {
     const tol = absTol + relTol * Math.abs(ref[i]) + xTol * Math.abs(x[i]);
     if (!(Math.abs(y[i] - ref[i]) <= tol)) return `x=${x[i]} y=${y[i]} ref=${ref[i]}`;
@@ -108,7 +118,8 @@ test('silu, quick_gelu and gelu match the reference over [-20, 20] and at extrem
     const ref = opsMisc.activation({ op, x, reference: true });
     for (const v of variants) {
       const y = opsMisc.activation({ op, x, ...v });
-      const bad = op === 'gelu' ? withinTolerance(y, ref, x, 1e-6, 2e-7, 1e-7) : withinTolerance(y, ref, x, 1e-6, 1e-6, 0);
+      const bad =
+        op === 'gelu' ? withinTolerance(y, ref, x, 1e-6, 2e-7, 1e-7) : withinTolerance(y, ref, x, 1e-6, 1e-6, 0);
       t.is(bad, '', `${op} ${v.isa}`);
     }
   }
@@ -132,7 +143,10 @@ test('add (in place) and nearest upsampling are exact', (t) => {
     [8, 64, 64],
   ]) {
     const x = randomArray(BC * H * W, BC + H);
-    t.deepEqual(opsMisc.upsampleNearest2x({ x, BC, H, W, threads: 2 }), opsMisc.upsampleNearest2x({ x, BC, H, W, reference: true }));
+    t.deepEqual(
+      opsMisc.upsampleNearest2x({ x, BC, H, W, threads: 2 }),
+      opsMisc.upsampleNearest2x({ x, BC, H, W, reference: true }),
+    );
   }
 });
 

@@ -13,7 +13,10 @@ const SD1: LoadOptions = { config: { nativeSize: 256, textEncoder: { heads: 4 } 
 const small = { prompt: 'a red apple', width: 64, height: 64, steps: 3, seed: 5, sampler: 'euler' as const };
 
 let shared: Promise<Pipeline> | undefined;
-const pipe = () => (shared ??= loadPipeline(fixture('models/tiny-sd1.safetensors'), SD1));
+function pipe(): Promise<Pipeline> {
+  if (!shared) shared = loadPipeline(fixture('models/tiny-sd1.safetensors'), SD1);
+  return shared;
+}
 test.after.always(async () => {
   if (shared) await (await shared).dispose();
 });
@@ -23,11 +26,20 @@ const cases: [Record<string, unknown>, string][] = [
   [{ height: 8 }, 'Expected a size in [64, 4096] for height but received 8'],
   [{ steps: 0 }, 'Expected an integer in [1, 1000] for steps but received 0'],
   [{ steps: Number.NaN }, 'Expected an integer in [1, 1000] for steps but received NaN'],
-  [{ sampler: 'foo' }, 'Expected one of euler, euler-a, heun, dpmpp-2m, dpmpp-2m-sde, ddim, pndm, lms, unipc, lcm for sampler but received "foo"'],
-  [{ guidance: { scale: Number.POSITIVE_INFINITY } }, 'Expected a finite number in [0, 100] for guidance.scale but received Infinity'],
+  [
+    { sampler: 'foo' },
+    'Expected one of euler, euler-a, heun, dpmpp-2m, dpmpp-2m-sde, ddim, pndm, lms, unipc, lcm for sampler but received "foo"',
+  ],
+  [
+    { guidance: { scale: Number.POSITIVE_INFINITY } },
+    'Expected a finite number in [0, 100] for guidance.scale but received Infinity',
+  ],
   [{ guidance: { method: 'cfg++', scale: 2 } }, 'Expected a finite number in [0, 1] for guidance.scale but received 2'],
   [{ seed: -1 }, 'Expected an integer in [0, 9007199254740991] for seed but received -1'],
-  [{ latents: new Float32Array(3) }, 'Expected a Float32Array of 256 values ([1, 4, 8, 8]) for latents but received a Float32Array of length 3'],
+  [
+    { latents: new Float32Array(3) },
+    'Expected a Float32Array of 256 values ([1, 4, 8, 8]) for latents but received a Float32Array of length 3',
+  ],
   [{ prompt: 42 }, 'Expected a string for prompt but received 42'],
 ];
 for (const [bad, message] of cases) {
@@ -77,7 +89,10 @@ test('progress reports steps, fraction and ETA; results carry seed, timings and 
   const p = await pipe();
   const events: { step: number; fraction: number; etaMs: number }[] = [];
   const r = await p.generate({ ...small, onProgress: (e) => events.push(e) });
-  t.deepEqual(events.map((e) => e.step), [1, 2, 3]);
+  t.deepEqual(
+    events.map((e) => e.step),
+    [1, 2, 3],
+  );
   t.is(events[2].fraction, 1);
   t.is(events[2].etaMs, 0);
   t.is(r.seed, 5);
@@ -100,7 +115,9 @@ test('loading a malformed or missing checkpoint gives typed errors', async (t) =
   try {
     const missing = await t.throwsAsync(loadPipeline(join(dir, 'nope.safetensors')), { instanceOf: DiffusionError });
     t.is((missing as DiffusionError).code, 'ERR_IO');
-    const bad = await t.throwsAsync(loadPipeline(fixture('tokenizer/clip_tokenizer.safetensors')), { instanceOf: DiffusionError });
+    const bad = await t.throwsAsync(loadPipeline(fixture('tokenizer/clip_tokenizer.safetensors')), {
+      instanceOf: DiffusionError,
+    });
     t.is((bad as DiffusionError).code, 'ERR_UNSUPPORTED');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -113,8 +130,24 @@ test('the CLI writes a PNG with its parameters', async (t) => {
     const out = join(dir, 'apple.png');
     const { stderr } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'lib/cli/main.ts'), 'a red apple', '-m', fixture('models/tiny-sd1.safetensors'),
-        '--config', '{"nativeSize":256,"textEncoder":{"heads":4}}', '--size', '64', '--steps', '2', '--seed', '7', '-o', out],
+      [
+        '--import',
+        'tsx',
+        join(repoRoot, 'lib/cli/main.ts'),
+        'a red apple',
+        '-m',
+        fixture('models/tiny-sd1.safetensors'),
+        '--config',
+        '{"nativeSize":256,"textEncoder":{"heads":4}}',
+        '--size',
+        '64',
+        '--steps',
+        '2',
+        '--seed',
+        '7',
+        '-o',
+        out,
+      ],
       { cwd: repoRoot },
     );
     t.regex(stderr, /64x64, seed 7: .* s\/step/);

@@ -4,11 +4,12 @@
 // reassociation chaotically (the fixtures' own 1-vs-2-thread runs differ by up to 4.6e-5 in the final
 // latents, whose magnitude reaches 36), so whole runs are held to 3e-3 on latents (< 1e-4 of their
 // magnitude; measured 8e-6..2.7e-3, the largest on the non-square 24×40 latent) and 1e-3 on the image.
-import test from 'ava';
-import { loadPipeline, readPNGText, type Pipeline } from '../lib/index.js';
-import type { LoadOptions } from '../lib/api.js';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
+import type { LoadOptions } from '../lib/api.js';
 import { cfg } from '../lib/guidance/cfg.js';
+import { loadPipeline, type Pipeline, readPNGText } from '../lib/index.js';
 import { detectModel } from '../lib/loading/detect.js';
 import { NativeUNet } from '../lib/native/unet.js';
 import { createSampler } from '../lib/samplers/index.js';
@@ -87,7 +88,15 @@ for (const c of cases) {
 }
 
 test.serial('tiny-sd1: diffusers folder, single file and f16 single file agree', async (t) => {
-  const opts = { prompt: PROMPT, width: 256, height: 256, steps: 10, sampler: 'ddim' as const, seed: 31, guidance: 7.5 };
+  const opts = {
+    prompt: PROMPT,
+    width: 256,
+    height: 256,
+    steps: 10,
+    sampler: 'ddim' as const,
+    seed: 31,
+    guidance: 7.5,
+  };
   const fx = readSafetensors(fixture('tiny-sd1/txt2img_ddim_256_10.safetensors')).tensors;
   const folder = await pipe(fixture('models/tiny-sd1'), {});
   const a = await folder.generate(opts);
@@ -95,7 +104,9 @@ test.serial('tiny-sd1: diffusers folder, single file and f16 single file agree',
   const half = await pipe(fixture('models/tiny-sd1-fp16.safetensors'), SD1);
   const b = await half.generate(opts);
   const err = maxAbsDiff(b.latents, fx.final_latents.data);
-  t.log(`f16 weights: final latents max|Δ| ${err.toExponential(2)} (max|x| ${Math.max(...fx.final_latents.data.map(Math.abs)).toFixed(2)})`);
+  t.log(
+    `f16 weights: final latents max|Δ| ${err.toExponential(2)} (max|x| ${Math.max(...fx.final_latents.data.map(Math.abs)).toFixed(2)})`,
+  );
   t.true(err < 5e-2, `f16 ${err}`);
 });
 
@@ -136,7 +147,13 @@ for (const model of ['tiny-sd1', 'tiny-sd2'] as const) {
           const sample = new Float32Array(2 * n);
           sample.set(x, 0);
           sample.set(x, n);
-          const out = await unet.forward({ sample, sampleShape: [2, C, H, W], timesteps: sampler.timestep(i), context, contextShape: [2, T, D] });
+          const out = await unet.forward({
+            sample,
+            sampleShape: [2, C, H, W],
+            timesteps: sampler.timestep(i),
+            context,
+            contextShape: [2, T, D],
+          });
           const next = sampler.step(cfg(out.subarray(0, n), out.subarray(n), 7.5), i, x);
           worst = Math.max(worst, maxAbsDiff(next, perStep.subarray(i * n, (i + 1) * n)));
         }

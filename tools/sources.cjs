@@ -6,10 +6,13 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const skip = new Set(['cuda', 'tests', 'fuzz', 'bench']);
 function walk(dir, out) {
-  for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const e of fs
+    .readdirSync(path.join(root, dir), { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))) {
     const rel = `${dir}/${e.name}`;
-    if (e.isDirectory()) { if (!skip.has(e.name)) walk(rel, out); }
-    else if (e.name.endsWith('.cc')) out.push(rel);
+    if (e.isDirectory()) {
+      if (!skip.has(e.name)) walk(rel, out);
+    } else if (e.name.endsWith('.cc')) out.push(rel);
   }
   return out;
 }

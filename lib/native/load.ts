@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiffusionError } from '../errors.js';
@@ -31,7 +31,9 @@ export function loadBinding<T>(): T {
     cached = nodeGypBuild(packageRoot);
     return cached as T;
   } catch (err) {
-    tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${(err as Error).message.split('\n')[0]}`);
+    tried.push(
+      `prebuilds/${process.platform}-${process.arch} and build/Release: ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   throw new DiffusionError(
     'ERR_NATIVE_LOAD',

@@ -12,10 +12,10 @@
 namespace nd::cpu::isa_generic {
 namespace {
 constexpr const char* kIsaName = "generic";
-#include "cpu/simd/math.inc"
 #include "cpu/kernels/attention.inc"
 #include "cpu/kernels/elementwise.inc"
 #include "cpu/kernels/norm.inc"
+#include "cpu/simd/math.inc"
 }  // namespace
 #include "cpu/kernels/table.inc"
 }  // namespace nd::cpu::isa_generic

@@ -22,8 +22,8 @@ void linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, int64_t ldx,
             const float* bias, float* y, int64_t ldy, bool accumulate = false);
 
 // C[M, N] = alpha * op(A) op(B) + beta * C with f32 operands; op transposes when trans is set.
-void gemm_f32(ThreadPool& pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_f32(ThreadPool& pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // y[B, Cout, Ho, Wo] = conv(x[B, Cin, H, W], W[Cout, Cin, kh, kw]) + bias; Ho = (H + 2 pad - kh) / stride + 1.
 void conv2d(ThreadPool& pool, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, WeightRef weight,
@@ -34,8 +34,8 @@ void group_norm(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C
                 const float* gamma, const float* beta, float eps, bool silu);
 
 // Layer norm over the last dimension of x[M, C]. y may equal x.
-void layer_norm(ThreadPool& pool, const float* x, float* y, int64_t M, int64_t C, const float* gamma,
-                const float* beta, float eps);
+void layer_norm(ThreadPool& pool, const float* x, float* y, int64_t M, int64_t C, const float* gamma, const float* beta,
+                float eps);
 
 void silu(ThreadPool& pool, float* x, int64_t n);        // x * sigmoid(x), in place
 void gelu(ThreadPool& pool, float* x, int64_t n);        // exact (erf) GELU, in place

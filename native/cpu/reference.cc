@@ -84,7 +84,8 @@ void layer_norm(const float* x, float* y, int64_t M, int64_t C, const float* gam
     for (int64_t c = 0; c < C; ++c) var += (xs[c] - mean) * (xs[c] - mean);
     var /= (double)C;
     const double inv = 1.0 / std::sqrt(var + eps);
-    for (int64_t c = 0; c < C; ++c) ys[c] = (float)((xs[c] - mean) * inv * (gamma ? gamma[c] : 1.f) + (beta ? beta[c] : 0.f));
+    for (int64_t c = 0; c < C; ++c)
+      ys[c] = (float)((xs[c] - mean) * inv * (gamma ? gamma[c] : 1.f) + (beta ? beta[c] : 0.f));
   }
 }
 

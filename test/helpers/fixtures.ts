@@ -1,5 +1,5 @@
 // Pure-TS safetensors reading for test fixtures (small files; the product reader is native).
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,13 +30,18 @@ export interface FixtureTensor {
 }
 
 function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    m = h & 0x3ff;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-export function readSafetensors(path: string): { tensors: Record<string, FixtureTensor>; metadata: Record<string, string> } {
+export function readSafetensors(path: string): {
+  tensors: Record<string, FixtureTensor>;
+  metadata: Record<string, string>;
+} {
   const buf = readFileSync(path);
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, any>;
@@ -49,12 +54,23 @@ export function readSafetensors(path: string): { tensors: Record<string, Fixture
     const count = (info.shape as number[]).reduce((a: number, x: number) => a * x, 1);
     let data: Float32Array | number[];
     switch (info.dtype) {
-      case 'F32': data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)); break;
-      case 'F64': data = Float32Array.from(new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length))); break;
-      case 'F16': data = Float32Array.from({ length: count }, (_, i) => f16(raw.readUInt16LE(2 * i))); break;
-      case 'I64': data = Array.from({ length: count }, (_, i) => Number(raw.readBigInt64LE(8 * i))); break;
-      case 'I32': data = Array.from({ length: count }, (_, i) => raw.readInt32LE(4 * i)); break;
-      default: throw new Error(`fixture dtype ${info.dtype} not handled`);
+      case 'F32':
+        data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+        break;
+      case 'F64':
+        data = Float32Array.from(new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)));
+        break;
+      case 'F16':
+        data = Float32Array.from({ length: count }, (_, i) => f16(raw.readUInt16LE(2 * i)));
+        break;
+      case 'I64':
+        data = Array.from({ length: count }, (_, i) => Number(raw.readBigInt64LE(8 * i)));
+        break;
+      case 'I32':
+        data = Array.from({ length: count }, (_, i) => raw.readInt32LE(4 * i));
+        break;
+      default:
+        throw new Error(`fixture dtype ${info.dtype} not handled`);
     }
     tensors[name] = { dtype: info.dtype, shape: info.shape, data };
   }

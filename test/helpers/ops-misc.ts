@@ -34,28 +34,34 @@ export interface AttentionArgs extends AttentionShape, Common {
 }
 export interface OpsMisc {
   attention(a: AttentionArgs): { out: Float32Array; probs?: Float32Array };
-  attentionScratchBytes(a: AttentionShape & { probs?: boolean; kTile?: number; threads?: number; isa?: KernelIsa }): number;
-  groupNorm(a: {
-    x: Float32Array;
-    B: number;
-    C: number;
-    HW: number;
-    groups: number;
-    gamma?: Float32Array;
-    beta?: Float32Array;
-    eps: number;
-    silu?: boolean;
-    inPlace?: boolean;
-  } & Common): Float32Array;
-  layerNorm(a: {
-    x: Float32Array;
-    M: number;
-    C: number;
-    gamma?: Float32Array;
-    beta?: Float32Array;
-    eps: number;
-    inPlace?: boolean;
-  } & Common): Float32Array;
+  attentionScratchBytes(
+    a: AttentionShape & { probs?: boolean; kTile?: number; threads?: number; isa?: KernelIsa },
+  ): number;
+  groupNorm(
+    a: {
+      x: Float32Array;
+      B: number;
+      C: number;
+      HW: number;
+      groups: number;
+      gamma?: Float32Array;
+      beta?: Float32Array;
+      eps: number;
+      silu?: boolean;
+      inPlace?: boolean;
+    } & Common,
+  ): Float32Array;
+  layerNorm(
+    a: {
+      x: Float32Array;
+      M: number;
+      C: number;
+      gamma?: Float32Array;
+      beta?: Float32Array;
+      eps: number;
+      inPlace?: boolean;
+    } & Common,
+  ): Float32Array;
   activation(a: { op: 'silu' | 'gelu' | 'quick_gelu'; x: Float32Array } & Common): Float32Array;
   geglu(a: { x: Float32Array; M: number; N: number } & Common): Float32Array;
   add(a: { a: Float32Array; b: Float32Array } & Common): Float32Array;
