@@ -4,7 +4,9 @@
 import { existsSync } from 'node:fs';
 import test from 'ava';
 import { chromium } from 'playwright-core';
+import { loadPipeline } from '../lib/pipeline.js';
 import { FakePipeline } from './helpers/fake-pipeline.js';
+import { fixture } from './helpers/fixtures.js';
 import { startLocal } from './helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -15,6 +17,56 @@ if (!existsSync(CHROMIUM)) {
     t.pass();
   });
 } else {
+  test('web page with the real tiny model: prompt → progress → image', async (t) => {
+    const pipe = await loadPipeline(fixture('models/tiny-sd1.safetensors'), {
+      threads: 1,
+      config: { nativeSize: 256, textEncoder: { heads: 4 } } as never,
+    });
+    const { service, url } = await startLocal(new Map([['tiny', pipe]]));
+    t.teardown(async () => {
+      await service.close(0);
+      await pipe.dispose();
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    });
+    t.teardown(() => browser.close());
+    const page = await browser.newPage();
+    const steps: string[] = [];
+    page.on('console', (m) => steps.push(m.text()));
+    await page.goto(url);
+    await page.waitForSelector('#model option[value="tiny"]', { state: 'attached' });
+    t.is(await page.inputValue('#size'), '256x256');
+    await page.fill('#prompt', 'a lighthouse at dusk');
+    await page.selectOption('#sampler', 'euler');
+    await page.fill('#steps', '6');
+    await page.fill('#seed', '7');
+    // record every status line the page shows while it runs
+    await page.evaluate(() => {
+      new MutationObserver(() => console.log(document.getElementById('status')!.textContent)).observe(
+        document.getElementById('status')!,
+        { childList: true, characterData: true, subtree: true },
+      );
+    });
+    await page.click('#generate');
+    await page.waitForFunction(
+      () => {
+        const img = document.getElementById('result') as HTMLImageElement;
+        return img.complete && img.naturalWidth > 0;
+      },
+      undefined,
+      { timeout: 30_000 },
+    );
+    t.is(await page.evaluate(() => (document.getElementById('result') as HTMLImageElement).naturalWidth), 256);
+    t.true(
+      steps.some((line) => /^Step \d+ \/ 6/.test(line)),
+      steps.join(' | '),
+    );
+    t.regex((await page.textContent('#params')) ?? '', /Steps: 6, Sampler: euler/);
+    t.is(await page.locator('#gallery figure').count(), 1);
+  });
+
   test('web page: prompt → live progress and preview → image with parameters → gallery', async (t) => {
     const { service, url } = await startLocal(new Map([['tiny', new FakePipeline({ stepMs: 60, nativeSize: 64 })]]));
     t.teardown(() => service.close(0));
