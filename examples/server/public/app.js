@@ -1,0 +1,135 @@
+// The web page's logic: submit a job, follow its server-sent events, show the result and keep a
+// gallery of this session's images (sessionStorage, so a reload keeps them).
+const $ = (id) => document.getElementById(id);
+const state = { job: null, source: null };
+
+function fillSelect(select, values, selected) {
+  select.replaceChildren(...values.map((v) => new Option(v, v, v === selected, v === selected)));
+}
+
+async function init() {
+  const res = await fetch('/v1/models');
+  const body = await res.json();
+  fillSelect(
+    $('model'),
+    body.data.map((m) => m.id),
+  );
+  const first = body.data[0];
+  fillSelect($('sampler'), body.options.samplers, first?.default_sampler);
+  fillSelect($('guidance'), body.options.guidance_methods, 'cfg');
+  if (first) {
+    const native = first.native_size;
+    if (![...$('size').options].some((o) => o.value === native)) $('size').add(new Option(native, native));
+    $('size').value = native;
+  }
+  renderGallery();
+}
+
+function gallery() {
+  return JSON.parse(sessionStorage.getItem('gallery') || '[]');
+}
+
+function renderGallery() {
+  $('gallery').replaceChildren(
+    ...gallery().map((item) => {
+      const fig = document.createElement('figure');
+      const img = new Image();
+      img.src = item.url;
+      img.alt = item.prompt;
+      const cap = document.createElement('figcaption');
+      cap.textContent = `${item.prompt} · seed ${item.seed}`;
+      fig.append(img, cap);
+      return fig;
+    }),
+  );
+}
+
+function setBusy(busy) {
+  $('generate').disabled = busy;
+  $('cancel').disabled = !busy;
+}
+
+$('form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  $('error').textContent = '';
+  $('params').textContent = '';
+  $('result').removeAttribute('src');
+  $('preview').removeAttribute('src');
+  $('progress').value = 0;
+  const body = {
+    model: $('model').value,
+    prompt: $('prompt').value,
+    size: $('size').value,
+    sampler: $('sampler').value,
+    guidance_method: $('guidance').value,
+    preview: true,
+  };
+  if ($('negative').value) body.negative_prompt = $('negative').value;
+  if ($('scale').value !== '') body.guidance_scale = Number($('scale').value);
+  if ($('steps').value !== '') body.steps = Number($('steps').value);
+  if ($('seed').value !== '') body.seed = Number($('seed').value);
+  setBusy(true);
+  const res = await fetch('/jobs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const job = await res.json();
+  if (!res.ok) {
+    $('error').textContent = job.error?.message ?? `HTTP ${res.status}`;
+    setBusy(false);
+    return;
+  }
+  state.job = job;
+  $('status').textContent = 'Queued';
+  follow(job);
+});
+
+function follow(job) {
+  const source = new EventSource(job.links.events);
+  state.source = source;
+  source.addEventListener('status', (e) => {
+    const j = JSON.parse(e.data);
+    $('status').textContent = j.status === 'queued' ? 'Queued' : 'Running';
+  });
+  source.addEventListener('progress', (e) => {
+    const p = JSON.parse(e.data);
+    $('progress').value = p.fraction;
+    $('status').textContent =
+      `Step ${p.step} / ${p.steps} · ${Math.round(p.fraction * 100)}% · ETA ${(p.etaMs / 1000).toFixed(1)} s`;
+    if (p.preview) $('preview').src = p.preview;
+  });
+  source.addEventListener('done', (e) => {
+    source.close();
+    state.source = null;
+    setBusy(false);
+    const j = JSON.parse(e.data);
+    if (j.status !== 'succeeded') {
+      $('status').textContent = j.status === 'cancelled' ? 'Cancelled' : 'Failed';
+      $('error').textContent = j.error?.message ?? '';
+      return;
+    }
+    $('progress').value = 1;
+    $('status').textContent = `Done in ${(j.timings.runMs / 1000).toFixed(1)} s`;
+    const url = j.image_urls[0];
+    $('result').src = url;
+    const r = j.results[0];
+    $('params').textContent = r.parameters;
+    const items = gallery();
+    for (let i = 0; i < j.image_urls.length; i++)
+      items.unshift({ url: j.image_urls[i], prompt: j.request.prompt, seed: j.results[i].seed });
+    sessionStorage.setItem('gallery', JSON.stringify(items.slice(0, 48)));
+    renderGallery();
+  });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) setBusy(false);
+  };
+}
+
+$('cancel').addEventListener('click', async () => {
+  if (state.job) await fetch(`/jobs/${state.job.id}`, { method: 'DELETE' });
+});
+
+init().catch((err) => {
+  $('error').textContent = String(err);
+});

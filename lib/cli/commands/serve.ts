@@ -1,0 +1,42 @@
+// `native-diffusion serve --model name=path …`: the HTTP image service (examples/server).
+import type { Command } from 'commander';
+import { loadExampleServer } from '../example-server.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'run the HTTP image service: OpenAI-compatible /v1/images/generations, a job API with live progress, a web page',
+    )
+    .option(
+      '-m, --model <name=path>',
+      'a model to keep loaded (repeatable); requests name it with "model"',
+      collect,
+      [],
+    )
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('-p, --port <port>', 'port (0 = any free port)', '8080')
+    .option('--concurrency <n>', 'jobs run at once per model', '1')
+    .option('--queue-limit <n>', 'jobs waiting per model before requests get 429', '16')
+    .option(
+      '--timeout <ms>',
+      'per-job time limit in ms (0 = none); requests may ask for less with timeout_ms',
+      '600000',
+    )
+    .option('--grace <ms>', 'on SIGTERM/SIGINT, let running jobs finish this long before cancelling them', '10000')
+    .option('--keep <n>', 'finished jobs kept for GET /jobs/:id', '200')
+    .option('--threads <n>', 'native threads per model (0 = all cores)')
+    .option('--config <json>', 'config overrides for the models, as for inspect/generate')
+    .option(
+      '--queue <redis-url>',
+      'enqueue on Redis (BullMQ) for `native-diffusion worker` processes instead of running jobs here',
+    )
+    .option('--prefix <prefix>', 'Redis key prefix', 'nd')
+    .option('--log', 'log every request')
+    .action(async (flags) => {
+      const server = await loadExampleServer();
+      await server?.runServe(flags);
+    });
+}
