@@ -92,8 +92,10 @@ test('characteristic guidance with w = 1 is the conditional prediction (the ungu
   for (const [name, pipe] of models()) {
     const ch = await pipe.generate({ ...base, guidance: { method: 'characteristic', scale: 1 } });
     const plain = await pipe.generate({ ...base, guidance: 1 });
+    // The two runs take different U-Net paths (batch 2 [uncond; cond] vs batch 1), whose float rounding
+    // differs by ~1e-6 per pass and is amplified by the sampler; a wrong combine differs by > 1e-1.
     const d = maxAbsDiff(ch.latents, plain.latents);
-    t.true(d < 1e-4, `${name}: ${d}`);
+    t.true(d < 1e-3, `${name}: ${d}`);
   }
 });
 
