@@ -6,16 +6,16 @@ export type {
   PipelineLike,
   Timings,
 } from './api.js';
-export { DiffusionError } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export { DiffusionError } from './errors.js';
 export { GeneratedImage } from './image/image.js';
 export { readPNGText } from './image/png.js';
-export { detectModel, identifyModel } from './loading/detect.js';
 export type { DetectedModel, DetectOptions } from './loading/detect.js';
+export { detectModel, identifyModel } from './loading/detect.js';
 export { inspectModel } from './loading/inspect.js';
 export type { ModelConfig, ModelFamily, PredictionType } from './loading/types.js';
-export { buildInfo } from './native/load.js';
 export type { BuildInfo } from './native/load.js';
+export { buildInfo } from './native/load.js';
 export { TorchGenerator, torchRandn } from './noise/torch-rng.js';
 export type {
   AttentionScaling,
@@ -28,6 +28,6 @@ export type {
   ScheduleName,
 } from './options.js';
 export { loadPipeline, Pipeline } from './pipeline.js';
-export { createSampler, listSamplers } from './samplers/index.js';
 export type { Sampler } from './samplers/index.js';
+export { createSampler, listSamplers } from './samplers/index.js';
 export { ClipTokenizer } from './tokenizer/clip-bpe.js';

@@ -2,7 +2,18 @@
 // "Expected <what> for <name> but received <value>".
 import { invalid } from './errors.js';
 
-export const SAMPLERS = ['euler', 'euler-a', 'heun', 'dpmpp-2m', 'dpmpp-2m-sde', 'ddim', 'pndm', 'lms', 'unipc', 'lcm'] as const;
+export const SAMPLERS = [
+  'euler',
+  'euler-a',
+  'heun',
+  'dpmpp-2m',
+  'dpmpp-2m-sde',
+  'ddim',
+  'pndm',
+  'lms',
+  'unipc',
+  'lcm',
+] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 export const SCHEDULES = ['default', 'karras', 'exponential', 'sgm-uniform'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
@@ -82,7 +93,8 @@ export interface ResolvedOptions {
 const MAX_SIDE = 4096;
 
 function oneOf<T extends string>(list: readonly T[], value: unknown, name: string): T {
-  if (typeof value !== 'string' || !(list as readonly string[]).includes(value)) invalid(`one of ${list.join(', ')}`, name, value);
+  if (typeof value !== 'string' || !(list as readonly string[]).includes(value))
+    invalid(`one of ${list.join(', ')}`, name, value);
   return value as T;
 }
 
@@ -118,7 +130,8 @@ export function resolveOptions(
 ): ResolvedOptions {
   if (o === null || typeof o !== 'object') invalid('an options object', 'options', o);
   if (typeof o.prompt !== 'string') invalid('a string', 'prompt', o.prompt);
-  if (o.negativePrompt !== undefined && typeof o.negativePrompt !== 'string') invalid('a string', 'negativePrompt', o.negativePrompt);
+  if (o.negativePrompt !== undefined && typeof o.negativePrompt !== 'string')
+    invalid('a string', 'negativePrompt', o.negativePrompt);
   const width = o.width === undefined ? defaults.size : side(o.width, 'width');
   const height = o.height === undefined ? defaults.size : side(o.height, 'height');
   const steps = o.steps === undefined ? (defaults.steps ?? 25) : integer(o.steps, 'steps', 1, 1000);
@@ -135,7 +148,8 @@ export function resolveOptions(
   if (o.sigmas !== undefined) {
     if (!Array.isArray(o.sigmas) || o.sigmas.length < 2) invalid('an array of at least 2 sigmas', 'sigmas', o.sigmas);
     o.sigmas.forEach((s, i) => finite(s, `sigmas[${i}]`, 0, 1e6));
-    for (let i = 1; i < o.sigmas.length; i++) if (!(o.sigmas[i] < o.sigmas[i - 1])) invalid('strictly decreasing values', 'sigmas', o.sigmas);
+    for (let i = 1; i < o.sigmas.length; i++)
+      if (!(o.sigmas[i] < o.sigmas[i - 1])) invalid('strictly decreasing values', 'sigmas', o.sigmas);
     sigmas = o.sigmas.slice();
   }
   const eta = o.eta === undefined ? (sampler === 'ddim' ? 0 : 1) : finite(o.eta, 'eta', 0, 10);
@@ -159,18 +173,23 @@ export function resolveOptions(
   if (method === 'cfg++' && !['ddim', 'euler', 'euler-a', 'dpmpp-2m'].includes(sampler)) {
     invalid('one of ddim, euler, euler-a, dpmpp-2m with cfg++ guidance', 'sampler', sampler);
   }
-  const attentionScaling = o.attentionScaling === undefined ? 'auto' : oneOf(ATTENTION_SCALING, o.attentionScaling, 'attentionScaling');
+  const attentionScaling =
+    o.attentionScaling === undefined ? 'auto' : oneOf(ATTENTION_SCALING, o.attentionScaling, 'attentionScaling');
   const clipSkip = o.clipSkip === undefined ? 0 : integer(o.clipSkip, 'clipSkip', 0, 12);
   if (o.latents !== undefined) {
     const n = 4 * (height / 8) * (width / 8);
     if (!(o.latents instanceof Float32Array)) invalid('a Float32Array', 'latents', o.latents);
-    if (o.latents.length !== n) invalid(`a Float32Array of ${n} values ([1, 4, ${height / 8}, ${width / 8}])`, 'latents', o.latents);
-    for (let i = 0; i < n; i++) if (!Number.isFinite(o.latents[i])) invalid('finite values', 'latents', `${o.latents[i]} at index ${i}`);
+    if (o.latents.length !== n)
+      invalid(`a Float32Array of ${n} values ([1, 4, ${height / 8}, ${width / 8}])`, 'latents', o.latents);
+    for (let i = 0; i < n; i++)
+      if (!Number.isFinite(o.latents[i])) invalid('finite values', 'latents', `${o.latents[i]} at index ${i}`);
   }
   const vaeTiling = o.vaeTiling === undefined ? 'auto' : o.vaeTiling;
-  if (vaeTiling !== 'auto' && typeof vaeTiling !== 'boolean') invalid("true, false or 'auto'", 'vaeTiling', o.vaeTiling);
+  if (vaeTiling !== 'auto' && typeof vaeTiling !== 'boolean')
+    invalid("true, false or 'auto'", 'vaeTiling', o.vaeTiling);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) invalid('an AbortSignal', 'signal', o.signal);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') invalid('a function', 'onProgress', o.onProgress);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    invalid('a function', 'onProgress', o.onProgress);
   return {
     prompt: o.prompt,
     negativePrompt: o.negativePrompt ?? '',

@@ -8,8 +8,8 @@ import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, Pipeline
 import { DiffusionError, invalid } from './errors.js';
 import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
 import { modelInputAlphaBar } from './guidance/characteristic-step.js';
-import { guidedModelCall } from './guidance/step.js';
 import { scheduledWeight } from './guidance/schedule.js';
+import { guidedModelCall } from './guidance/step.js';
 import { decodedToRGB, GeneratedImage } from './image/image.js';
 import { type DetectedModel, detectModel } from './loading/detect.js';
 import type { ModelConfig } from './loading/types.js';
@@ -21,9 +21,9 @@ import { toNativeWeights } from './native/weights.js';
 import { TorchGenerator } from './noise/torch-rng.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions, type SamplerName } from './options.js';
 import { createSampler, samplerForDiffusersClass } from './samplers/index.js';
-import { ClipTokenizer } from './tokenizer/clip-bpe.js';
 import { matchChunkCounts, type PromptChunk, promptToChunks } from './text/prompt.js';
 import { applyChunkWeights } from './text/weighting.js';
+import { ClipTokenizer } from './tokenizer/clip-bpe.js';
 
 const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -40,7 +40,8 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
 }
 
 function defaultSampler(config: ModelConfig): SamplerName {
-  return (samplerForDiffusersClass(config.scheduler.className) ?? (config.family === 'sd1' ? 'pndm' : 'ddim')) as SamplerName;
+  return (samplerForDiffusersClass(config.scheduler.className) ??
+    (config.family === 'sd1' ? 'pndm' : 'ddim')) as SamplerName;
 }
 
 export class Pipeline implements PipelineLike {
@@ -57,8 +58,12 @@ export class Pipeline implements PipelineLike {
     const config = detected.config;
     this.config = config;
     const weights = detected.weights;
-    this.#tokenizer = ClipTokenizer.load(undefined, { padToken: config.textEncoder.padToken === 0 ? '!' : '<|endoftext|>' });
-    this.#textEncoder = new ClipTextEncoder(toNativeWeights(weights, ['cond_stage_model.']), config.textEncoder, { threads });
+    this.#tokenizer = ClipTokenizer.load(undefined, {
+      padToken: config.textEncoder.padToken === 0 ? '!' : '<|endoftext|>',
+    });
+    this.#textEncoder = new ClipTextEncoder(toNativeWeights(weights, ['cond_stage_model.']), config.textEncoder, {
+      threads,
+    });
     this.#unet = NativeUNet.create(weights, config.unet, { threads });
     this.#vae = new Vae(toNativeWeights(weights, ['first_stage_model.']), config.vae, { threads });
     const c = detected.components;
@@ -93,24 +98,45 @@ export class Pipeline implements PipelineLike {
     const ids = new Int32Array(chunks.length * 77);
     chunks.forEach((c, k) => ids.set(c.ids, k * 77));
     const z = await this.#textEncoder.encode(ids, { clipSkip });
-    return applyChunkWeights(z, chunks.map((c) => c.weights), this.config.textEncoder.hidden);
+    return applyChunkWeights(
+      z,
+      chunks.map((c) => c.weights),
+      this.config.textEncoder.hidden,
+    );
   }
 
-  async encodePrompt(prompt: string, options: { clipSkip?: number; signal?: AbortSignal } = {}): Promise<EncodedPrompt> {
+  async encodePrompt(
+    prompt: string,
+    options: { clipSkip?: number; signal?: AbortSignal } = {},
+  ): Promise<EncodedPrompt> {
     this.#check();
     if (typeof prompt !== 'string') invalid('a string', 'prompt', prompt);
     const chunks = promptToChunks(this.#tokenizer, prompt);
     const embeddings = await this.#enqueue(() => this.#encodeChunks(chunks, options.clipSkip ?? 0));
-    return { embeddings, tokens: chunks.reduce((n, c) => n + c.ids.filter((id, i) => i > 0 && id !== 49407 && id !== this.config.textEncoder.padToken).length, 0), chunks: chunks.length };
+    return {
+      embeddings,
+      tokens: chunks.reduce(
+        (n, c) => n + c.ids.filter((id, i) => i > 0 && id !== 49407 && id !== this.config.textEncoder.padToken).length,
+        0,
+      ),
+      chunks: chunks.length,
+    };
   }
 
   generate(options: GenerateOptions): Promise<GenerateResult> {
     try {
       this.#check();
-      const o = resolveOptions(options, { size: this.config.nativeSize, sampler: this.info.defaultSampler as SamplerName, steps: this.info.defaultSteps });
+      const o = resolveOptions(options, {
+        size: this.config.nativeSize,
+        sampler: this.info.defaultSampler as SamplerName,
+        steps: this.info.defaultSteps,
+      });
       const prediction = this.config.scheduler.predictionType;
       if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
-        throw new DiffusionError('ERR_UNSUPPORTED', `Characteristic guidance needs an epsilon or v_prediction model, not ${prediction}`);
+        throw new DiffusionError(
+          'ERR_UNSUPPORTED',
+          `Characteristic guidance needs an epsilon or v_prediction model, not ${prediction}`,
+        );
       }
       if (o.signal?.aborted) throw abortError(o.signal);
       return this.#enqueue(() => this.#generate(o));
@@ -159,7 +185,9 @@ export class Pipeline implements PipelineLike {
     for (let i = 0; i < n; i++) x[i] = init[i] * sampler.initNoiseSigma;
 
     const native = this.config.nativeSize / 8;
-    const forwardOptions = { nativeLatentSize: nativeLatentSizeFor(o.attentionScaling, { h, w }, { h: native, w: native }) };
+    const forwardOptions = {
+      nativeLatentSize: nativeLatentSizeFor(o.attentionScaling, { h, w }, { h: native, w: native }),
+    };
 
     const calls = sampler.modelCalls;
     const tDenoise = performance.now();
@@ -192,7 +220,14 @@ export class Pipeline implements PipelineLike {
       x = sampler.step(r.output, i, x, { noise: () => generator.randn(latentShape), uncondOutput: r.uncondOutput });
       const iterations = r.iterations;
       const elapsedMs = performance.now() - tDenoise;
-      o.onProgress?.({ step: i + 1, steps: calls, fraction: (i + 1) / calls, elapsedMs, etaMs: (elapsedMs / (i + 1)) * (calls - i - 1), ...(iterations === undefined ? {} : { iterations }) });
+      o.onProgress?.({
+        step: i + 1,
+        steps: calls,
+        fraction: (i + 1) / calls,
+        elapsedMs,
+        etaMs: (elapsedMs / (i + 1)) * (calls - i - 1),
+        ...(iterations === undefined ? {} : { iterations }),
+      });
     }
     const denoiseMs = performance.now() - tDenoise;
     checkAbort();
@@ -261,7 +296,8 @@ export class Pipeline implements PipelineLike {
 export async function loadPipeline(path: string, options: LoadOptions = {}): Promise<Pipeline> {
   if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
   const threads = options.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) invalid('an integer in [0, 1024]', 'threads', threads);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
+    invalid('an integer in [0, 1024]', 'threads', threads);
   const device = options.device ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) invalid('one of auto, cpu, cuda', 'device', device);
   if (device === 'cuda') {
@@ -269,7 +305,10 @@ export async function loadPipeline(path: string, options: LoadOptions = {}): Pro
   }
   const detected = detectModel(path, { config: options.config as never, prediction: options.prediction });
   if (detected.config.family === 'sdxl' || detected.config.family === 'unknown') {
-    throw new DiffusionError('ERR_UNSUPPORTED', `Expected a Stable Diffusion 1.x or 2.x checkpoint for ${path} but received family ${detected.config.family}`);
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `Expected a Stable Diffusion 1.x or 2.x checkpoint for ${path} but received family ${detected.config.family}`,
+    );
   }
   // Building the native graphs maps the files and validates every tensor's shape.
   return new Pipeline(detected, threads);

@@ -2,10 +2,11 @@
 // output. The random tiny models attend almost uniformly (row entropy ≈ ln N whatever the scale), so the
 // entropy-preservation property is measured on a copy of tiny-sd1 whose self-attention is peaked: its
 // attn1 to_q and to_k weights multiplied by PEAK (logits × PEAK²), written to a temp dir.
-import test from 'ava';
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { entropyScale, entropyScaleFactor, nativeLatentSizeFor } from '../lib/guidance/attention-scaling.js';
 import { detectModel } from '../lib/loading/detect.js';
 import { type CapturedAttention, NativeUNet } from '../lib/native/unet.js';
@@ -16,7 +17,10 @@ const PEAK = 4;
 const sd1Config = { nativeSize: 256, textEncoder: { heads: 4 } };
 const dir = mkdtempSync(join(tmpdir(), 'nd-attn-scaling-'));
 let peakedPath: string | undefined;
-const peaked = () => (peakedPath ??= modifiedCopy('peaked', /attn1\.to_[qk]\.weight$/, PEAK));
+const peaked = () => {
+  peakedPath ??= modifiedCopy('peaked', /attn1\.to_[qk]\.weight$/, PEAK);
+  return peakedPath;
+};
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A copy of tiny-sd1 with every tensor matching `pattern` multiplied by `factor`. */
@@ -40,7 +44,10 @@ function unetOf(path: string): NativeUNet {
 
 function seeded(seed: number) {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  };
 }
 
 /** One batch-1 forward at a latent of h×w (random sample and context, fixed per size). */
@@ -111,7 +118,8 @@ test('a larger scale factor (smaller native size at a fixed size) lowers the sel
   const u = unetOf(peaked());
   try {
     const series: Map<string, number>[] = [];
-    for (const native of [32, 24, 16, 8]) series.push(selfEntropies((await run(u, 32, 32, { h: native, w: native })).attention));
+    for (const native of [32, 24, 16, 8])
+      series.push(selfEntropies((await run(u, 32, 32, { h: native, w: native })).attention));
     for (const name of series[0].keys()) {
       const values = series.map((m) => m.get(name)!);
       t.log(`${name}: ${values.map((v) => v.toFixed(4)).join(' > ')}`);
@@ -122,7 +130,7 @@ test('a larger scale factor (smaller native size at a fixed size) lowers the sel
   }
 });
 
-test('at 1.5x and 2x the native size, scaling keeps each layer\'s mean self-attention entropy closer to its native value (peaked model)', async (t) => {
+test("at 1.5x and 2x the native size, scaling keeps each layer's mean self-attention entropy closer to its native value (peaked model)", async (t) => {
   const u = unetOf(peaked());
   const native = { h: 32, w: 32 };
   try {
@@ -131,8 +139,11 @@ test('at 1.5x and 2x the native size, scaling keeps each layer\'s mean self-atte
       const none = selfEntropies((await run(u, side, side)).attention);
       const scaled = selfEntropies((await run(u, side, side, native)).attention);
       for (const [name, h0] of atNative) {
-        const dNone = Math.abs(none.get(name)! - h0), dScaled = Math.abs(scaled.get(name)! - h0);
-        t.log(`${side / 32}x ${name}: native ${h0.toFixed(3)}, unscaled ${none.get(name)!.toFixed(3)}, scaled ${scaled.get(name)!.toFixed(3)}`);
+        const dNone = Math.abs(none.get(name)! - h0),
+          dScaled = Math.abs(scaled.get(name)! - h0);
+        t.log(
+          `${side / 32}x ${name}: native ${h0.toFixed(3)}, unscaled ${none.get(name)!.toFixed(3)}, scaled ${scaled.get(name)!.toFixed(3)}`,
+        );
         t.true(dScaled < dNone, `${side / 32}x ${name}`);
       }
     }

@@ -5,7 +5,12 @@ import { loadBinding } from '../lib/native/load.js';
 
 interface Bench {
   fmaPeak(threads: number, ms: number): { gflops: number; isa: string; threads: number };
-  benchKernel(name: string, params: Record<string, unknown>, threads: number, minMs: number): {
+  benchKernel(
+    name: string,
+    params: Record<string, unknown>,
+    threads: number,
+    minMs: number,
+  ): {
     seconds: number;
     flops: number;
     peakBytes: number;

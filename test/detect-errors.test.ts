@@ -1,9 +1,10 @@
 // Detection errors: unknown layouts, diffusers component files, SDXL, layered folders, pickles,
 // checkpoints that do not match the detected architecture.
-import test from 'ava';
+
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { DiffusionError } from '../lib/errors.js';
 import { detectModel, identifyModel } from '../lib/loading/detect.js';
 import { inspectModel } from '../lib/loading/inspect.js';
@@ -14,7 +15,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'nd-detect-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A safetensors file with these tensors (zero data). */
-function writeZeros(path: string, tensors: Record<string, { dtype: string; shape: number[] }>, metadata?: Record<string, string>): string {
+function writeZeros(
+  path: string,
+  tensors: Record<string, { dtype: string; shape: number[] }>,
+  metadata?: Record<string, string>,
+): string {
   const json: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
@@ -30,7 +35,9 @@ function writeZeros(path: string, tensors: Record<string, { dtype: string; shape
 }
 
 function headerOf(path: string): Record<string, { dtype: string; shape: number[] }> {
-  return Object.fromEntries(readSafetensorsHeader(path).tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }]));
+  return Object.fromEntries(
+    readSafetensorsHeader(path).tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }]),
+  );
 }
 
 test('an unknown layout is ERR_UNSUPPORTED listing the key prefixes found', (t) => {
@@ -49,7 +56,9 @@ test('an unknown layout is ERR_UNSUPPORTED listing the key prefixes found', (t) 
 });
 
 test('a diffusers component file gets a hint to pass the folder', (t) => {
-  const err = t.throws(() => detectModel(fixture('models/tiny-sd1/unet/diffusion_pytorch_model.safetensors'))) as DiffusionError;
+  const err = t.throws(() =>
+    detectModel(fixture('models/tiny-sd1/unet/diffusion_pytorch_model.safetensors')),
+  ) as DiffusionError;
   t.is(err.code, 'ERR_UNSUPPORTED');
   t.regex(err.message, /down_blocks\.\* \(\d+\)/);
   t.regex(err.message, /model_index\.json/);
@@ -109,7 +118,10 @@ test('a checkpoint missing a tensor or with a wrong shape names the tensor', (t)
   t.is(err.code, 'ERR_INVALID_FILE');
   t.regex(err.message, /2 problems/);
   t.regex(err.message, /missing model\.diffusion_model\.middle_block\.2\.out_layers\.3\.weight \[64,64,3,3\]/);
-  t.regex(err.message, /first_stage_model\.decoder\.conv_out\.weight: expected shape \[3,32,3,3\] but received \[3,32,1,1\]/);
+  t.regex(
+    err.message,
+    /first_stage_model\.decoder\.conv_out\.weight: expected shape \[3,32,3,3\] but received \[3,32,1,1\]/,
+  );
 });
 
 test('a structural tensor needed for detection that is missing is named', (t) => {
@@ -121,14 +133,19 @@ test('a structural tensor needed for detection that is missing is named', (t) =>
 });
 
 test('bad overrides are validation errors', (t) => {
-  const err = t.throws(() => detectModel(fixture('models/tiny-sd2.safetensors'), { config: { unet: { numHeads: [3, 4, 8, 8] } } })) as DiffusionError;
+  const err = t.throws(() =>
+    detectModel(fixture('models/tiny-sd2.safetensors'), { config: { unet: { numHeads: [3, 4, 8, 8] } } }),
+  ) as DiffusionError;
   t.is(err.code, 'ERR_INVALID_ARGUMENT');
   t.regex(err.message, /Expected a head count dividing 32 for unet\.numHeads\[0\] but received 3/);
 });
 
 test('metadata and sibling yaml decide the prediction type of single files', (t) => {
   const tensors = headerOf(fixture('models/tiny-sd2.safetensors'));
-  const meta = writeZeros(join(tmp, 'meta.safetensors'), tensors, { 'modelspec.prediction_type': 'v', 'modelspec.resolution': '768x768' });
+  const meta = writeZeros(join(tmp, 'meta.safetensors'), tensors, {
+    'modelspec.prediction_type': 'v',
+    'modelspec.resolution': '768x768',
+  });
   const m = detectModel(meta);
   t.is(m.config.family, 'sd2-v');
   t.is(m.config.nativeSize, 768);

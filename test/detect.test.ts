@@ -1,12 +1,13 @@
 // Checkpoint detection against the tiny fixtures: configs equal the diffusers config.json files,
 // the diffusers -> canonical key mapping lands on the same bytes as the single files.
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectModel, type DetectedModel } from '../lib/loading/detect.js';
-import { readSafetensorsHeader } from '../lib/loading/safetensors.js';
-import { diffusersUNetKey, diffusersVaeKey, hfTextEncoderKey, openClipFusedSource } from '../lib/loading/keys.js';
+import test from 'ava';
 import { toHalf } from '../lib/cli/make-checkpoint.js';
+import { type DetectedModel, detectModel } from '../lib/loading/detect.js';
+import { diffusersUNetKey, diffusersVaeKey, hfTextEncoderKey, openClipFusedSource } from '../lib/loading/keys.js';
+import { readSafetensorsHeader } from '../lib/loading/safetensors.js';
 import type { ModelConfig, WeightLocation } from '../lib/loading/types.js';
 import { fixture } from './helpers/fixtures.js';
 
@@ -16,7 +17,10 @@ const json = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 // What the tiny single files cannot carry (see the fixtures README): SD1's text heads,
 // SD2's U-Net heads (2, 4, 8, 8), text heads and v-prediction, and the 256 px native size.
 const SD1_OVERRIDES = { config: { nativeSize: 256, textEncoder: { heads: 4 } } };
-const SD2_OVERRIDES = { prediction: 'v_prediction' as const, config: { nativeSize: 256, unet: { numHeads: [2, 4, 8, 8], midHeads: 8 }, textEncoder: { heads: 2 } } };
+const SD2_OVERRIDES = {
+  prediction: 'v_prediction' as const,
+  config: { nativeSize: 256, unet: { numHeads: [2, 4, 8, 8], midHeads: 8 }, textEncoder: { heads: 2 } },
+};
 
 function checkAgainstDiffusersConfig(t: any, c: ModelConfig, dir: string): void {
   const unet = json(join(dir, 'unet', 'config.json'));
@@ -24,10 +28,18 @@ function checkAgainstDiffusersConfig(t: any, c: ModelConfig, dir: string): void 
   const te = json(join(dir, 'text_encoder', 'config.json'));
   const sched = json(join(dir, 'scheduler', 'scheduler_config.json'));
   const levels = unet.block_out_channels.length;
-  t.deepEqual(c.unet.channelMult.map((m) => m * c.unet.modelChannels), unet.block_out_channels);
+  t.deepEqual(
+    c.unet.channelMult.map((m) => m * c.unet.modelChannels),
+    unet.block_out_channels,
+  );
   t.is(c.unet.numResBlocks, unet.layers_per_block);
-  t.deepEqual(c.unet.attentionLevels, unet.down_block_types.map((b: string) => b.startsWith('CrossAttn')));
-  const heads = Array.isArray(unet.attention_head_dim) ? unet.attention_head_dim : Array(levels).fill(unet.attention_head_dim);
+  t.deepEqual(
+    c.unet.attentionLevels,
+    unet.down_block_types.map((b: string) => b.startsWith('CrossAttn')),
+  );
+  const heads = Array.isArray(unet.attention_head_dim)
+    ? unet.attention_head_dim
+    : Array(levels).fill(unet.attention_head_dim);
   t.deepEqual(c.unet.numHeads, heads);
   t.is(c.unet.midHeads, heads[levels - 1]);
   t.is(c.unet.contextDim, unet.cross_attention_dim);
@@ -102,7 +114,11 @@ test('single files: structure from shapes, family rules for the rest, overrides 
   for (const [file, dir, overrides] of withOverrides) {
     const single = detectModel(fixture(`models/${file}`), overrides);
     const ref = detectModel(folder(dir)).config;
-    const got = { ...single.config, textEncoder: { ...single.config.textEncoder, layers: ref.textEncoder.layers }, dtype: ref.dtype };
+    const got = {
+      ...single.config,
+      textEncoder: { ...single.config.textEncoder, layers: ref.textEncoder.layers },
+      dtype: ref.dtype,
+    };
     t.deepEqual(got, ref, file);
     checkAgainstDiffusersConfig(t, single.config, folder(dir));
     t.is(single.sources['unet.numHeads'], dir === 'tiny-sd2' ? 'override' : 'default');
@@ -119,7 +135,8 @@ test('parameter counts per component match the fixture build summary', (t) => {
       t.is(m.components.unet.parameters, p.unet, path);
       t.is(m.components.vae.parameters, p.vae, path);
       // SD2 single files hold one text block more than the diffusers text encoder
-      if (m.format === 'diffusers' || name === 'tiny-sd1') t.is(m.components.textEncoder.parameters, p.text_encoder, path);
+      if (m.format === 'diffusers' || name === 'tiny-sd1')
+        t.is(m.components.textEncoder.parameters, p.text_encoder, path);
     }
   }
   const fp16 = detectModel(fixture('models/tiny-sd1-fp16.safetensors'));
@@ -127,21 +144,47 @@ test('parameter counts per component match the fixture build summary', (t) => {
 });
 
 test('unused tensors are exactly the non-model ones', (t) => {
-  const ddpm = ['alphas_cumprod', 'alphas_cumprod_prev', 'betas', 'log_one_minus_alphas_cumprod', 'posterior_log_variance_clipped', 'posterior_mean_coef1', 'posterior_mean_coef2', 'posterior_variance', 'sqrt_alphas_cumprod', 'sqrt_one_minus_alphas_cumprod', 'sqrt_recip_alphas_cumprod', 'sqrt_recipm1_alphas_cumprod'];
-  t.deepEqual(detectModel(fixture('models/tiny-sd1.safetensors')).unusedTensors.sort(), [...ddpm, 'cond_stage_model.transformer.text_model.embeddings.position_ids'].sort());
-  t.deepEqual(detectModel(fixture('models/tiny-sd2.safetensors')).unusedTensors.sort(), [...ddpm, 'cond_stage_model.model.logit_scale', 'cond_stage_model.model.text_projection'].sort());
+  const ddpm = [
+    'alphas_cumprod',
+    'alphas_cumprod_prev',
+    'betas',
+    'log_one_minus_alphas_cumprod',
+    'posterior_log_variance_clipped',
+    'posterior_mean_coef1',
+    'posterior_mean_coef2',
+    'posterior_variance',
+    'sqrt_alphas_cumprod',
+    'sqrt_one_minus_alphas_cumprod',
+    'sqrt_recip_alphas_cumprod',
+    'sqrt_recipm1_alphas_cumprod',
+  ];
+  t.deepEqual(
+    detectModel(fixture('models/tiny-sd1.safetensors')).unusedTensors.sort(),
+    [...ddpm, 'cond_stage_model.transformer.text_model.embeddings.position_ids'].sort(),
+  );
+  t.deepEqual(
+    detectModel(fixture('models/tiny-sd2.safetensors')).unusedTensors.sort(),
+    [...ddpm, 'cond_stage_model.model.logit_scale', 'cond_stage_model.model.text_projection'].sort(),
+  );
   t.deepEqual(detectModel(folder('tiny-sd1')).unusedTensors, []);
   t.deepEqual(detectModel(folder('tiny-sd2')).unusedTensors, []);
 });
 
 // ------------------------------------------------------------------ key mapping = same bytes
 
-const fileCache = new Map<string, { buf: Buffer; base: number; info: Map<string, { dtype: string; shape: number[]; offsets: [number, number] }> }>();
+const fileCache = new Map<
+  string,
+  { buf: Buffer; base: number; info: Map<string, { dtype: string; shape: number[]; offsets: [number, number] }> }
+>();
 function tensorBytes(loc: WeightLocation): { bytes: Buffer; dtype: string; count: number } {
   let f = fileCache.get(loc.file);
   if (!f) {
     const h = readSafetensorsHeader(loc.file);
-    f = { buf: readFileSync(loc.file), base: 8 + h.headerBytes, info: new Map(h.tensors.map((x) => [x.name, { dtype: x.dtype, shape: x.shape, offsets: x.dataOffsets }])) };
+    f = {
+      buf: readFileSync(loc.file),
+      base: 8 + h.headerBytes,
+      info: new Map(h.tensors.map((x) => [x.name, { dtype: x.dtype, shape: x.shape, offsets: x.dataOffsets }])),
+    };
     fileCache.set(loc.file, f);
   }
   const info = f.info.get(loc.tensor);
@@ -166,7 +209,8 @@ function compareMappings(t: any, dir: DetectedModel, single: DetectedModel, half
     const a = tensorBytes(loc);
     const b = tensorBytes(other);
     if (a.count !== b.count) t.fail(`${name}: ${a.count} vs ${b.count} elements`);
-    else if (!half && !a.bytes.equals(b.bytes)) t.fail(`${name}: data differs (${loc.tensor} vs ${other.tensor}${other.rows ? ` rows ${other.rows}` : ''})`);
+    else if (!half && !a.bytes.equals(b.bytes))
+      t.fail(`${name}: data differs (${loc.tensor} vs ${other.tensor}${other.rows ? ` rows ${other.rows}` : ''})`);
     else if (half) {
       for (let i = 0; i < a.count; i++) {
         if (toHalf(a.bytes.readFloatLE(4 * i)) !== b.bytes.readUInt16LE(2 * i)) {
@@ -196,22 +240,50 @@ test('tiny-sd2: split q/k/v canonical names are row slices of the fused OpenCLIP
   const single = detectModel(fixture('models/tiny-sd2.safetensors'));
   const extra = Object.keys(single.weights).filter((n) => !(n in dir.weights));
   t.true(extra.length > 0);
-  t.true(extra.every((n) => n.startsWith('cond_stage_model.model.transformer.resblocks.4.')), extra.join(', '));
+  t.true(
+    extra.every((n) => n.startsWith('cond_stage_model.model.transformer.resblocks.4.')),
+    extra.join(', '),
+  );
   const k = single.weights['cond_stage_model.model.transformer.resblocks.2.attn.k_proj.weight'];
-  t.deepEqual(k, { file: single.path, tensor: 'cond_stage_model.model.transformer.resblocks.2.attn.in_proj_weight', rows: [32, 64] });
-  t.deepEqual(dir.weights['cond_stage_model.model.transformer.resblocks.2.attn.k_proj.weight'].tensor, 'text_model.encoder.layers.2.self_attn.k_proj.weight');
+  t.deepEqual(k, {
+    file: single.path,
+    tensor: 'cond_stage_model.model.transformer.resblocks.2.attn.in_proj_weight',
+    rows: [32, 64],
+  });
+  t.deepEqual(
+    dir.weights['cond_stage_model.model.transformer.resblocks.2.attn.k_proj.weight'].tensor,
+    'text_model.encoder.layers.2.self_attn.k_proj.weight',
+  );
   t.false(Object.keys(single.weights).some((n) => n.includes('in_proj')));
   compareMappings(t, dir, single, false);
 });
 
 test('VAE attention: diffusers Linear [C, C] maps onto the LDM 1x1 conv [C, C, 1, 1]', (t) => {
   const dir = detectModel(folder('tiny-sd1'));
-  t.is(dir.weights['first_stage_model.decoder.mid.attn_1.proj_out.weight'].tensor, 'decoder.mid_block.attentions.0.to_out.0.weight');
-  t.is(dir.weights['first_stage_model.encoder.mid.attn_1.q.weight'].tensor, 'encoder.mid_block.attentions.0.to_q.weight');
-  t.is(dir.weights['model.diffusion_model.output_blocks.2.1.conv.weight'].tensor, 'up_blocks.0.upsamplers.0.conv.weight');
-  t.is(dir.weights['model.diffusion_model.output_blocks.5.2.conv.weight'].tensor, 'up_blocks.1.upsamplers.0.conv.weight');
-  t.is(dir.weights['model.diffusion_model.input_blocks.9.0.op.weight'].tensor, 'down_blocks.2.downsamplers.0.conv.weight');
-  t.is(dir.weights['first_stage_model.decoder.up.3.upsample.conv.weight'].tensor, 'decoder.up_blocks.0.upsamplers.0.conv.weight');
+  t.is(
+    dir.weights['first_stage_model.decoder.mid.attn_1.proj_out.weight'].tensor,
+    'decoder.mid_block.attentions.0.to_out.0.weight',
+  );
+  t.is(
+    dir.weights['first_stage_model.encoder.mid.attn_1.q.weight'].tensor,
+    'encoder.mid_block.attentions.0.to_q.weight',
+  );
+  t.is(
+    dir.weights['model.diffusion_model.output_blocks.2.1.conv.weight'].tensor,
+    'up_blocks.0.upsamplers.0.conv.weight',
+  );
+  t.is(
+    dir.weights['model.diffusion_model.output_blocks.5.2.conv.weight'].tensor,
+    'up_blocks.1.upsamplers.0.conv.weight',
+  );
+  t.is(
+    dir.weights['model.diffusion_model.input_blocks.9.0.op.weight'].tensor,
+    'down_blocks.2.downsamplers.0.conv.weight',
+  );
+  t.is(
+    dir.weights['first_stage_model.decoder.up.3.upsample.conv.weight'].tensor,
+    'decoder.up_blocks.0.upsamplers.0.conv.weight',
+  );
 });
 
 test('a folder may be given by its model_index.json', (t) => {
@@ -225,7 +297,10 @@ test('key mapping at the full SD 1.5 layout (4 levels, 2 layers; attention-free 
   const cases: Array<[string, string | null]> = [
     ['time_embedding.linear_2.bias', 'time_embed.2.bias'],
     ['conv_in.weight', 'input_blocks.0.0.weight'],
-    ['down_blocks.0.attentions.1.transformer_blocks.0.attn2.to_k.weight', 'input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight'],
+    [
+      'down_blocks.0.attentions.1.transformer_blocks.0.attn2.to_k.weight',
+      'input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight',
+    ],
     ['down_blocks.3.resnets.1.time_emb_proj.weight', 'input_blocks.11.0.emb_layers.1.weight'],
     ['down_blocks.1.resnets.0.conv_shortcut.weight', 'input_blocks.4.0.skip_connection.weight'],
     ['down_blocks.2.downsamplers.0.conv.bias', 'input_blocks.9.0.op.bias'],
@@ -234,20 +309,44 @@ test('key mapping at the full SD 1.5 layout (4 levels, 2 layers; attention-free 
     ['up_blocks.0.resnets.2.conv1.weight', 'output_blocks.2.0.in_layers.2.weight'],
     ['up_blocks.0.upsamplers.0.conv.weight', 'output_blocks.2.1.conv.weight'],
     ['up_blocks.2.upsamplers.0.conv.weight', 'output_blocks.8.2.conv.weight'],
-    ['up_blocks.3.attentions.2.transformer_blocks.0.ff.net.2.weight', 'output_blocks.11.1.transformer_blocks.0.ff.net.2.weight'],
+    [
+      'up_blocks.3.attentions.2.transformer_blocks.0.ff.net.2.weight',
+      'output_blocks.11.1.transformer_blocks.0.ff.net.2.weight',
+    ],
     ['conv_norm_out.bias', 'out.0.bias'],
     ['down_blocks.0.resnets.2.conv1.weight', null], // beyond layers_per_block
     ['add_embedding.linear_1.weight', null],
   ];
   for (const [key, want] of cases) t.is(diffusersUNetKey(key, layout), want && `model.diffusion_model.${want}`, key);
-  t.is(diffusersVaeKey('decoder.up_blocks.0.resnets.2.conv_shortcut.weight', 4), 'first_stage_model.decoder.up.3.block.2.nin_shortcut.weight');
-  t.is(diffusersVaeKey('encoder.mid_block.attentions.0.query.weight', 4), 'first_stage_model.encoder.mid.attn_1.q.weight'); // pre-0.15 names
-  t.is(diffusersVaeKey('decoder.mid_block.attentions.0.proj_attn.bias', 4), 'first_stage_model.decoder.mid.attn_1.proj_out.bias');
+  t.is(
+    diffusersVaeKey('decoder.up_blocks.0.resnets.2.conv_shortcut.weight', 4),
+    'first_stage_model.decoder.up.3.block.2.nin_shortcut.weight',
+  );
+  t.is(
+    diffusersVaeKey('encoder.mid_block.attentions.0.query.weight', 4),
+    'first_stage_model.encoder.mid.attn_1.q.weight',
+  ); // pre-0.15 names
+  t.is(
+    diffusersVaeKey('decoder.mid_block.attentions.0.proj_attn.bias', 4),
+    'first_stage_model.decoder.mid.attn_1.proj_out.bias',
+  );
   t.is(diffusersVaeKey('encoder.conv_norm_out.weight', 4), 'first_stage_model.encoder.norm_out.weight');
-  t.is(hfTextEncoderKey('text_model.encoder.layers.22.mlp.fc2.bias', 'openclip'), 'cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias');
-  t.is(hfTextEncoderKey('text_model.embeddings.position_embedding.weight', 'openclip'), 'cond_stage_model.model.positional_embedding');
-  t.is(hfTextEncoderKey('text_model.encoder.layers.3.self_attn.v_proj.weight', 'clip'), 'cond_stage_model.transformer.text_model.encoder.layers.3.self_attn.v_proj.weight');
+  t.is(
+    hfTextEncoderKey('text_model.encoder.layers.22.mlp.fc2.bias', 'openclip'),
+    'cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias',
+  );
+  t.is(
+    hfTextEncoderKey('text_model.embeddings.position_embedding.weight', 'openclip'),
+    'cond_stage_model.model.positional_embedding',
+  );
+  t.is(
+    hfTextEncoderKey('text_model.encoder.layers.3.self_attn.v_proj.weight', 'clip'),
+    'cond_stage_model.transformer.text_model.encoder.layers.3.self_attn.v_proj.weight',
+  );
   t.is(hfTextEncoderKey('text_model.embeddings.position_ids', 'clip'), null);
-  t.deepEqual(openClipFusedSource('cond_stage_model.model.transformer.resblocks.0.attn.v_proj.bias', 1024), { tensor: 'cond_stage_model.model.transformer.resblocks.0.attn.in_proj_bias', rows: [2048, 3072] });
+  t.deepEqual(openClipFusedSource('cond_stage_model.model.transformer.resblocks.0.attn.v_proj.bias', 1024), {
+    tensor: 'cond_stage_model.model.transformer.resblocks.0.attn.in_proj_bias',
+    rows: [2048, 3072],
+  });
   t.is(openClipFusedSource('cond_stage_model.model.transformer.resblocks.0.attn.out_proj.weight', 1024), null);
 });

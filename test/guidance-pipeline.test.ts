@@ -1,13 +1,15 @@
 // Guidance methods and attention scaling end to end through the pipeline on the tiny fixture models
 // (few steps at 128-192 px so the file stays fast).
 import test from 'ava';
-import { loadPipeline, type Pipeline } from '../lib/pipeline.js';
 import type { GenerateOptions, ProgressEvent } from '../lib/options.js';
+import { loadPipeline, type Pipeline } from '../lib/pipeline.js';
 import { fixture, maxAbsDiff } from './helpers/fixtures.js';
 
 let sd1: Pipeline, sd2: Pipeline;
 test.before(async () => {
-  sd1 = await loadPipeline(fixture('models/tiny-sd1.safetensors'), { config: { nativeSize: 256, textEncoder: { heads: 4 } } as never });
+  sd1 = await loadPipeline(fixture('models/tiny-sd1.safetensors'), {
+    config: { nativeSize: 256, textEncoder: { heads: 4 } } as never,
+  });
   sd2 = await loadPipeline(fixture('models/tiny-sd2.safetensors'), {
     prediction: 'v_prediction',
     config: { nativeSize: 256, unet: { numHeads: [2, 4, 8, 8], midHeads: 8 }, textEncoder: { heads: 2 } } as never,
@@ -18,10 +20,25 @@ test.after.always(async () => {
   await sd2?.dispose();
 });
 
-const base: GenerateOptions = { prompt: 'a red cube on a table', negativePrompt: 'blurry', steps: 2, seed: 7, sampler: 'euler', width: 64, height: 64 };
-const models = () => [['tiny-sd1', sd1], ['tiny-sd2', sd2]] as const;
+const base: GenerateOptions = {
+  prompt: 'a red cube on a table',
+  negativePrompt: 'blurry',
+  steps: 2,
+  seed: 7,
+  sampler: 'euler',
+  width: 64,
+  height: 64,
+};
+const models = () =>
+  [
+    ['tiny-sd1', sd1],
+    ['tiny-sd2', sd2],
+  ] as const;
 
-for (const [w, h] of [[64, 64], [128, 64]] as const) {
+for (const [w, h] of [
+  [64, 64],
+  [128, 64],
+] as const) {
   test(`s-cfg runs end to end on both tiny models at ${w}x${h} and differs from cfg`, async (t) => {
     for (const [name, pipe] of models()) {
       const o = { ...base, width: w, height: h };
@@ -77,9 +94,14 @@ test('guidance schedule and rescale: constant/φ = 0 are plain CFG; linear, cosi
 test('characteristic guidance runs on ε and v models, reports iterations per step, differs from cfg', async (t) => {
   for (const [name, pipe] of models()) {
     const events: ProgressEvent[] = [];
-    const r = await pipe.generate({ ...base, guidance: { method: 'characteristic', scale: 7.5 }, onProgress: (e) => events.push(e) });
+    const r = await pipe.generate({
+      ...base,
+      guidance: { method: 'characteristic', scale: 7.5 },
+      onProgress: (e) => events.push(e),
+    });
     t.is(events.length, 2);
-    for (const e of events) t.true(Number.isInteger(e.iterations) && e.iterations! >= 1 && e.iterations! <= 51, `${name}: ${e.iterations}`);
+    for (const e of events)
+      t.true(Number.isInteger(e.iterations) && e.iterations! >= 1 && e.iterations! <= 51, `${name}: ${e.iterations}`);
     t.log(`${name}: iterations per step ${events.map((e) => e.iterations).join(', ')}`);
     t.true(r.latents.every(Number.isFinite));
     const c = await pipe.generate({ ...base, guidance: 7.5 });

@@ -2,7 +2,15 @@
 // other kernel sizes, odd and non-square images, batch 2, Cin = 4, f16/bf16 weights, 1 and 2
 // threads, on every ISA level the CPU has.
 import test from 'ava';
-import { dotTolerance, isaLevels, maxAbs, maxDiff, opsGemm, randomArray, type WeightDType } from './helpers/ops-gemm.js';
+import {
+  dotTolerance,
+  isaLevels,
+  maxAbs,
+  maxDiff,
+  opsGemm,
+  randomArray,
+  type WeightDType,
+} from './helpers/ops-gemm.js';
 
 const ops = opsGemm();
 
@@ -67,7 +75,10 @@ test('conv2d without bias and a non-square kernel', (t) => {
 test('conv2d rejects a kernel larger than the padded input', (t) => {
   const x = new Float32Array(4);
   const w = new Float32Array(25);
-  t.throws(() => ops.conv2d({ x, B: 1, Cin: 1, H: 2, W: 2, w, dtype: 'F32', Cout: 1, kh: 5, kw: 5, stride: 1, pad: 0 }), {
-    message: /Expected an input at least as large as the kernel/,
-  });
+  t.throws(
+    () => ops.conv2d({ x, B: 1, Cin: 1, H: 2, W: 2, w, dtype: 'F32', Cout: 1, kh: 5, kw: 5, stride: 1, pad: 0 }),
+    {
+      message: /Expected an input at least as large as the kernel/,
+    },
+  );
 });

@@ -1,7 +1,15 @@
 // Blocked GEMM kernels (linear, gemm_f32) against the naive double-accumulating reference, on
 // every ISA level the CPU has, 1 and 2 threads, awkward shapes and f16/bf16 weights.
 import test from 'ava';
-import { dotTolerance, isaLevels, maxAbs, maxDiff, opsGemm, randomArray, type WeightDType } from './helpers/ops-gemm.js';
+import {
+  dotTolerance,
+  isaLevels,
+  maxAbs,
+  maxDiff,
+  opsGemm,
+  randomArray,
+  type WeightDType,
+} from './helpers/ops-gemm.js';
 
 const ops = opsGemm();
 const isas = isaLevels();

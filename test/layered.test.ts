@@ -4,13 +4,14 @@
 // and a whole 4-step CFG sampling run through lib/samplers/layered.ts. Tolerances: 1e-4 max abs for one
 // text-encoder / U-Net call (float32 reassociation); 2e-3 after 4 sampler steps (the TS sinc operator and
 // schedule run in float64, torch's in float64/float32, then 4 U-Net calls amplify the differences).
-import test from 'ava';
+
 import { join } from 'node:path';
-import { fixture, maxAbsDiff, readSafetensors, repoRoot } from './helpers/fixtures.js';
+import test from 'ava';
+import { DiffusionError } from '../lib/errors.js';
 import { loadLayeredModel, readLayeredConfig } from '../lib/loading/layered.js';
 import { layeredEntropyScales, sampleLayered } from '../lib/samplers/layered.js';
 import { alphaSigma, cosineLogSnr, shiftedLogSnr } from '../lib/schedules/shifted-cosine.js';
-import { DiffusionError } from '../lib/errors.js';
+import { fixture, maxAbsDiff, readSafetensors, repoRoot } from './helpers/fixtures.js';
 
 const modelDir = join(repoRoot, 'models', 'default');
 const fx = readSafetensors(fixture('layered/parity.safetensors')).tensors;
@@ -48,7 +49,10 @@ test('tokenizer: prompts give the fixture ids; words outside the vocabulary are 
   t.is(long[76], 49407);
 });
 
-for (const [c, h, w] of [['sq', 64, 64], ['ns', 48, 80]] as const) {
+for (const [c, h, w] of [
+  ['sq', 64, 64],
+  ['ns', 48, 80],
+] as const) {
   test(`U-Net v at every scale matches PyTorch (${c}, ${h}x${w})`, async (t) => {
     const scales = model.config.scales.length;
     const tt = f32(`${c}.t`);
@@ -58,8 +62,14 @@ for (const [c, h, w] of [['sq', 64, 64], ['ns', 48, 80]] as const) {
       t.true(maxAbsDiff(ours, selfScales) < 1e-6, 'entropy scales');
     }
     const vs = await model.forward({
-      z: Array.from({ length: scales }, (_, i) => f32(`${c}.z${i}`)), batch: tt.length, height: h, width: w, t: tt,
-      context: f32(`${c}.context`), contextTokens: 77, selfAttentionScales: selfScales,
+      z: Array.from({ length: scales }, (_, i) => f32(`${c}.z${i}`)),
+      batch: tt.length,
+      height: h,
+      width: w,
+      t: tt,
+      context: f32(`${c}.context`),
+      contextTokens: 77,
+      selfAttentionScales: selfScales,
     });
     t.is(vs.length, scales);
     for (let i = 0; i < scales; i++) {
@@ -75,7 +85,15 @@ test('layered sampler (TS loop + native U-Net) matches the PyTorch sampler', asy
   const context = await model.encodeIds(id, 1);
   const uncondContext = await model.encodePrompts(['']);
   const x0 = await sampleLayered(model, {
-    noise: f32('sample.noise'), batch: 1, height: 64, width: 64, steps: 4, guidance: 3, context, uncondContext, contextTokens: 77,
+    noise: f32('sample.noise'),
+    batch: 1,
+    height: 64,
+    width: 64,
+    steps: 4,
+    guidance: 3,
+    context,
+    uncondContext,
+    contextTokens: 77,
   });
   const err = maxAbsDiff(x0, f32('sample.x0'));
   t.log('x0 max abs after 4 steps', err);
@@ -86,9 +104,17 @@ test('bad inputs are typed errors, not crashes', async (t) => {
   const cfgErr = t.throws(() => readLayeredConfig(join(repoRoot, 'models', 'tokenizers')));
   t.true(cfgErr instanceof DiffusionError);
   const z = model.config.scales.map(() => new Float32Array(3));
-  const err = await t.throwsAsync(model.forward({
-    z, batch: 1, height: 60, width: 64, t: new Float32Array(1), context: new Float32Array(77 * 64), contextTokens: 77,
-  }));
+  const err = await t.throwsAsync(
+    model.forward({
+      z,
+      batch: 1,
+      height: 60,
+      width: 64,
+      t: new Float32Array(1),
+      context: new Float32Array(77 * 64),
+      contextTokens: 77,
+    }),
+  );
   t.is((err as DiffusionError).code, 'ERR_INVALID_ARGUMENT');
   t.regex(err!.message, /^Expected /);
   const e2 = await t.throwsAsync(model.encodeIds(new Int32Array(78), 1));

@@ -1,13 +1,14 @@
 // make-checkpoint writes exactly what detection expects: full-size SD1.5 / SD2.1 headers (data as
 // a sparse zero file) detect as the standard configs with the known parameter counts; narrowed
 // files are written for real, deterministic from the seed, with the intended value scales.
-import test from 'ava';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+
 import { createHash } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { detectModel } from '../lib/loading/detect.js';
+import test from 'ava';
 import { planCheckpoint, standardConfig, toHalf, writeCheckpoint } from '../lib/cli/make-checkpoint.js';
+import { detectModel } from '../lib/loading/detect.js';
 import { readSafetensors } from './helpers/fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nd-mkckpt-'));
@@ -88,7 +89,10 @@ test('values: ones for norms, zeros for biases, weights with variance 1/fan_in, 
   const std = Math.sqrt(data.reduce((s, v) => s + (v - mean) ** 2, 0) / data.length);
   t.true(Math.abs(std * Math.sqrt(fanIn) - 1) < 0.05, `std ${std} vs ${1 / Math.sqrt(fanIn)}`);
   t.true(Math.abs(mean) < 0.05 / Math.sqrt(fanIn));
-  t.deepEqual(f['cond_stage_model.transformer.text_model.embeddings.position_ids'].data, Array.from({ length: 77 }, (_, i) => i));
+  t.deepEqual(
+    f['cond_stage_model.transformer.text_model.embeddings.position_ids'].data,
+    Array.from({ length: 77 }, (_, i) => i),
+  );
   const ac = f.alphas_cumprod.data as Float32Array;
   t.true(Math.abs(ac[0] - (1 - 0.00085)) < 1e-7 && Math.abs(ac[999] - 0.0046) < 1e-4);
 

@@ -4,8 +4,10 @@ import { lowerScaleAlphaSigma, lowerScaleState, sincDownsample, sincDownsampleNo
 import { TorchGenerator } from '../lib/noise/torch-rng.js';
 
 function naiveDft(re: Float64Array, im: Float64Array, inverse: boolean): [Float64Array, Float64Array] {
-  const n = re.length, sign = inverse ? 1 : -1;
-  const oR = new Float64Array(n), oI = new Float64Array(n);
+  const n = re.length,
+    sign = inverse ? 1 : -1;
+  const oR = new Float64Array(n),
+    oI = new Float64Array(n);
   for (let f = 0; f < n; f++) {
     for (let k = 0; k < n; k++) {
       const a = (sign * 2 * Math.PI * f * k) / n;
@@ -32,18 +34,31 @@ test('fft matches a direct DFT for radix-2 and other lengths, both directions', 
 });
 
 function stats(x: Float32Array, h: number, w: number) {
-  let s = 0, s2 = 0;
-  for (const v of x) { s += v; s2 += v * v; }
+  let s = 0,
+    s2 = 0;
+  for (const v of x) {
+    s += v;
+    s2 += v * v;
+  }
   const mean = s / x.length;
   const variance = s2 / x.length - mean * mean;
-  let hx = 0, nx = 0, vy = 0, ny = 0;
+  let hx = 0,
+    nx = 0,
+    vy = 0,
+    ny = 0;
   const planes = x.length / (h * w);
   for (let p = 0; p < planes; p++) {
     for (let r = 0; r < h; r++) {
       for (let c = 0; c < w; c++) {
         const i = p * h * w + r * w + c;
-        if (c + 1 < w) { hx += (x[i] - mean) * (x[i + 1] - mean); nx++; }
-        if (r + 1 < h) { vy += (x[i] - mean) * (x[i + w] - mean); ny++; }
+        if (c + 1 < w) {
+          hx += (x[i] - mean) * (x[i + 1] - mean);
+          nx++;
+        }
+        if (r + 1 < h) {
+          vy += (x[i] - mean) * (x[i + w] - mean);
+          ny++;
+        }
       }
     }
   }
@@ -96,7 +111,7 @@ function bandLimited(c: number, h: number, w: number, m: number, mw: number): Fl
     for (let r = 0; r < h; r++) {
       for (let col = 0; col < w; col++) {
         let v = 0.3;
-        for (const [fy, fx, a, ph] of terms) v += a * Math.cos(2 * Math.PI * (fy * r / h + fx * col / w) + ph);
+        for (const [fy, fx, a, ph] of terms) v += a * Math.cos(2 * Math.PI * ((fy * r) / h + (fx * col) / w) + ph);
         x[ch * h * w + r * w + col] = v;
       }
     }
@@ -105,7 +120,11 @@ function bandLimited(c: number, h: number, w: number, m: number, mw: number): Fl
 }
 
 test('a band-limited input is preserved exactly: D(x)[m] = x[k*m]', (t) => {
-  for (const [c, h, w, k] of [[3, 64, 32, 4], [2, 24, 40, 2], [2, 30, 18, 3]]) {
+  for (const [c, h, w, k] of [
+    [3, 64, 32, 4],
+    [2, 24, 40, 2],
+    [2, 30, 18, 3],
+  ]) {
     const x = bandLimited(c, h, w, h / k, w / k);
     const d = sincDownsample(x, c, h, w, k);
     let maxErr = 0;
@@ -122,19 +141,26 @@ test('a band-limited input is preserved exactly: D(x)[m] = x[k*m]', (t) => {
 });
 
 test('a frequency above the new Nyquist is removed', (t) => {
-  const h = 16, w = 16;
+  const h = 16,
+    w = 16;
   const x = new Float32Array(h * w);
-  for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) x[r * w + c] = Math.cos(2 * Math.PI * 5 * c / w);
+  for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) x[r * w + c] = Math.cos((2 * Math.PI * 5 * c) / w);
   const d = sincDownsample(x, 1, h, w, 2); // new Nyquist is 4 cycles
   t.true(d.every((v) => Math.abs(v) < 1e-6));
 });
 
 test('state mapping: unit total variance, logSNR shifted by 2 ln k, linear in signal and noise', (t) => {
-  const alpha = 0.6, sigma = 0.8, k = 2;
+  const alpha = 0.6,
+    sigma = 0.8,
+    k = 2;
   const { alpha: a2, sigma: s2 } = lowerScaleAlphaSigma(alpha, sigma, k);
   t.true(Math.abs(a2 * a2 + s2 * s2 - 1) < 1e-12);
-  t.true(Math.abs(Math.log((a2 * a2) / (s2 * s2)) - (Math.log((alpha * alpha) / (sigma * sigma)) + 2 * Math.log(k))) < 1e-12);
-  const c = 2, h = 32, w = 48;
+  t.true(
+    Math.abs(Math.log((a2 * a2) / (s2 * s2)) - (Math.log((alpha * alpha) / (sigma * sigma)) + 2 * Math.log(k))) < 1e-12,
+  );
+  const c = 2,
+    h = 32,
+    w = 48;
   const x = bandLimited(c, h, w, h / k, w / k);
   const eps = new TorchGenerator(4).randn([c, h, w]);
   const z = x.map((v, i) => alpha * v + sigma * eps[i]);
@@ -154,8 +180,13 @@ test('validation: sizes must divide, lengths must match', (t) => {
 });
 
 test('the noise operator has orthonormal rows (A Aᵀ = I), which is what makes white noise stay white', (t) => {
-  for (const [h, w, k] of [[2, 16, 2], [3, 12, 3], [4, 8, 4]]) {
-    const n = h * w, m = (h / k) * (w / k);
+  for (const [h, w, k] of [
+    [2, 16, 2],
+    [3, 12, 3],
+    [4, 8, 4],
+  ]) {
+    const n = h * w,
+      m = (h / k) * (w / k);
     const rows: Float32Array[] = [];
     for (let i = 0; i < n; i++) {
       const e = new Float32Array(n);

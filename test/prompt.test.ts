@@ -11,12 +11,29 @@ const simplify = (parts: ReturnType<typeof parsePromptAttention>) =>
 
 test('parse: plain, (x), [x], (x:w), nesting, unclosed, stray, escapes', (t) => {
   t.deepEqual(simplify(parsePromptAttention('a cat')), [['a cat', 1]]);
-  t.deepEqual(simplify(parsePromptAttention('a (cat)')), [['a ', 1], ['cat', 1.1]]);
-  t.deepEqual(simplify(parsePromptAttention('a [cat]')), [['a ', 1], ['cat', 0.909091]]);
-  t.deepEqual(simplify(parsePromptAttention('(cat:1.5) dog')), [['cat', 1.5], [' dog', 1]]);
+  t.deepEqual(simplify(parsePromptAttention('a (cat)')), [
+    ['a ', 1],
+    ['cat', 1.1],
+  ]);
+  t.deepEqual(simplify(parsePromptAttention('a [cat]')), [
+    ['a ', 1],
+    ['cat', 0.909091],
+  ]);
+  t.deepEqual(simplify(parsePromptAttention('(cat:1.5) dog')), [
+    ['cat', 1.5],
+    [' dog', 1],
+  ]);
   t.deepEqual(simplify(parsePromptAttention('((cat))')), [['cat', 1.21]]);
-  t.deepEqual(simplify(parsePromptAttention('(a (b:2) c)')), [['a ', 1.1], ['b', 2.2], [' c', 1.1]]);
-  t.deepEqual(simplify(parsePromptAttention('[a (b) c]')), [['a ', 0.909091], ['b', 1], [' c', 0.909091]]);
+  t.deepEqual(simplify(parsePromptAttention('(a (b:2) c)')), [
+    ['a ', 1.1],
+    ['b', 2.2],
+    [' c', 1.1],
+  ]);
+  t.deepEqual(simplify(parsePromptAttention('[a (b) c]')), [
+    ['a ', 0.909091],
+    ['b', 1],
+    [' c', 0.909091],
+  ]);
   t.deepEqual(simplify(parsePromptAttention('(unclosed')), [['unclosed', 1.1]]);
   t.deepEqual(simplify(parsePromptAttention('stray) and] ok')), [['stray) and] ok', 1]]);
   t.deepEqual(simplify(parsePromptAttention('\\(literal\\) \\[x\\]')), [['(literal) [x]', 1]]);
@@ -50,7 +67,10 @@ test('weights land on the right tokens', (t) => {
   const [chunk] = promptToChunks(sd1, 'a (red:1.5) [cat]');
   const ids = sd1.encodeTokens('a red cat');
   t.deepEqual(chunk.ids.slice(1, 4), ids);
-  t.deepEqual(chunk.weights.slice(0, 5).map((w) => Math.round(w * 1e6) / 1e6), [1, 1, 1.5, 0.909091, 1]);
+  t.deepEqual(
+    chunk.weights.slice(0, 5).map((w) => Math.round(w * 1e6) / 1e6),
+    [1, 1, 1.5, 0.909091, 1],
+  );
 });
 
 test('chunking at 75 tokens: 100 words -> 2 chunks, start/end/pad in each', (t) => {

@@ -1,12 +1,12 @@
-import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { TorchGenerator, torchRandn } from '../lib/noise/torch-rng.js';
-import { Mt19937 } from '../lib/noise/mt19937.js';
+import test from 'ava';
 import { fmaf, logAvx } from '../lib/noise/avx-mathfun.js';
+import { Mt19937 } from '../lib/noise/mt19937.js';
+import { TorchGenerator, torchRandn } from '../lib/noise/torch-rng.js';
 import { fixture, readSafetensors } from './helpers/fixtures.js';
 
 const index = JSON.parse(
-  readFileSync(fixture('index.json'), 'utf8').replace(/([:\[,]\s*)(-?Infinity|NaN)/g, '$1null'),
+  readFileSync(fixture('index.json'), 'utf8').replace(/([:[,]\s*)(-?Infinity|NaN)/g, '$1null'),
 ) as { cases: any[] };
 const rngCase = index.cases.find((c) => c.id === 'rng/torch_randn');
 const tensors = readSafetensors(fixture('rng/torch_randn.safetensors')).tensors;
@@ -15,7 +15,8 @@ function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
 }
 function countBitMismatches(got: Float32Array, expected: Float32Array): number {
-  const g = bits(got), e = bits(expected);
+  const g = bits(got),
+    e = bits(expected);
   let n = Math.abs(g.length - e.length);
   for (let i = 0; i < Math.min(g.length, e.length); i++) if (g[i] !== e[i]) n++;
   return n;
@@ -74,9 +75,14 @@ test('scalar path caches the second Box-Muller value across calls, manualSeed cl
 
 test('samples look standard normal (mean, variance) on a large draw', (t) => {
   const x = torchRandn([1, 4, 128, 128], 3);
-  let s = 0, s2 = 0;
-  for (const v of x) { s += v; s2 += v * v; }
-  const mean = s / x.length, variance = s2 / x.length - mean * mean;
+  let s = 0,
+    s2 = 0;
+  for (const v of x) {
+    s += v;
+    s2 += v * v;
+  }
+  const mean = s / x.length,
+    variance = s2 / x.length - mean * mean;
   t.true(Math.abs(mean) < 0.03, `mean ${mean}`);
   t.true(Math.abs(variance - 1) < 0.03, `variance ${variance}`);
 });
@@ -84,13 +90,16 @@ test('samples look standard normal (mean, variance) on a large draw', (t) => {
 test('float32 helpers: fmaf rounds once, logAvx is close to ln', (t) => {
   // a*b = 64 - 2^-30; + c lands just below the midpoint 2^30 + 192. Rounding the double sum first hits the
   // midpoint exactly and ties to even (2^30 + 256); one rounding gives 2^30 + 128.
-  const a = 1 + 2 ** -18, b = 64 - 2 ** -12, c = 2 ** 30 + 128;
+  const a = 1 + 2 ** -18,
+    b = 64 - 2 ** -12,
+    c = 2 ** 30 + 128;
   t.is(fmaf(a, b, c), 2 ** 30 + 128);
   t.is(Math.fround(a * b + c), 2 ** 30 + 256);
   t.is(fmaf(a, b, -c), -(2 ** 30 + 128));
   t.is(Math.fround(a * b - c), -(2 ** 30));
   t.is(fmaf(3, 5, 7), 22);
-  for (const x of [1e-7, 0.1, 0.5, 0.7071, 0.99999994, 1]) t.true(Math.abs(logAvx(Math.fround(x)) - Math.log(Math.fround(x))) < 1e-6 * Math.max(1, Math.abs(Math.log(x))));
+  for (const x of [1e-7, 0.1, 0.5, 0.7, 0.99999994, 1])
+    t.true(Math.abs(logAvx(Math.fround(x)) - Math.log(Math.fround(x))) < 1e-6 * Math.max(1, Math.abs(Math.log(x))));
 });
 
 test('more torch draws (test/data, from Debian torch 1.13.1): big and negative seeds, sizes 1..39, mixed sequences', (t) => {

@@ -2,17 +2,35 @@
 // exact, σ to float32 rounding (rel 2e-7: diffusers' float32 pow/log vs our float64-then-round), init noise σ
 // and final ᾱ exact or to 1 ulp. Plus properties of the Karras / exponential / sgm-uniform / custom schedules.
 import test from 'ava';
-import { fixture, readSafetensors } from './helpers/fixtures.js';
 import type { SchedulerConfig } from '../lib/loading/types.js';
-import {
-  noiseTable, ddimTimesteps, pndmTimesteps, kdiffusionTimesteps, dpmTimesteps, lcmTimesteps, kdiffusionPlan, dpmPlan,
-  karrasSigmas, exponentialSigmas, sigmaToT, roundHalfEven, torchLinspaceF32,
-} from '../lib/schedules/index.js';
 import { createSampler } from '../lib/samplers/index.js';
+import {
+  ddimTimesteps,
+  dpmPlan,
+  dpmTimesteps,
+  exponentialSigmas,
+  karrasSigmas,
+  kdiffusionPlan,
+  kdiffusionTimesteps,
+  lcmTimesteps,
+  noiseTable,
+  pndmTimesteps,
+  roundHalfEven,
+  sigmaToT,
+  torchLinspaceF32,
+} from '../lib/schedules/index.js';
+import { fixture, readSafetensors } from './helpers/fixtures.js';
 
-export const SD15: SchedulerConfig = {
-  betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear', numTrainTimesteps: 1000,
-  predictionType: 'epsilon', timestepSpacing: 'leading', stepsOffset: 1, setAlphaToOne: false, clipSample: false,
+const SD15: SchedulerConfig = {
+  betaStart: 0.00085,
+  betaEnd: 0.012,
+  betaSchedule: 'scaled_linear',
+  numTrainTimesteps: 1000,
+  predictionType: 'epsilon',
+  timestepSpacing: 'leading',
+  stepsOffset: 1,
+  setAlphaToOne: false,
+  clipSample: false,
 };
 
 const table = (name: string) => readSafetensors(fixture(`schedulers/table_${name}.safetensors`)).tensors;
@@ -42,8 +60,14 @@ test('discrete timesteps, final ᾱ and init noise σ: ddim, pndm, lcm', (t) => 
     const d = table('ddim');
     t.deepEqual(ddimTimesteps(steps, SD15), d[`steps${steps}.timesteps`].data);
     t.deepEqual(createSampler('ddim', { steps, config: SD15 }).timesteps, d[`steps${steps}.timesteps`].data);
-    t.is(Math.fround(noiseTable(SD15).alphasCumprod[0]), (d[`steps${steps}.final_alpha_cumprod`].data as Float32Array)[0]);
-    t.is(createSampler('ddim', { steps, config: SD15 }).initNoiseSigma, (d[`steps${steps}.init_noise_sigma`].data as Float32Array)[0]);
+    t.is(
+      Math.fround(noiseTable(SD15).alphasCumprod[0]),
+      (d[`steps${steps}.final_alpha_cumprod`].data as Float32Array)[0],
+    );
+    t.is(
+      createSampler('ddim', { steps, config: SD15 }).initNoiseSigma,
+      (d[`steps${steps}.init_noise_sigma`].data as Float32Array)[0],
+    );
     const p = table('pndm');
     t.deepEqual(pndmTimesteps(steps, SD15), p[`steps${steps}.timesteps`].data);
     const pndm = createSampler('pndm', { steps, config: SD15 });
@@ -51,12 +75,19 @@ test('discrete timesteps, final ᾱ and init noise σ: ddim, pndm, lcm', (t) => 
     t.is(pndm.initNoiseSigma, (p[`steps${steps}.init_noise_sigma`].data as Float32Array)[0]);
     const l = table('lcm');
     t.deepEqual(lcmTimesteps(steps, SD15), l[`steps${steps}.timesteps`].data);
-    t.is(createSampler('lcm', { steps, config: SD15 }).initNoiseSigma, (l[`steps${steps}.init_noise_sigma`].data as Float32Array)[0]);
+    t.is(
+      createSampler('lcm', { steps, config: SD15 }).initNoiseSigma,
+      (l[`steps${steps}.init_noise_sigma`].data as Float32Array)[0],
+    );
   }
 });
 
 test('σ-based tables: euler, euler a, lms (float timesteps, σ, init noise σ = √(σ_max²+1))', (t) => {
-  for (const [fx, sampler] of [['euler', 'euler'], ['euler_a', 'euler-a'], ['lms', 'lms']] as const) {
+  for (const [fx, sampler] of [
+    ['euler', 'euler'],
+    ['euler_a', 'euler-a'],
+    ['lms', 'lms'],
+  ] as const) {
     const f = table(fx);
     for (const steps of [10, 20]) {
       const s = createSampler(sampler, { steps, config: SD15 });
@@ -69,7 +100,9 @@ test('σ-based tables: euler, euler a, lms (float timesteps, σ, init noise σ =
 
 test('σ-based tables: dpmpp-2m, dpmpp-2m karras, unipc (N+1-point leading spacing)', (t) => {
   for (const [fx, sampler, schedule] of [
-    ['dpmpp_2m', 'dpmpp-2m', 'normal'], ['dpmpp_2m_karras', 'dpmpp-2m', 'karras'], ['unipc', 'unipc', 'normal'],
+    ['dpmpp_2m', 'dpmpp-2m', 'normal'],
+    ['dpmpp_2m_karras', 'dpmpp-2m', 'karras'],
+    ['unipc', 'unipc', 'normal'],
   ] as const) {
     const f = table(fx);
     for (const steps of [10, 20]) {
@@ -87,10 +120,16 @@ test('spacings: trailing and linspace follow diffusers formulas', (t) => {
   t.deepEqual(ddimTimesteps(10, trailing), [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
   t.deepEqual(ddimTimesteps(4, linspace), [999, 666, 333, 0]);
   t.deepEqual(kdiffusionTimesteps(4, linspace), [999, 666, 333, 0]);
-  t.deepEqual(kdiffusionTimesteps(3, linspace).map((v) => v), [999, 499.5, 0]);
+  t.deepEqual(
+    kdiffusionTimesteps(3, linspace).map((v) => v),
+    [999, 499.5, 0],
+  );
   t.deepEqual(dpmTimesteps(4, linspace), [999, 749, 500, 250]); // np.round(749.25)=749, 499.5→500 (half to even)
   t.deepEqual(pndmTimesteps(4, trailing), [999, 749, 749, 499, 249]);
-  t.is(createSampler('euler', { steps: 10, config: trailing }).initNoiseSigma, createSampler('euler', { steps: 10, config: trailing }).sigmas![0]);
+  t.is(
+    createSampler('euler', { steps: 10, config: trailing }).initNoiseSigma,
+    createSampler('euler', { steps: 10, config: trailing }).sigmas![0],
+  );
   t.is(roundHalfEven(2.5), 2);
   t.is(roundHalfEven(3.5), 4);
   t.is(roundHalfEven(-0.5), -0);
@@ -128,8 +167,14 @@ test('karras / exponential / sgm-uniform: monotone, endpoints, final 0', (t) => 
       const s = createSampler(name, { steps: 8, config: SD15, schedule });
       const sig = s.sigmas!;
       t.is(sig[sig.length - 1], 0, `${name} ${schedule} ends at 0`);
-      t.true(decreasing(sig.filter((_, i) => name !== 'heun' || i === 0 || sig[i] !== sig[i - 1])), `${name} ${schedule} decreasing`);
-      t.true(s.timesteps.every((ts, i) => ts >= 0 && ts <= 999 && (i === 0 || ts <= s.timesteps[i - 1])), `${name} ${schedule} timesteps`);
+      t.true(
+        decreasing(sig.filter((_, i) => name !== 'heun' || i === 0 || sig[i] !== sig[i - 1])),
+        `${name} ${schedule} decreasing`,
+      );
+      t.true(
+        s.timesteps.every((ts, i) => ts >= 0 && ts <= 999 && (i === 0 || ts <= s.timesteps[i - 1])),
+        `${name} ${schedule} timesteps`,
+      );
     }
   }
   const dk = dpmPlan({ steps: 10, config: SD15, schedule: 'karras' });

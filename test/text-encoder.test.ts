@@ -11,15 +11,25 @@ import { loadBinding } from '../lib/native/load.js';
 import { ClipTextEncoder } from '../lib/native/text-encoder.js';
 import type { NativeWeights } from '../lib/native/weights.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
-import { singleFileWeights, tinyFiles, tinySd1TextConfig, tinySd2TextConfig, writeF32Safetensors } from './helpers/tiny-models.js';
+import {
+  singleFileWeights,
+  tinyFiles,
+  tinySd1TextConfig,
+  tinySd2TextConfig,
+  writeF32Safetensors,
+} from './helpers/tiny-models.js';
 
 const F32_TOL = 1e-4;
 // f16 weights are the f32 ones rounded: measured 2.8e-3 max abs on embeddings of max |x| 3.0.
 const F16_TOL = 6e-3;
 const ROW = 77 * 32;
 
-const sd1 = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, { threads: 2 });
-const sd2 = new ClipTextEncoder(singleFileWeights(tinyFiles.sd2, 'cond_stage_model.'), tinySd2TextConfig, { threads: 2 });
+const sd1 = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, {
+  threads: 2,
+});
+const sd2 = new ClipTextEncoder(singleFileWeights(tinyFiles.sd2, 'cond_stage_model.'), tinySd2TextConfig, {
+  threads: 2,
+});
 
 function cases(model: string, name: string) {
   return readSafetensors(fixture(`${model}/${name}.safetensors`)).tensors;
@@ -27,20 +37,31 @@ function cases(model: string, name: string) {
 const f32 = (t: { data: Float32Array | number[] }) => t.data as Float32Array;
 const ids = (t: { data: Float32Array | number[] }) => t.data as number[];
 
-async function expectCode(t: import('ava').ExecutionContext, p: Promise<unknown> | (() => unknown), code: string, message?: RegExp) {
+async function expectCode(
+  t: import('ava').ExecutionContext,
+  p: Promise<unknown> | (() => unknown),
+  code: string,
+  message?: RegExp,
+) {
   const err = typeof p === 'function' ? t.throws(p) : await t.throwsAsync(p);
   t.true(err instanceof DiffusionError, `expected a DiffusionError, got ${String(err)}`);
   t.is((err as DiffusionError).code, code as DiffusionError['code']);
   if (message) t.regex(err!.message, message);
 }
 
-for (const [model, te] of [['tiny-sd1', sd1], ['tiny-sd2', sd2]] as const) {
+for (const [model, te] of [
+  ['tiny-sd1', sd1],
+  ['tiny-sd2', sd2],
+] as const) {
   for (const name of ['te_astronaut', 'te_long_truncated']) {
     test(`${model} ${name}: prompt and negative embeddings in one batch`, async (t) => {
       const c = cases(model, name);
       const out = await te.encode([...ids(c.input_ids), ...ids(c.negative_input_ids)]);
       t.is(out.length, 2 * ROW);
-      const d = [maxAbsDiff(out.subarray(0, ROW), f32(c.prompt_embeds)), maxAbsDiff(out.subarray(ROW), f32(c.negative_prompt_embeds))];
+      const d = [
+        maxAbsDiff(out.subarray(0, ROW), f32(c.prompt_embeds)),
+        maxAbsDiff(out.subarray(ROW), f32(c.negative_prompt_embeds)),
+      ];
       t.log(`max abs diff ${d.map((x) => x.toExponential(2)).join(', ')}`);
       t.true(Math.max(...d) <= F32_TOL);
     });
@@ -49,7 +70,9 @@ for (const [model, te] of [['tiny-sd1', sd1], ['tiny-sd2', sd2]] as const) {
   test(`${model} internals: embeddings, each layer's hidden state, last_hidden_state`, async (t) => {
     const c = cases(model, 'te_internals_astronaut');
     const input = ids(c.input_ids);
-    const diffs = [maxAbsDiff(await te.encode(input, { layersToRun: 0, finalLayerNorm: false }), f32(c.embeddings_out))];
+    const diffs = [
+      maxAbsDiff(await te.encode(input, { layersToRun: 0, finalLayerNorm: false }), f32(c.embeddings_out)),
+    ];
     for (let k = 1; k <= 4; k++) {
       const h = await te.encode(input, { layersToRun: k, finalLayerNorm: false });
       diffs.push(maxAbsDiff(h, f32(c.hidden_states).subarray((k - 1) * ROW, k * ROW)));
@@ -76,10 +99,15 @@ test('tiny-sd1 clip skip 1 = penultimate layer then final layer norm', async (t)
 });
 
 test('tiny-sd1 f16 weights: close to the f32 reference', async (t) => {
-  const te16 = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1fp16, 'cond_stage_model.'), tinySd1TextConfig, { threads: 2 });
+  const te16 = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1fp16, 'cond_stage_model.'), tinySd1TextConfig, {
+    threads: 2,
+  });
   const c = cases('tiny-sd1', 'te_astronaut');
   const out = await te16.encode([...ids(c.input_ids), ...ids(c.negative_input_ids)]);
-  const d = Math.max(maxAbsDiff(out.subarray(0, ROW), f32(c.prompt_embeds)), maxAbsDiff(out.subarray(ROW), f32(c.negative_prompt_embeds)));
+  const d = Math.max(
+    maxAbsDiff(out.subarray(0, ROW), f32(c.prompt_embeds)),
+    maxAbsDiff(out.subarray(ROW), f32(c.negative_prompt_embeds)),
+  );
   t.log(`f16 max abs diff ${d.toExponential(2)}`);
   t.true(d <= F16_TOL);
   t.true(d > 0); // the f16 file really is read as f16
@@ -96,11 +124,15 @@ test('tiny-sd2 with split attn.{q,k,v}_proj weights equals the fused in_proj lay
       out[name] = { shape: v.shape, data: v.data as Float32Array };
       continue;
     }
-    const rows = v.shape[0] / 3, per = (v.data as Float32Array).length / 3;
+    const rows = v.shape[0] / 3,
+      per = (v.data as Float32Array).length / 3;
     // stored in the order q, v, k: not back to back, so the three projections run separately
     ['q', 'v', 'k'].forEach((p) => {
       const i = 'qkv'.indexOf(p);
-      out[`${m[1]}${p}_proj.${m[2]}`] = { shape: [rows, ...v.shape.slice(1)], data: (v.data as Float32Array).slice(i * per, (i + 1) * per) };
+      out[`${m[1]}${p}_proj.${m[2]}`] = {
+        shape: [rows, ...v.shape.slice(1)],
+        data: (v.data as Float32Array).slice(i * per, (i + 1) * per),
+      };
     });
   }
   const dir = mkdtempSync(join(tmpdir(), 'nd-te-'));
@@ -108,7 +140,11 @@ test('tiny-sd2 with split attn.{q,k,v}_proj weights equals the fused in_proj lay
     const path = join(dir, 'split.safetensors');
     writeF32Safetensors(path, out);
     const names = Object.keys(out);
-    const split = new ClipTextEncoder({ files: [path], tensors: names.map((n) => [n, 0, n]) }, { ...tinySd2TextConfig, layers: 4 }, { threads: 1 });
+    const split = new ClipTextEncoder(
+      { files: [path], tensors: names.map((n) => [n, 0, n]) },
+      { ...tinySd2TextConfig, layers: 4 },
+      { threads: 1 },
+    );
     const c = cases('tiny-sd2', 'te_astronaut');
     const a = await split.encode(ids(c.input_ids));
     t.true(maxAbsDiff(a, f32(c.prompt_embeds)) <= F32_TOL);
@@ -125,7 +161,8 @@ test('tiny-sd2 with q/k/v mapped as row ranges of in_proj (the canonical split) 
   for (const [name, file, tensor] of w.tensors) {
     const m = /^(.*\.attn\.)in_proj_(weight|bias)$/.exec(name);
     if (!m) tensors.push([name, file, tensor]);
-    else ['q', 'k', 'v'].forEach((p, i) => tensors.push([`${m[1]}${p}_proj.${m[2]}`, file, tensor, 32 * i, 32 * (i + 1)]));
+    else
+      ['q', 'k', 'v'].forEach((p, i) => tensors.push([`${m[1]}${p}_proj.${m[2]}`, file, tensor, 32 * i, 32 * (i + 1)]));
   }
   const split = new ClipTextEncoder({ files: w.files, tensors }, tinySd2TextConfig, { threads: 1 });
   const c = cases('tiny-sd2', 'te_astronaut');
@@ -142,15 +179,37 @@ test('concurrent calls serialise and give the sequential results', async (t) => 
 
 test('bad ids, lengths and options reject with typed errors', async (t) => {
   const good = new Int32Array(77).fill(49407);
-  await expectCode(t, sd1.encode(Int32Array.from(good).fill(49408, 5, 6)), 'ERR_INVALID_ARGUMENT', /^Expected token ids in \[0, 49408\) for input ids\[5\] but received 49408$/);
+  await expectCode(
+    t,
+    sd1.encode(Int32Array.from(good).fill(49408, 5, 6)),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected token ids in \[0, 49408\) for input ids\[5\] but received 49408$/,
+  );
   await expectCode(t, sd1.encode(Int32Array.from(good).fill(-1, 0, 1)), 'ERR_INVALID_ARGUMENT', /but received -1/);
-  await expectCode(t, sd1.encode(new Int32Array(76)), 'ERR_INVALID_ARGUMENT', /^Expected a multiple of 77 token ids for ids/);
-  await expectCode(t, sd1.encode([...good].fill(2 ** 32 + 5, 7, 8)), 'ERR_INVALID_ARGUMENT', /^Expected token ids in \[0, 49408\) for ids\[7\] but received 4294967301$/);
+  await expectCode(
+    t,
+    sd1.encode(new Int32Array(76)),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected a multiple of 77 token ids for ids/,
+  );
+  await expectCode(
+    t,
+    sd1.encode([...good].fill(2 ** 32 + 5, 7, 8)),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected token ids in \[0, 49408\) for ids\[7\] but received 4294967301$/,
+  );
   await expectCode(t, sd1.encode([...good].fill(1.5, 0, 1)), 'ERR_INVALID_ARGUMENT', /for ids\[0\] but received 1\.5$/);
-  await expectCode(t, sd1.encode(good, { layersToRun: 5 }), 'ERR_INVALID_ARGUMENT', /options\.layersToRun but received 5/);
+  await expectCode(
+    t,
+    sd1.encode(good, { layersToRun: 5 }),
+    'ERR_INVALID_ARGUMENT',
+    /options\.layersToRun but received 5/,
+  );
   await expectCode(t, sd1.encode(good, { clipSkip: 5 }), 'ERR_INVALID_ARGUMENT', /options\.clipSkip/);
   // the raw binding checks types itself
-  const { TextEncoder } = loadBinding<{ TextEncoder: new (...a: unknown[]) => { encode(...a: unknown[]): Promise<unknown> } }>();
+  const { TextEncoder } = loadBinding<{
+    TextEncoder: new (...a: unknown[]) => { encode(...a: unknown[]): Promise<unknown> };
+  }>();
   const raw = new TextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, { threads: 1 });
   for (const [args, re] of [
     [[new Float32Array(77), 1], /^Expected an Int32Array for ids but received/],
@@ -166,17 +225,48 @@ test('bad ids, lengths and options reject with typed errors', async (t) => {
 
 test('bad configs and mismatched weights throw typed errors naming the problem', async (t) => {
   const w1 = singleFileWeights(tinyFiles.sd1, 'cond_stage_model.');
-  await expectCode(t, () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, heads: 3 }), 'ERR_INVALID_ARGUMENT', /^Expected a head count dividing hidden \(32\) for config\.heads but received 3$/);
-  await expectCode(t, () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, hidden: 64, heads: 4 }), 'ERR_SHAPE_MISMATCH',
-    /^Expected shape \[49408, 64\] for weight "cond_stage_model\.transformer\.text_model\.embeddings\.token_embedding\.weight" but received \[49408, 32\]$/);
-  await expectCode(t, () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, layers: 5 }), 'ERR_INVALID_FILE', /Missing weight "cond_stage_model\.transformer\.text_model\.encoder\.layers\.4\./);
-  await expectCode(t, () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, kind: 'openclip' }), 'ERR_INVALID_FILE', /Missing weight "cond_stage_model\.model\./);
-  await expectCode(t, () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, activation: 'relu' as 'gelu' }), 'ERR_INVALID_ARGUMENT', /"quick_gelu" or "gelu" for config\.activation/);
-  await expectCode(t, () => new ClipTextEncoder(w1, tinySd1TextConfig, { threads: -1 }), 'ERR_INVALID_ARGUMENT', /options\.threads/);
+  await expectCode(
+    t,
+    () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, heads: 3 }),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected a head count dividing hidden \(32\) for config\.heads but received 3$/,
+  );
+  await expectCode(
+    t,
+    () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, hidden: 64, heads: 4 }),
+    'ERR_SHAPE_MISMATCH',
+    /^Expected shape \[49408, 64\] for weight "cond_stage_model\.transformer\.text_model\.embeddings\.token_embedding\.weight" but received \[49408, 32\]$/,
+  );
+  await expectCode(
+    t,
+    () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, layers: 5 }),
+    'ERR_INVALID_FILE',
+    /Missing weight "cond_stage_model\.transformer\.text_model\.encoder\.layers\.4\./,
+  );
+  await expectCode(
+    t,
+    () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, kind: 'openclip' }),
+    'ERR_INVALID_FILE',
+    /Missing weight "cond_stage_model\.model\./,
+  );
+  await expectCode(
+    t,
+    () => new ClipTextEncoder(w1, { ...tinySd1TextConfig, activation: 'relu' as 'gelu' }),
+    'ERR_INVALID_ARGUMENT',
+    /"quick_gelu" or "gelu" for config\.activation/,
+  );
+  await expectCode(
+    t,
+    () => new ClipTextEncoder(w1, tinySd1TextConfig, { threads: -1 }),
+    'ERR_INVALID_ARGUMENT',
+    /options\.threads/,
+  );
 });
 
 test('dispose: later calls reject with ERR_DISPOSED; a running call finishes', async (t) => {
-  const te = new ClipTextEncoder(singleFileWeights(tinyFiles.sd2, 'cond_stage_model.'), tinySd2TextConfig, { threads: 1 });
+  const te = new ClipTextEncoder(singleFileWeights(tinyFiles.sd2, 'cond_stage_model.'), tinySd2TextConfig, {
+    threads: 1,
+  });
   const c = cases('tiny-sd2', 'te_astronaut');
   const running = te.encode(ids(c.input_ids));
   await te[Symbol.asyncDispose]();
@@ -187,10 +277,17 @@ test('dispose: later calls reject with ERR_DISPOSED; a running call finishes', a
 });
 
 test('calls queued before dispose all complete, in order', async (t) => {
-  const te = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, { threads: 1 });
+  const te = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, {
+    threads: 1,
+  });
   const c = cases('tiny-sd1', 'te_astronaut');
   const done: number[] = [];
-  const calls = [0, 1, 2, 3, 4].map((i) => te.encode(ids(i % 2 ? c.negative_input_ids : c.input_ids)).then((r) => (done.push(i), r)));
+  const calls = [0, 1, 2, 3, 4].map((i) =>
+    te.encode(ids(i % 2 ? c.negative_input_ids : c.input_ids)).then((r) => {
+      done.push(i);
+      return r;
+    }),
+  );
   te.dispose();
   const results = await Promise.all(calls);
   t.deepEqual(done, [0, 1, 2, 3, 4]);

@@ -1,11 +1,12 @@
 // Parity of the native U-Net with diffusers (tiny-sd1 / tiny-sd2 fixtures), entropy scaling,
 // attention capture, and input validation.
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { callNative, DiffusionError, type ErrorCode } from '../lib/errors.js';
-import type { UNetConfig, WeightMap } from '../lib/loading/types.js';
 import { scfg } from '../lib/guidance/scfg.js';
 import { detectModel } from '../lib/loading/detect.js';
+import type { UNetConfig, WeightMap } from '../lib/loading/types.js';
 import { loadBinding } from '../lib/native/load.js';
 import { NativeUNet, scfgLayers, type UNetInputs } from '../lib/native/unet.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
@@ -28,8 +29,7 @@ function unetWeights(file: string): WeightMap {
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
   const map: WeightMap = {};
-  for (const key of Object.keys(header))
-    if (key.startsWith('model.diffusion_model.')) map[key] = { file, tensor: key };
+  for (const key of Object.keys(header)) if (key.startsWith('model.diffusion_model.')) map[key] = { file, tensor: key };
   return map;
 }
 
@@ -72,7 +72,8 @@ test.after.always(() => {
 
 function caseInputs(rel: string): { inputs: UNetInputs; out: Float32Array } {
   const { tensors } = readSafetensors(fixture(rel));
-  const s = tensors.sample, c = tensors.encoder_hidden_states;
+  const s = tensors.sample,
+    c = tensors.encoder_hidden_states;
   return {
     inputs: {
       sample: s.data as Float32Array,
@@ -129,7 +130,8 @@ test('entropy scaling with another native size changes the output, more for a la
   const stock = await u.forward(inputs);
   const near = await u.forward(inputs, { nativeLatentSize: { h: 24, w: 24 } });
   const far = await u.forward(inputs, { nativeLatentSize: { h: 8, w: 8 } });
-  const dNear = maxAbsDiff(near, stock), dFar = maxAbsDiff(far, stock);
+  const dNear = maxAbsDiff(near, stock),
+    dFar = maxAbsDiff(far, stock);
   t.log(`max |scaled - stock|: native 24x24 ${dNear.toExponential(2)}, native 8x8 ${dFar.toExponential(2)}`);
   t.true(dNear > 1e-6);
   t.true(dFar > dNear);
@@ -147,11 +149,20 @@ test('captureAttention returns head-averaged probabilities at 1/4, 1/8 of the la
   t.deepEqual(Buffer.from(r.output.buffer), Buffer.from(plain.buffer), 'capturing does not change the output');
   // tiny-sd1 at 32x32: level 2 (8x8) has 2 down + 3 up transformers, the middle block is 4x4 (level 3).
   const layers = [
-    'input_blocks.7.1', 'input_blocks.8.1', 'middle_block.1', 'output_blocks.3.1', 'output_blocks.4.1', 'output_blocks.5.1',
+    'input_blocks.7.1',
+    'input_blocks.8.1',
+    'middle_block.1',
+    'output_blocks.3.1',
+    'output_blocks.4.1',
+    'output_blocks.5.1',
   ];
   const expected = layers.flatMap((l) => [`${l}.transformer_blocks.0.attn1`, `${l}.transformer_blocks.0.attn2`]);
-  t.deepEqual(r.attention.map((a) => a.name), expected);
-  const B = 2, T = inputs.contextShape[1];
+  t.deepEqual(
+    r.attention.map((a) => a.name),
+    expected,
+  );
+  const B = 2,
+    T = inputs.contextShape[1];
   for (const a of r.attention) {
     const side = a.name.startsWith('middle') ? 4 : 8;
     t.is(a.h, side);
@@ -172,7 +183,8 @@ test('captureAttention returns head-averaged probabilities at 1/4, 1/8 of the la
     t.true(worst < 1e-5, `${a.name}: rows sum to 1 (worst ${worst})`);
   }
   // the two batch halves (uncond, cond prompts) give different cross-attention maps
-  const cross = r.attention[1].probs, half = cross.length / 2;
+  const cross = r.attention[1].probs,
+    half = cross.length / 2;
   t.true(maxAbsDiff(cross.subarray(0, half), cross.subarray(half)) > 1e-4);
 });
 
@@ -186,7 +198,8 @@ test('captureAttention on a non-square latent reports true h and w', async (t) =
 // Concurrency, dispose, memory
 
 test('concurrent forwards on one object serialise and each gets its own result', async (t) => {
-  const a = caseInputs('tiny-sd2/unet_32x32_t1.safetensors'), b = caseInputs('tiny-sd2/unet_32x32_t333.5.safetensors');
+  const a = caseInputs('tiny-sd2/unet_32x32_t1.safetensors'),
+    b = caseInputs('tiny-sd2/unet_32x32_t333.5.safetensors');
   const u = unet('tiny-sd2');
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
@@ -225,28 +238,72 @@ test('bad inputs reject with typed "Expected ... but received ..." errors', asyn
   const { inputs } = caseInputs('tiny-sd1/unet_32x32_t1.safetensors');
   const u = unet('tiny-sd1');
   const with_ = (o: Partial<UNetInputs>): UNetInputs => ({ ...inputs, ...o });
-  await rejects(t, u.forward(with_({ sampleShape: [1, 3, 32, 32], sample: new Float32Array(3 * 32 * 32) })),
-    'ERR_INVALID_ARGUMENT', /Expected 4 channels for sample but received 3/);
-  await rejects(t, u.forward(with_({ sampleShape: [1, 4, 32, 36], sample: new Float32Array(4 * 32 * 36) })),
-    'ERR_INVALID_ARGUMENT', /Expected a multiple of 8 .* for the sample width but received 36/);
-  await rejects(t, u.forward(with_({ sampleShape: [1, 4, 4, 8], sample: new Float32Array(4 * 4 * 8) })),
-    'ERR_INVALID_ARGUMENT', /for the sample height but received 4/);
-  await rejects(t, u.forward(with_({ sampleShape: [1, 4, 32, 16] })),
-    'ERR_INVALID_ARGUMENT', /Expected 2048 values \(shape \[1, 4, 32, 16\]\) for sample but received 4096 values/);
-  await rejects(t, u.forward(with_({ contextShape: [1, 154, 16] })),
-    'ERR_INVALID_ARGUMENT', /Expected width 32 for context but received 16/);
-  await rejects(t, u.forward(with_({ contextShape: [1, 78, 32] })),
-    'ERR_INVALID_ARGUMENT', /Expected 2496 values .* for context but received 2464 values/);
-  await rejects(t, u.forward(with_({ sampleShape: [2, 4, 16, 32] })),
-    'ERR_INVALID_ARGUMENT', /Expected batch 2 \(the sample's\) for context but received 1/);
-  await rejects(t, u.forward(with_({ timesteps: [Number.NaN] })),
-    'ERR_INVALID_ARGUMENT', /Expected a finite number for timesteps\[0\] but received nan/);
-  await rejects(t, u.forward(with_({ timesteps: [1, 2, 3] })),
-    'ERR_INVALID_ARGUMENT', /Expected 1 value for timesteps but received 3 values/);
-  await rejects(t, u.forward(with_({ sample: new Float64Array(4096) as unknown as Float32Array })),
-    'ERR_INVALID_ARGUMENT', /Expected a Float32Array for sample/);
-  await rejects(t, u.forward(inputs, { nativeLatentSize: { h: 0, w: 8 } }),
-    'ERR_INVALID_ARGUMENT', /Expected an integer in \[1, .*\] for h but received 0/);
+  await rejects(
+    t,
+    u.forward(with_({ sampleShape: [1, 3, 32, 32], sample: new Float32Array(3 * 32 * 32) })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected 4 channels for sample but received 3/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ sampleShape: [1, 4, 32, 36], sample: new Float32Array(4 * 32 * 36) })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected a multiple of 8 .* for the sample width but received 36/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ sampleShape: [1, 4, 4, 8], sample: new Float32Array(4 * 4 * 8) })),
+    'ERR_INVALID_ARGUMENT',
+    /for the sample height but received 4/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ sampleShape: [1, 4, 32, 16] })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected 2048 values \(shape \[1, 4, 32, 16\]\) for sample but received 4096 values/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ contextShape: [1, 154, 16] })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected width 32 for context but received 16/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ contextShape: [1, 78, 32] })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected 2496 values .* for context but received 2464 values/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ sampleShape: [2, 4, 16, 32] })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected batch 2 \(the sample's\) for context but received 1/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ timesteps: [Number.NaN] })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected a finite number for timesteps\[0\] but received nan/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ timesteps: [1, 2, 3] })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected 1 value for timesteps but received 3 values/,
+  );
+  await rejects(
+    t,
+    u.forward(with_({ sample: new Float64Array(4096) as unknown as Float32Array })),
+    'ERR_INVALID_ARGUMENT',
+    /Expected a Float32Array for sample/,
+  );
+  await rejects(
+    t,
+    u.forward(inputs, { nativeLatentSize: { h: 0, w: 8 } }),
+    'ERR_INVALID_ARGUMENT',
+    /Expected an integer in \[1, .*\] for h but received 0/,
+  );
 });
 
 test('weights that do not fit the config fail at construction, naming the tensor', (t) => {
@@ -273,10 +330,18 @@ test('weights that do not fit the config fail at construction, naming the tensor
 test('huge shapes are rejected without overflow', async (t) => {
   const { inputs } = caseInputs('tiny-sd1/unet_32x32_t1.safetensors');
   const big = 2 ** 30;
-  await rejects(t, unet('tiny-sd1').forward({ ...inputs, sampleShape: [big, big, big, big] }),
-    'ERR_INVALID_ARGUMENT', /for sample but received 4096 values/);
-  await rejects(t, unet('tiny-sd1').forward({ ...inputs, sampleShape: [1, 4, 2 ** 31, 2] }),
-    'ERR_INVALID_ARGUMENT', /Expected an array of 4 positive integers for sample shape/);
+  await rejects(
+    t,
+    unet('tiny-sd1').forward({ ...inputs, sampleShape: [big, big, big, big] }),
+    'ERR_INVALID_ARGUMENT',
+    /for sample but received 4096 values/,
+  );
+  await rejects(
+    t,
+    unet('tiny-sd1').forward({ ...inputs, sampleShape: [1, 4, 2 ** 31, 2] }),
+    'ERR_INVALID_ARGUMENT',
+    /Expected an array of 4 positive integers for sample shape/,
+  );
 });
 
 test('captured attention feeds S-CFG (scfgLayers -> scfg)', async (t) => {
@@ -287,7 +352,12 @@ test('captured attention feeds S-CFG (scfgLayers -> scfg)', async (t) => {
   const [, C, H, W] = inputs.sampleShape;
   const half = C * H * W;
   const res = scfg({
-    layers, epsUncond: r.output.subarray(0, half), epsCond: r.output.subarray(half), channels: C, height: H, width: W,
+    layers,
+    epsUncond: r.output.subarray(0, half),
+    epsCond: r.output.subarray(half),
+    channels: C,
+    height: H,
+    width: W,
     scale: 7.5,
   });
   t.is(res.guided.length, half);
@@ -297,8 +367,10 @@ test('captured attention feeds S-CFG (scfgLayers -> scfg)', async (t) => {
 
 // The detector (lib/loading/detect.ts) feeding the native U-Net: single files and diffusers folders.
 for (const [model, source] of [
-  ['tiny-sd1', 'models/tiny-sd1.safetensors'], ['tiny-sd2', 'models/tiny-sd2'],
-  ['tiny-sd1', 'models/tiny-sd1'], ['tiny-sd2', 'models/tiny-sd2.safetensors'],
+  ['tiny-sd1', 'models/tiny-sd1.safetensors'],
+  ['tiny-sd2', 'models/tiny-sd2'],
+  ['tiny-sd1', 'models/tiny-sd1'],
+  ['tiny-sd2', 'models/tiny-sd2.safetensors'],
 ] as const) {
   test(`detectModel(${source}) runs on the native U-Net with parity`, async (t) => {
     // A single SD2 file cannot state its head counts; the detector's default (head dim 64, as in

@@ -5,7 +5,7 @@
 // compared with the f32 fixtures: measured 8.1e-3 (decode, max |x| 5.2) and 2.8e-3 (encode).
 import test from 'ava';
 import { DiffusionError } from '../lib/errors.js';
-import { Vae, sampleLatents } from '../lib/native/vae.js';
+import { sampleLatents, Vae } from '../lib/native/vae.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
 import { singleFileWeights, tinyFiles, tinySd1VaeConfig, tinySd2VaeConfig } from './helpers/tiny-models.js';
 
@@ -21,7 +21,12 @@ const f32 = (t: { data: Float32Array | number[] }) => t.data as Float32Array;
 const cases = (model: string, name: string) => readSafetensors(fixture(`${model}/${name}.safetensors`)).tensors;
 const decodeCase = cases('tiny-sd1', 'vae_decode_32x32');
 
-async function expectCode(t: import('ava').ExecutionContext, p: Promise<unknown> | (() => unknown), code: string, message?: RegExp) {
+async function expectCode(
+  t: import('ava').ExecutionContext,
+  p: Promise<unknown> | (() => unknown),
+  code: string,
+  message?: RegExp,
+) {
   const err = typeof p === 'function' ? t.throws(p) : await t.throwsAsync(p);
   t.true(err instanceof DiffusionError, `expected a DiffusionError, got ${String(err)}`);
   t.is((err as DiffusionError).code, code as DiffusionError['code']);
@@ -32,11 +37,15 @@ async function expectCode(t: import('ava').ExecutionContext, p: Promise<unknown>
 function crop(z: Float32Array, [B, C, H, W]: number[], y0: number, x0: number, h: number, w: number): Float32Array {
   const out = new Float32Array(B * C * h * w);
   for (let bc = 0; bc < B * C; bc++)
-    for (let i = 0; i < h; i++) out.set(z.subarray((bc * H + y0 + i) * W + x0, (bc * H + y0 + i) * W + x0 + w), (bc * h + i) * w);
+    for (let i = 0; i < h; i++)
+      out.set(z.subarray((bc * H + y0 + i) * W + x0, (bc * H + y0 + i) * W + x0 + w), (bc * h + i) * w);
   return out;
 }
 
-for (const [model, vae, f16] of [['tiny-sd1', sd1, sd1fp16], ['tiny-sd2', sd2, undefined]] as const) {
+for (const [model, vae, f16] of [
+  ['tiny-sd1', sd1, sd1fp16],
+  ['tiny-sd2', sd2, undefined],
+] as const) {
   test(`${model} decode 32x32 latents to 256x256`, async (t) => {
     const c = cases(model, 'vae_decode_32x32');
     const image = await vae.decode(f32(c.z), [1, 4, 32, 32]);
@@ -71,8 +80,21 @@ for (const [model, vae, f16] of [['tiny-sd1', sd1, sd1fp16], ['tiny-sd2', sd2, u
 }
 
 /** Pearson correlation of a and b over the pixels [y0, y1) x [x0, x1) of every [C, H, W] plane */
-function correlation(a: Float32Array, b: Float32Array, [C, H, W]: number[], y0: number, y1: number, x0: number, x1: number): number {
-  let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+function correlation(
+  a: Float32Array,
+  b: Float32Array,
+  [C, H, W]: number[],
+  y0: number,
+  y1: number,
+  x0: number,
+  x1: number,
+): number {
+  let n = 0,
+    sa = 0,
+    sb = 0,
+    saa = 0,
+    sbb = 0,
+    sab = 0;
   for (let c = 0; c < C; c++)
     for (let y = y0; y < y1; y++)
       for (let x = x0; x < x1; x++) {
@@ -97,19 +119,27 @@ test('tiled decode approximates the untiled decode (size not divisible by the ti
   t.true(tiled.every(Number.isFinite));
   // Group-norm statistics of the upsampling levels are per tile, so this is approximate; the tiny
   // model has one channel per group (instance norm), which makes it unusually sensitive to that.
-  let sum = 0, scale = 0;
+  let sum = 0,
+    scale = 0;
   for (let i = 0; i < full.length; i++) {
     sum += Math.abs(tiled[i] - full[i]);
     scale += Math.abs(full[i]);
   }
-  const meanDiff = sum / full.length, meanAbs = scale / full.length;
+  const meanDiff = sum / full.length,
+    meanAbs = scale / full.length;
   const dims = [3, 160, 224];
   // each corner region is decoded by a different tile: all must line up with the untiled image
-  const corners = [[0, 32, 0, 96], [0, 32, 128, 224], [128, 160, 0, 96], [128, 160, 128, 224]].map(([y0, y1, x0, x1]) =>
-    correlation(tiled, full, dims, y0, y1, x0, x1));
-  t.log(`tiled vs untiled: max abs diff ${maxAbsDiff(tiled, full).toFixed(3)}, mean abs diff ${meanDiff.toFixed(4)} ` +
-    `(mean |x| ${meanAbs.toFixed(3)}), correlation ${correlation(tiled, full, dims, 0, 160, 0, 224).toFixed(4)}, ` +
-    `per corner tile ${corners.map((c) => c.toFixed(3)).join(', ')}`);
+  const corners = [
+    [0, 32, 0, 96],
+    [0, 32, 128, 224],
+    [128, 160, 0, 96],
+    [128, 160, 128, 224],
+  ].map(([y0, y1, x0, x1]) => correlation(tiled, full, dims, y0, y1, x0, x1));
+  t.log(
+    `tiled vs untiled: max abs diff ${maxAbsDiff(tiled, full).toFixed(3)}, mean abs diff ${meanDiff.toFixed(4)} ` +
+      `(mean |x| ${meanAbs.toFixed(3)}), correlation ${correlation(tiled, full, dims, 0, 160, 0, 224).toFixed(4)}, ` +
+      `per corner tile ${corners.map((c) => c.toFixed(3)).join(', ')}`,
+  );
   t.true(meanDiff < 0.3 * meanAbs);
   for (const c of corners) t.true(c > 0.9);
 });
@@ -121,25 +151,88 @@ test('tiled decode of latents that fit in one tile is the untiled decode', async
 
 test('bad shapes, sizes and options reject with typed errors', async (t) => {
   const z = new Float32Array(4 * 4 * 4);
-  await expectCode(t, sd1.decode(z, [1, 3, 4, 4]), 'ERR_INVALID_ARGUMENT', /^Expected 4 latent channels for shape\[1\] but received 3$/);
-  await expectCode(t, sd1.decode(z, [1, 4, 4, 5]), 'ERR_INVALID_ARGUMENT', /^Expected 80 values \(shape \[1, 4, 4, 5\]\) for latents but received a Float32Array of length 64$/);
-  await expectCode(t, sd1.decode(z, [1, 4, 4] as never), 'ERR_INVALID_ARGUMENT', /^Expected an array of 4 integers for shape/);
+  await expectCode(
+    t,
+    sd1.decode(z, [1, 3, 4, 4]),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected 4 latent channels for shape\[1\] but received 3$/,
+  );
+  await expectCode(
+    t,
+    sd1.decode(z, [1, 4, 4, 5]),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected 80 values \(shape \[1, 4, 4, 5\]\) for latents but received a Float32Array of length 64$/,
+  );
+  await expectCode(
+    t,
+    sd1.decode(z, [1, 4, 4] as never),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected an array of 4 integers for shape/,
+  );
   await expectCode(t, sd1.decode(z, [1, 4, 0, 16]), 'ERR_INVALID_ARGUMENT', /for shape\[2\] but received 0$/);
-  await expectCode(t, sd1.decode(new Float64Array(64) as never, [1, 4, 4, 4]), 'ERR_INVALID_ARGUMENT', /^Expected a Float32Array for latents/);
-  await expectCode(t, sd1.decode(z, [1, 4, 4, 4], { tile: { size: 8, overlap: 5 } }), 'ERR_INVALID_ARGUMENT', /options\.tile\.overlap but received 5$/);
-  await expectCode(t, sd1.decode(z, [1, 4, 4, 4], { tile: { size: 2 } }), 'ERR_INVALID_ARGUMENT', /options\.tile\.size but received 2$/);
-  await expectCode(t, sd1.encode(new Float32Array(3 * 12 * 16), [1, 3, 12, 16]), 'ERR_INVALID_ARGUMENT', /^Expected a height and width that are multiples of 8 for shape/);
-  await expectCode(t, sd1.encode(new Float32Array(4 * 8 * 8), [1, 4, 8, 8]), 'ERR_INVALID_ARGUMENT', /^Expected 3 image channels/);
+  await expectCode(
+    t,
+    sd1.decode(new Float64Array(64) as never, [1, 4, 4, 4]),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected a Float32Array for latents/,
+  );
+  await expectCode(
+    t,
+    sd1.decode(z, [1, 4, 4, 4], { tile: { size: 8, overlap: 5 } }),
+    'ERR_INVALID_ARGUMENT',
+    /options\.tile\.overlap but received 5$/,
+  );
+  await expectCode(
+    t,
+    sd1.decode(z, [1, 4, 4, 4], { tile: { size: 2 } }),
+    'ERR_INVALID_ARGUMENT',
+    /options\.tile\.size but received 2$/,
+  );
+  await expectCode(
+    t,
+    sd1.encode(new Float32Array(3 * 12 * 16), [1, 3, 12, 16]),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected a height and width that are multiples of 8 for shape/,
+  );
+  await expectCode(
+    t,
+    sd1.encode(new Float32Array(4 * 8 * 8), [1, 4, 8, 8]),
+    'ERR_INVALID_ARGUMENT',
+    /^Expected 3 image channels/,
+  );
 });
 
 test('bad configs and weights throw typed errors naming the tensor', async (t) => {
   const w = singleFileWeights(tinyFiles.sd1, 'first_stage_model.');
-  await expectCode(t, () => new Vae(w, tinySd2VaeConfig), 'ERR_SHAPE_MISMATCH', /^Expected shape \[32, 4, 3, 3\] for weight "first_stage_model\.decoder\.conv_in\.weight" but received \[64, 4, 3, 3\]$/);
-  await expectCode(t, () => new Vae(w, { ...tinySd1VaeConfig, normGroups: 5 }), 'ERR_INVALID_ARGUMENT', /config\.normGroups/);
-  await expectCode(t, () => new Vae(w, { ...tinySd1VaeConfig, channels: [] }), 'ERR_INVALID_ARGUMENT', /config\.channels/);
-  await expectCode(t, () => new Vae(w, { ...tinySd1VaeConfig, numResBlocks: 3 }), 'ERR_INVALID_FILE', /^Missing weight "first_stage_model\.decoder\.up\.3\.block\.3\.norm1\.weight"/);
+  await expectCode(
+    t,
+    () => new Vae(w, tinySd2VaeConfig),
+    'ERR_SHAPE_MISMATCH',
+    /^Expected shape \[32, 4, 3, 3\] for weight "first_stage_model\.decoder\.conv_in\.weight" but received \[64, 4, 3, 3\]$/,
+  );
+  await expectCode(
+    t,
+    () => new Vae(w, { ...tinySd1VaeConfig, normGroups: 5 }),
+    'ERR_INVALID_ARGUMENT',
+    /config\.normGroups/,
+  );
+  await expectCode(
+    t,
+    () => new Vae(w, { ...tinySd1VaeConfig, channels: [] }),
+    'ERR_INVALID_ARGUMENT',
+    /config\.channels/,
+  );
+  await expectCode(
+    t,
+    () => new Vae(w, { ...tinySd1VaeConfig, numResBlocks: 3 }),
+    'ERR_INVALID_FILE',
+    /^Missing weight "first_stage_model\.decoder\.up\.3\.block\.3\.norm1\.weight"/,
+  );
   // decoder-only weights: the VAE loads, encode is unsupported
-  const decoderOnly = { ...w, tensors: w.tensors.filter(([n]) => !n.includes('encoder.') && !n.includes('.quant_conv.')) };
+  const decoderOnly = {
+    ...w,
+    tensors: w.tensors.filter(([n]) => !n.includes('encoder.') && !n.includes('.quant_conv.')),
+  };
   const dec = new Vae(decoderOnly, tinySd1VaeConfig, { threads: 1 });
   t.false(dec.hasEncoder);
   t.is(dec.factor, 8);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadLayeredModel } from '../loading/layered.js';
 import { torchRandn } from '../noise/torch-rng.js';
 import { sampleLayered, toRgbBytes } from '../samplers/layered.js';
-import { check, toCheckerSize, type Scene } from './shapes-checker.js';
+import { check, type Scene, toCheckerSize } from './shapes-checker.js';
 
 export interface QualityOptions {
   modelDir: string;
@@ -22,7 +22,11 @@ export interface QualityOptions {
   log?: (line: string) => void;
 }
 
-export interface QualitySetting { name: 'native' | '2x' | '2x-entropy' | 'half' | 'half-entropy'; scale: number; entropy: boolean }
+export interface QualitySetting {
+  name: 'native' | '2x' | '2x-entropy' | 'half' | 'half-entropy';
+  scale: number;
+  entropy: boolean;
+}
 
 export interface QualityRow {
   setting: QualitySetting['name'];
@@ -70,22 +74,43 @@ export async function runQualityBench(o: QualityOptions): Promise<QualityRow[]> 
         const context = await model.encodePrompts([scenes[i].caption]);
         const noise = torchRandn([1, 3, size, size], (o.seed ?? 0) + i);
         const x0 = await sampleLayered(model, {
-          noise, batch: 1, height: size, width: size, steps: o.steps ?? model.config.sampler?.steps ?? 20, guidance: o.guidance ?? model.config.sampler?.guidance ?? 3, context,
-          uncondContext: uncond, contextTokens: model.config.text.max_positions, entropyScaling: setting.entropy,
+          noise,
+          batch: 1,
+          height: size,
+          width: size,
+          steps: o.steps ?? model.config.sampler?.steps ?? 20,
+          guidance: o.guidance ?? model.config.sampler?.guidance ?? 3,
+          context,
+          uncondContext: uncond,
+          contextTokens: model.config.text.max_positions,
+          entropyScaling: setting.entropy,
         });
         const rgb = toCheckerSize(toRgbBytes(x0, 1, size, size)[0], size);
         const r = check(rgb, 64, scenes[i]);
-        hits.all += +r.allOk; hits.count += +r.countOk; hits.colours += +r.coloursOk; hits.objects += +r.objectsOk; hits.position += +r.positionOk;
+        hits.all += +r.allOk;
+        hits.count += +r.countOk;
+        hits.colours += +r.coloursOk;
+        hits.objects += +r.objectsOk;
+        hits.position += +r.positionOk;
         hits.extra += +(r.found.length > scenes[i].objects.length);
         hits.missing += +(r.found.length < scenes[i].objects.length);
       }
       const n = scenes.length;
       const row: QualityRow = {
-        setting: setting.name, size, alignment: hits.all / n, count: hits.count / n, colours: hits.colours / n, objects: hits.objects / n,
-        position: hits.position / n, extraObjects: hits.extra / n, missingObjects: hits.missing / n,
+        setting: setting.name,
+        size,
+        alignment: hits.all / n,
+        count: hits.count / n,
+        colours: hits.colours / n,
+        objects: hits.objects / n,
+        position: hits.position / n,
+        extraObjects: hits.extra / n,
+        missingObjects: hits.missing / n,
         secondsPerImage: (performance.now() - start) / 1000 / n,
       };
-      o.log?.(`${row.setting.padEnd(13)} ${size}px  align ${row.alignment.toFixed(3)}  count ${row.count.toFixed(3)}  colours ${row.colours.toFixed(3)}  objects ${row.objects.toFixed(3)}  position ${row.position.toFixed(3)}  extra ${row.extraObjects.toFixed(3)}  missing ${row.missingObjects.toFixed(3)}  ${row.secondsPerImage.toFixed(2)} s/img`);
+      o.log?.(
+        `${row.setting.padEnd(13)} ${size}px  align ${row.alignment.toFixed(3)}  count ${row.count.toFixed(3)}  colours ${row.colours.toFixed(3)}  objects ${row.objects.toFixed(3)}  position ${row.position.toFixed(3)}  extra ${row.extraObjects.toFixed(3)}  missing ${row.missingObjects.toFixed(3)}  ${row.secondsPerImage.toFixed(2)} s/img`,
+      );
       rows.push(row);
     }
     return rows;

@@ -11,8 +11,10 @@ const suites: Record<string, () => Promise<Suite>> = {
 };
 
 function usage(): string {
-  return `Usage: native-diffusion bench <suite> [options]\nSuites: ${Object.keys(suites).join(', ')}\n` +
-    'Run a suite with --help for its options.';
+  return (
+    `Usage: native-diffusion bench <suite> [options]\nSuites: ${Object.keys(suites).join(', ')}\n` +
+    'Run a suite with --help for its options.'
+  );
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -28,7 +28,9 @@ export async function buildProgram(): Promise<Command> {
   // .js under dist/, .ts when run from source with tsx
   const ext = extname(fileURLToPath(import.meta.url));
   const dir = join(here, 'commands');
-  const modules = readdirSync(dir).filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`)).sort();
+  const modules = readdirSync(dir)
+    .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`))
+    .sort();
   for (const file of modules) {
     const mod = (await import(pathToFileURL(join(dir, file)).href)) as { register?: (p: Command) => void };
     if (typeof mod.register === 'function') mod.register(program);

@@ -4,11 +4,11 @@
 // in_proj, text_projection, logit_scale; SD1: position_ids; both: the LDM DDPM buffers).
 // Data is streamed to disk a chunk at a time and is a pure function of (seed, tensor name).
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { invalid } from '../errors.js';
 import { modelSpec, type TensorSpec } from '../loading/architecture.js';
-import { sd15Scheduler, sd2Scheduler } from '../loading/defaults.js';
+import { sd2Scheduler, sd15Scheduler } from '../loading/defaults.js';
 import { CLIP_PREFIX, OPENCLIP_PREFIX } from '../loading/keys.js';
 import type { ModelConfig, TensorDType } from '../loading/types.js';
-import { invalid } from '../errors.js';
 
 export type CheckpointFamily = 'sd15' | 'sd21';
 
@@ -71,7 +71,13 @@ export function standardConfig(family: CheckpointFamily, widthScale = 1): ModelC
       upcastAttention: sd2,
       normGroups: 32,
     },
-    vae: { latentChannels: 4, channels: [128, 256, 512, 512].map(w32), numResBlocks: 2, scalingFactor: 0.18215, normGroups: 32 },
+    vae: {
+      latentChannels: 4,
+      channels: [128, 256, 512, 512].map(w32),
+      numResBlocks: 2,
+      scalingFactor: 0.18215,
+      normGroups: 32,
+    },
     textEncoder: {
       kind: sd2 ? 'openclip' : 'clip',
       hidden,
@@ -90,17 +96,29 @@ export function standardConfig(family: CheckpointFamily, widthScale = 1): ModelC
 }
 
 const DDPM_BUFFERS = [
-  'betas', 'alphas_cumprod', 'alphas_cumprod_prev', 'sqrt_alphas_cumprod', 'sqrt_one_minus_alphas_cumprod',
-  'log_one_minus_alphas_cumprod', 'sqrt_recip_alphas_cumprod', 'sqrt_recipm1_alphas_cumprod', 'posterior_variance',
-  'posterior_log_variance_clipped', 'posterior_mean_coef1', 'posterior_mean_coef2',
+  'betas',
+  'alphas_cumprod',
+  'alphas_cumprod_prev',
+  'sqrt_alphas_cumprod',
+  'sqrt_one_minus_alphas_cumprod',
+  'log_one_minus_alphas_cumprod',
+  'sqrt_recip_alphas_cumprod',
+  'sqrt_recipm1_alphas_cumprod',
+  'posterior_variance',
+  'posterior_log_variance_clipped',
+  'posterior_mean_coef1',
+  'posterior_mean_coef2',
 ];
 
 /** LDM's register_schedule buffers (linear-in-sqrt betas 0.00085..0.012, 1000 steps), in float64. */
 function ddpmBuffers(): Record<string, Float64Array> {
   const n = 1000;
-  const betas = Float64Array.from({ length: n }, (_, i) => (Math.sqrt(0.00085) + ((Math.sqrt(0.012) - Math.sqrt(0.00085)) * i) / (n - 1)) ** 2);
+  const betas = Float64Array.from(
+    { length: n },
+    (_, i) => (Math.sqrt(0.00085) + ((Math.sqrt(0.012) - Math.sqrt(0.00085)) * i) / (n - 1)) ** 2,
+  );
   const ac = new Float64Array(n);
-  betas.forEach((b, i) => (ac[i] = (i ? ac[i - 1] : 1) * (1 - b)));
+  for (let i = 0; i < betas.length; i++) ac[i] = (i ? ac[i - 1] : 1) * (1 - betas[i]);
   const prev = Float64Array.from({ length: n }, (_, i) => (i ? ac[i - 1] : 1));
   const map = (f: (i: number) => number) => Float64Array.from({ length: n }, (_, i) => f(i));
   const postVar = map((i) => (betas[i] * (1 - prev[i])) / (1 - ac[i]));
@@ -149,19 +167,40 @@ export function planCheckpoint(opts: MakeCheckpointOptions): CheckpointPlan {
     if (spec.name.startsWith(OPENCLIP_PREFIX) && /\.attn\.[kv]_proj\./.test(spec.name)) continue;
     if (spec.name.startsWith(OPENCLIP_PREFIX) && fused) {
       const shape = fused[2] === 'weight' ? [3 * h, h] : [3 * h];
-      entries.push({ name: `${fused[1]}.in_proj_${fused[2]}`, dtype, shape, fill: fused[2] === 'weight' ? { kind: 'fused', bound: Math.sqrt(3 / h) } : { kind: 'const', value: 0 } });
+      entries.push({
+        name: `${fused[1]}.in_proj_${fused[2]}`,
+        dtype,
+        shape,
+        fill: fused[2] === 'weight' ? { kind: 'fused', bound: Math.sqrt(3 / h) } : { kind: 'const', value: 0 },
+      });
       continue;
     }
     entries.push({ name: spec.name, dtype, shape: spec.shape, fill: fillOf(spec) });
   }
   if (config.textEncoder.kind === 'openclip') {
-    entries.push({ name: `${OPENCLIP_PREFIX}text_projection`, dtype, shape: [h, h], fill: { kind: 'uniform', bound: Math.sqrt(3 / h) } });
-    entries.push({ name: `${OPENCLIP_PREFIX}logit_scale`, dtype, shape: [], fill: { kind: 'const', value: Math.log(1 / 0.07) } });
+    entries.push({
+      name: `${OPENCLIP_PREFIX}text_projection`,
+      dtype,
+      shape: [h, h],
+      fill: { kind: 'uniform', bound: Math.sqrt(3 / h) },
+    });
+    entries.push({
+      name: `${OPENCLIP_PREFIX}logit_scale`,
+      dtype,
+      shape: [],
+      fill: { kind: 'const', value: Math.log(1 / 0.07) },
+    });
   } else {
-    entries.push({ name: `${CLIP_PREFIX}text_model.embeddings.position_ids`, dtype: 'I64', shape: [1, config.textEncoder.maxPositions], fill: { kind: 'positions' } });
+    entries.push({
+      name: `${CLIP_PREFIX}text_model.embeddings.position_ids`,
+      dtype: 'I64',
+      shape: [1, config.textEncoder.maxPositions],
+      fill: { kind: 'positions' },
+    });
   }
   const buffers = ddpmBuffers();
-  for (const name of DDPM_BUFFERS) entries.push({ name, dtype: 'F32', shape: [1000], fill: { kind: 'values', values: buffers[name] } });
+  for (const name of DDPM_BUFFERS)
+    entries.push({ name, dtype: 'F32', shape: [1000], fill: { kind: 'values', values: buffers[name] } });
 
   const size: Record<string, number> = { F32: 4, F16: 2, I64: 8 };
   let offset = 0;
@@ -180,7 +219,10 @@ export function planCheckpoint(opts: MakeCheckpointOptions): CheckpointPlan {
   };
   // Heads are not visible in shapes; narrowed models record them (full-size ones follow the family rule).
   if (scale !== 1)
-    metadata['native_diffusion.config'] = JSON.stringify({ unet: { numHeads: config.unet.numHeads, midHeads: config.unet.midHeads }, textEncoder: { heads: config.textEncoder.heads } });
+    metadata['native_diffusion.config'] = JSON.stringify({
+      unet: { numHeads: config.unet.numHeads, midHeads: config.unet.midHeads },
+      textEncoder: { heads: config.textEncoder.heads },
+    });
   const json: Record<string, unknown> = { __metadata__: metadata };
   for (const t of tensors) json[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [t.begin, t.end] };
   let text = JSON.stringify(json);
@@ -221,7 +263,7 @@ export function toHalf(value: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -246,7 +288,11 @@ function writeAll(fd: number, buf: Buffer, bytes: number): void {
 }
 
 /** Writes the checkpoint to `path`, streaming; calls onProgress(bytesWritten, total). */
-export function writeCheckpoint(path: string, opts: MakeCheckpointOptions, onProgress?: (done: number, total: number) => void): CheckpointPlan {
+export function writeCheckpoint(
+  path: string,
+  opts: MakeCheckpointOptions,
+  onProgress?: (done: number, total: number) => void,
+): CheckpointPlan {
   const plan = planCheckpoint(opts);
   const seed = opts.seed ?? 0;
   const fd = openSync(path, 'w');

@@ -18,7 +18,11 @@ export function entropyScale(n: number, t: number, headDim: number): number {
  * The native latent size to pass to the U-Net (undefined = stock scale): 'entropy' always, 'auto' whenever
  * the latent differs from the native latent, 'none' never.
  */
-export function nativeLatentSizeFor(mode: AttentionScaling, latent: { h: number; w: number }, nativeLatent: { h: number; w: number }) {
+export function nativeLatentSizeFor(
+  mode: AttentionScaling,
+  latent: { h: number; w: number },
+  nativeLatent: { h: number; w: number },
+) {
   const scale = mode === 'entropy' || (mode === 'auto' && (latent.h !== nativeLatent.h || latent.w !== nativeLatent.w));
   return scale ? { h: nativeLatent.h, w: nativeLatent.w } : undefined;
 }

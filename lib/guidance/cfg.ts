@@ -26,11 +26,17 @@ export function cfg(epsUncond: Float32Array, epsCond: Float32Array, scale: numbe
  * ε_u + (w·m(p))(ε_c − ε_u) with a per-pixel multiplier map m of length H·W (NCHW data: pixel = i mod H·W).
  * The product w·m(p) is rounded to float32 first, as torch's `guidance_scale * rate * diff`.
  */
-export function cfgWithMap(epsUncond: Float32Array, epsCond: Float32Array, scale: number, weightMap: Float32Array): Float32Array {
+export function cfgWithMap(
+  epsUncond: Float32Array,
+  epsCond: Float32Array,
+  scale: number,
+  weightMap: Float32Array,
+): Float32Array {
   checkPair(epsUncond, epsCond);
   if (!Number.isFinite(scale)) invalid('a finite number', 'scale', scale);
   const hw = weightMap.length;
-  if (hw === 0 || epsUncond.length % hw !== 0) invalid(`a map whose length divides ${epsUncond.length}`, 'weightMap', weightMap);
+  if (hw === 0 || epsUncond.length % hw !== 0)
+    invalid(`a map whose length divides ${epsUncond.length}`, 'weightMap', weightMap);
   const w = Math.fround(scale);
   const out = new Float32Array(epsUncond.length);
   for (let i = 0; i < out.length; i++) {

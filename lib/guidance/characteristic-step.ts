@@ -67,7 +67,13 @@ export async function characteristicStep(input: CharacteristicStepInput): Promis
       const out = await input.forward(batch);
       return { uncond: toEps(out.subarray(0, n), xu), cond: toEps(out.subarray(n, 2 * n), xc) };
     },
-    { scale: input.scale, noiseScale: s, channels: input.channels, tolerance: input.tolerance, maxIterations: input.maxIterations },
+    {
+      scale: input.scale,
+      noiseScale: s,
+      channels: input.channels,
+      tolerance: input.tolerance,
+      maxIterations: input.maxIterations,
+    },
   );
   let eps = r.guided;
   if (input.rescale > 0) eps = rescaleGuidance(eps, r.evaluation.cond, input.rescale);

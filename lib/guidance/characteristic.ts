@@ -71,7 +71,8 @@ export function directionProjection(channels: number, regularization: number) {
     const per = n / channels;
     const out = new Float64Array(n);
     for (let c = 0; c < channels; c++) {
-      let dv = 0, dd = 0;
+      let dv = 0,
+        dd = 0;
       for (let i = c * per; i < (c + 1) * per; i++) {
         const d = at0.cond[i] - at0.uncond[i];
         dv += d * v[i];
@@ -142,7 +143,9 @@ function allFinite(v: ArrayLike<number>): boolean {
 
 /** Solves for Δx and returns the characteristic-guided prediction at x (see the file header). */
 export async function characteristicGuidance(
-  x: Float32Array, model: CharacteristicModel, options: CharacteristicOptions,
+  x: Float32Array,
+  model: CharacteristicModel,
+  options: CharacteristicOptions,
 ): Promise<CharacteristicResult> {
   if (!(x instanceof Float32Array) || x.length === 0) invalid('a non-empty Float32Array', 'x', x);
   const w = options.scale;
@@ -156,22 +159,26 @@ export async function characteristicGuidance(
   const rho = options.regularization ?? 1;
   const channels = options.channels ?? 4;
   if (!(tol > 0)) invalid('a positive number', 'tolerance', tol);
-  if (!Number.isInteger(maxIterations) || maxIterations < 0) invalid('a non-negative integer', 'maxIterations', maxIterations);
+  if (!Number.isInteger(maxIterations) || maxIterations < 0)
+    invalid('a non-negative integer', 'maxIterations', maxIterations);
   if (!Number.isInteger(history) || history < 0) invalid('a non-negative integer', 'history', history);
   if (!(beta > 0 && beta <= 1)) invalid('a number in (0, 1]', 'mixing', beta);
   if (!(rho >= 0)) invalid('a non-negative number', 'regularization', rho);
-  if (!Number.isInteger(channels) || channels < 1 || x.length % channels !== 0) invalid(`a channel count dividing ${x.length}`, 'channels', channels);
+  if (!Number.isInteger(channels) || channels < 1 || x.length % channels !== 0)
+    invalid(`a channel count dividing ${x.length}`, 'channels', channels);
   const project = options.project ?? directionProjection(channels, rho);
   const n = x.length;
 
   const evaluateAt = async (dx: Float64Array): Promise<CharacteristicEvaluation> => {
-    const xc = new Float32Array(n), xu = new Float32Array(n);
+    const xc = new Float32Array(n),
+      xu = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       xc[i] = x[i] + (w - 1) * dx[i];
       xu[i] = x[i] + w * dx[i];
     }
     const ev = await model(xc, xu);
-    if (ev.cond.length !== n || ev.uncond.length !== n) invalid(`${n} values`, 'characteristic model output', ev.cond.length);
+    if (ev.cond.length !== n || ev.uncond.length !== n)
+      invalid(`${n} values`, 'characteristic model output', ev.cond.length);
     return ev;
   };
   /** f(Δx) = P[s(ε_u − ε_c)] − Δx */
@@ -190,11 +197,17 @@ export async function characteristicGuidance(
   let res = rms(f) / s;
   let iterations = 1;
   const fallback = (residual: number): CharacteristicResult => ({
-    guided: characteristicCombine(at0, w), dx: new Float32Array(n), evaluation: at0, iterations, converged: false, residual,
+    guided: characteristicCombine(at0, w),
+    dx: new Float32Array(n),
+    evaluation: at0,
+    iterations,
+    converged: false,
+    residual,
   });
   if (!allFinite(at0.cond) || !allFinite(at0.uncond)) return fallback(Number.NaN);
   let best = res;
-  const dXs: Float64Array[] = [], dFs: Float64Array[] = [];
+  const dXs: Float64Array[] = [],
+    dFs: Float64Array[] = [];
   while (!(res <= tol) && iterations <= maxIterations) {
     // Anderson (type II): Δx⁺ = Δx + βf − (ΔX + βΔF)γ, γ = argmin ‖f − ΔF γ‖.
     const next = new Float64Array(n);
@@ -212,7 +225,8 @@ export async function characteristicGuidance(
     if (!allFinite(nextEv.cond) || !allFinite(nextEv.uncond)) return fallback(best);
     const nextF = residualOf(next, nextEv, at0);
     if (history > 0) {
-      const ddx = new Float64Array(n), ddf = new Float64Array(n);
+      const ddx = new Float64Array(n),
+        ddf = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         ddx[i] = next[i] - dx[i];
         ddf[i] = nextF[i] - f[i];
@@ -231,5 +245,12 @@ export async function characteristicGuidance(
     if (res < best) best = res;
   }
   if (!(res <= tol)) return fallback(best);
-  return { guided: characteristicCombine(ev, w), dx: Float32Array.from(dx), evaluation: ev, iterations, converged: true, residual: res };
+  return {
+    guided: characteristicCombine(ev, w),
+    dx: Float32Array.from(dx),
+    evaluation: ev,
+    iterations,
+    converged: true,
+    residual: res,
+  };
 }

@@ -18,7 +18,8 @@ function std(x: Float32Array, start: number, n: number): number {
 export function rescaleGuidance(guided: Float32Array, epsCond: Float32Array, phi: number, batch = 1): Float32Array {
   if (guided.length !== epsCond.length) invalid(`${guided.length} values`, 'epsCond', epsCond);
   if (!Number.isFinite(phi) || phi < 0 || phi > 1) invalid('a number in [0, 1]', 'rescale', phi);
-  if (!Number.isInteger(batch) || batch < 1 || guided.length % batch !== 0) invalid(`a batch size dividing ${guided.length}`, 'batch', batch);
+  if (!Number.isInteger(batch) || batch < 1 || guided.length % batch !== 0)
+    invalid(`a batch size dividing ${guided.length}`, 'batch', batch);
   if (phi === 0) return guided.slice();
   const out = new Float32Array(guided.length);
   const per = guided.length / batch;

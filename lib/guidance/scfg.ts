@@ -92,7 +92,14 @@ export function gaussianSmooth3(x: Float64Array, planes: number, h: number, w: n
 }
 
 /** torch F.interpolate(mode='bilinear', align_corners=False) of `planes` maps [h, w] to [oh, ow]. */
-export function bilinearResize(x: Float64Array, planes: number, h: number, w: number, oh: number, ow: number): Float64Array {
+export function bilinearResize(
+  x: Float64Array,
+  planes: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): Float64Array {
   const out = new Float64Array(planes * oh * ow);
   const src = (d: number, inN: number, outN: number) => {
     const s = Math.max(0, ((d + 0.5) * inN) / outN - 0.5);
@@ -170,7 +177,12 @@ function spatialMean(x: Float64Array, offset: number, n: number): number {
 function validate(input: ScfgInput, t: number): void {
   const { layers, channels, height, width } = input;
   if (!Array.isArray(layers) || layers.length === 0) invalid('at least one attention layer', 'layers', layers);
-  for (const [name, v] of [['channels', channels], ['height', height], ['width', width], ['tokens', t]] as const) {
+  for (const [name, v] of [
+    ['channels', channels],
+    ['height', height],
+    ['width', width],
+    ['tokens', t],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) invalid('a positive integer', name, v);
   }
   const n = channels * height * width;
@@ -194,14 +206,21 @@ function validate(input: ScfgInput, t: number): void {
 /** Token maps (cond, [T, mh, mw]) and foreground pair (uncond, [2, mh, mw]) averaged over the layers. */
 export function scfgAttentionMaps(layers: ScfgLayerAttention[], tokens = 77) {
   const finest = layers.reduce((a, l) => (l.height * l.width > a.height * a.width ? l : a), layers[0]);
-  const mh = finest.height, mw = finest.width, mhw = mh * mw;
+  const mh = finest.height,
+    mw = finest.width,
+    mhw = mh * mw;
   const tokenMaps = new Float64Array(tokens * mhw);
   const fgPair = new Float64Array(2 * mhw);
   // The uncond half only needs the BOS map and the sum of the others: every step after the cross-attention
   // (Â·, bilinear resize, smoothing) is linear, so it runs on those 2 columns instead of all T.
   const prepare = (selfAttn: Float32Array, cross: Float32Array, l: ScfgLayerAttention, pair: boolean) => {
     const cols = pair ? 2 : tokens;
-    let maps = refinedCrossMaps(selfAttn, crossColumns(cross, l.height * l.width, tokens, pair), l.height * l.width, cols);
+    let maps = refinedCrossMaps(
+      selfAttn,
+      crossColumns(cross, l.height * l.width, tokens, pair),
+      l.height * l.width,
+      cols,
+    );
     if (l.height !== mh || l.width !== mw) maps = bilinearResize(maps, cols, l.height, l.width, mh, mw);
     return gaussianSmooth3(maps, cols, mh, mw);
   };
@@ -233,7 +252,8 @@ export interface ScfgMasks {
 export function scfgMasks(layers: ScfgLayerAttention[], height: number, width: number, tokens = 77): ScfgMasks {
   const { tokenMaps, fgPair, height: mh, width: mw } = scfgAttentionMaps(layers, tokens);
   const mhw = mh * mw;
-  const ri = nearestIndex(mh, height), ci = nearestIndex(mw, width);
+  const ri = nearestIndex(mh, height),
+    ci = nearestIndex(mw, width);
   const tokenOfPixel = new Int32Array(height * width);
   const foreground = new Uint8Array(height * width);
   for (let r = 0; r < height; r++) {
@@ -260,13 +280,20 @@ export interface ScfgRate {
  * foreground, rate_k = m/(m + 1e-8), which is exactly 1 in float32 once m > 0.34.
  */
 export function scfgRate(
-  masks: ScfgMasks, epsUncond: Float32Array, epsCond: Float32Array,
-  channels: number, height: number, width: number, scale: number, tokens = 77,
+  masks: ScfgMasks,
+  epsUncond: Float32Array,
+  epsCond: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  scale: number,
+  tokens = 77,
 ): ScfgRate {
   const hw = height * width;
   const { tokenOfPixel, foreground } = masks;
   if (tokenOfPixel.length !== hw || foreground.length !== hw) invalid(`masks of ${hw} pixels`, 'masks', tokenOfPixel);
-  if (epsUncond.length !== channels * hw || epsCond.length !== channels * hw) invalid(`${channels * hw} values`, 'eps', epsCond);
+  if (epsUncond.length !== channels * hw || epsCond.length !== channels * hw)
+    invalid(`${channels * hw} values`, 'eps', epsCond);
   const deltaNorm = new Float64Array(hw);
   for (let p = 0; p < hw; p++) {
     let s = 0;
@@ -276,8 +303,10 @@ export function scfgRate(
     }
     deltaNorm[p] = Math.sqrt(s);
   }
-  const sum = new Float64Array(tokens), count = new Float64Array(tokens);
-  let fgSum = 0, fgCount = 0;
+  const sum = new Float64Array(tokens),
+    count = new Float64Array(tokens);
+  let fgSum = 0,
+    fgCount = 0;
   for (let p = 0; p < hw; p++) {
     const k = tokenOfPixel[p];
     if (!(k >= 0 && k < tokens)) invalid(`a token index below ${tokens}`, `tokenOfPixel[${p}]`, k);

@@ -11,12 +11,18 @@ import { invalid } from '../errors.js';
 export type GuidanceSchedule = 'constant' | 'linear' | 'cosine';
 
 /** The weight at step i of N. */
-export function scheduledWeight(scale: number, step: number, steps: number, schedule: GuidanceSchedule = 'constant'): number {
+export function scheduledWeight(
+  scale: number,
+  step: number,
+  steps: number,
+  schedule: GuidanceSchedule = 'constant',
+): number {
   if (!Number.isFinite(scale)) invalid('a finite number', 'scale', scale);
   if (!Number.isInteger(steps) || steps < 1) invalid('a positive integer', 'steps', steps);
   if (!Number.isInteger(step) || step < 0 || step >= steps) invalid(`an integer in [0, ${steps - 1}]`, 'step', step);
   if (schedule === 'constant' || steps === 1) {
-    if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine') invalid("'constant', 'linear' or 'cosine'", 'schedule', schedule);
+    if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine')
+      invalid("'constant', 'linear' or 'cosine'", 'schedule', schedule);
     return scale;
   }
   const s = step / (steps - 1);

@@ -75,7 +75,11 @@ export async function guidedModelCall(g: GuidedCallInput): Promise<GuidedCallRes
   if (method === 'characteristic' && guided) {
     // One batched U-Net pass per fixed-point iteration.
     const r = await characteristicStep({
-      xin, scale: weight, rescale: g.rescale, alphaBar: g.alphaBar(), channels: g.channels,
+      xin,
+      scale: weight,
+      rescale: g.rescale,
+      alphaBar: g.alphaBar(),
+      channels: g.channels,
       prediction: g.prediction as 'epsilon' | 'v_prediction',
       forward: (sample) => timed(() => g.unet.forward({ ...inputs, sample }, g.forwardOptions)),
       checkAbort: g.checkAbort,
@@ -98,7 +102,15 @@ export async function guidedModelCall(g: GuidedCallInput): Promise<GuidedCallRes
   if (method === 'cfg++') return { output: cfg(eu, ec, weight), uncondOutput: eu, unetMs };
   let eps =
     method === 's-cfg'
-      ? scfg({ layers: scfgLayers(attention), epsUncond: eu, epsCond: ec, channels: g.channels, height: g.height, width: g.width, scale: weight }).guided
+      ? scfg({
+          layers: scfgLayers(attention),
+          epsUncond: eu,
+          epsCond: ec,
+          channels: g.channels,
+          height: g.height,
+          width: g.width,
+          scale: weight,
+        }).guided
       : cfg(eu, ec, weight);
   if (g.rescale > 0) eps = rescaleGuidance(eps, ec, g.rescale);
   return { output: eps, unetMs };

@@ -29,8 +29,8 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** Text chunks: tEXt for Latin-1 text, iTXt (UTF-8) otherwise. */
 function textChunk(key: string, value: string): Buffer {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: Latin-1 range check
-  if (/^[\x00-\xff]*$/.test(value)) return chunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0]), Buffer.from(value, 'latin1')]));
+  if (/^[\x00-\xff]*$/.test(value))
+    return chunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0]), Buffer.from(value, 'latin1')]));
   return chunk(
     'iTXt',
     Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(value, 'utf8')]),

@@ -3,8 +3,9 @@
 // with the expected shape), make-checkpoint writes exactly it, and tests compare it with the
 // fixture files. Names are canonical (lib/loading/keys.ts): LDM single-file keys, with the
 // SD 2 text encoder's q/k/v split (`attn.q_proj.weight` ...) instead of OpenCLIP's fused in_proj.
-import type { ModelConfig, TextEncoderConfig, UNetConfig, VaeConfig } from './types.js';
+
 import { CLIP_PREFIX, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX } from './keys.js';
+import type { ModelConfig, TextEncoderConfig, UNetConfig, VaeConfig } from './types.js';
 
 export type Component = 'unet' | 'vae' | 'textEncoder';
 
@@ -56,7 +57,10 @@ function unetTransformer(e: Emit, p: string, c: number, u: UNetConfig): void {
   proj(`${p}.proj_in`);
   for (let d = 0; d < u.transformerDepth; d++) {
     const b = `${p}.transformer_blocks.${d}`;
-    for (const [attn, kv] of [['attn1', c], ['attn2', u.contextDim]] as const) {
+    for (const [attn, kv] of [
+      ['attn1', c],
+      ['attn2', u.contextDim],
+    ] as const) {
       linear(e, `${b}.${attn}.to_q`, c, c, false);
       linear(e, `${b}.${attn}.to_k`, c, kv, false);
       linear(e, `${b}.${attn}.to_v`, c, kv, false);

@@ -3,7 +3,9 @@
 // in DetectedModel.sources so `inspect` can say which numbers were guessed.
 import type { ModelConfig, PredictionType, SchedulerConfig } from './types.js';
 
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer _U> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends Array<infer _U> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 
 /** The SD 1.5 scheduler (runwayml/stable-diffusion-v1-5 scheduler_config.json: PNDM). */
 export function sd15Scheduler(): SchedulerConfig {
@@ -23,7 +25,9 @@ export function sd15Scheduler(): SchedulerConfig {
 
 /** SD 2.x: same betas; 768-v ships DDIM with v-prediction, 512-base PNDM with epsilon. */
 export function sd2Scheduler(prediction: PredictionType): SchedulerConfig {
-  return prediction === 'v_prediction' ? { ...sd15Scheduler(), predictionType: prediction, className: 'DDIMScheduler' } : sd15Scheduler();
+  return prediction === 'v_prediction'
+    ? { ...sd15Scheduler(), predictionType: prediction, className: 'DDIMScheduler' }
+    : sd15Scheduler();
 }
 
 /** SD1 (LDM num_heads = 8): 8 heads at every level. */
@@ -43,7 +47,8 @@ export function headDim64(width: number): number {
 /** scheduler_config.json (diffusers) -> SchedulerConfig, with diffusers' defaults for absent keys. */
 export function schedulerFromDiffusers(json: Record<string, unknown>): SchedulerConfig {
   const base = sd15Scheduler();
-  const pick = <T>(key: string, fallback: T): T => (json[key] === undefined || json[key] === null ? fallback : (json[key] as T));
+  const pick = <T>(key: string, fallback: T): T =>
+    json[key] === undefined || json[key] === null ? fallback : (json[key] as T);
   return {
     betaStart: pick('beta_start', 0.0001),
     betaEnd: pick('beta_end', 0.02),
@@ -73,11 +78,16 @@ export function mergeConfig(base: ModelConfig, overrides: DeepPartial<ModelConfi
     }
     return out;
   };
-  return merge(base as unknown as Record<string, unknown>, overrides as Record<string, unknown>) as unknown as ModelConfig;
+  return merge(
+    base as unknown as Record<string, unknown>,
+    overrides as Record<string, unknown>,
+  ) as unknown as ModelConfig;
 }
 
 /** Paths of the overrides given (for DetectedModel.sources), e.g. ['unet.numHeads']. */
 export function overridePaths(overrides: unknown, prefix = ''): string[] {
   if (!isPlainObject(overrides)) return prefix ? [prefix] : [];
-  return Object.entries(overrides).flatMap(([k, v]) => (v === undefined ? [] : overridePaths(v, prefix ? `${prefix}.${k}` : k)));
+  return Object.entries(overrides).flatMap(([k, v]) =>
+    v === undefined ? [] : overridePaths(v, prefix ? `${prefix}.${k}` : k),
+  );
 }

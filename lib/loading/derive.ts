@@ -2,7 +2,7 @@
 // spec of that structure. Shared by single files and diffusers folders: both are first turned into
 // a table of canonical name -> stored tensor.
 import { DiffusionError } from '../errors.js';
-import { modelSpec, type Component, type TensorSpec } from './architecture.js';
+import { type Component, modelSpec, type TensorSpec } from './architecture.js';
 import { CLIP_PREFIX, OPENCLIP_PREFIX, UNET_PREFIX, VAE_PREFIX } from './keys.js';
 import type { TensorDType, TextEncoderConfig, UNetConfig, VaeConfig, WeightMap } from './types.js';
 
@@ -37,7 +37,11 @@ class ShapeReader {
   }
   shape(name: string, what: string): number[] {
     const t = this.table.get(name);
-    if (!t) throw new DiffusionError('ERR_INVALID_FILE', `Expected tensor "${name}" (${what}) in ${this.where} but it is missing`);
+    if (!t)
+      throw new DiffusionError(
+        'ERR_INVALID_FILE',
+        `Expected tensor "${name}" (${what}) in ${this.where} but it is missing`,
+      );
     return canonicalShape(t);
   }
   count(pattern: RegExp): number {
@@ -69,7 +73,10 @@ export function unetFromShapes(table: TensorTable, where: string): UNetShapeConf
   const numResBlocks = ops.length ? ops[0] - 1 : inputBlocks - 1;
   ops.forEach((k, i) => {
     if (k !== (i + 1) * (numResBlocks + 1))
-      throw new DiffusionError('ERR_UNSUPPORTED', `Expected the U-Net downsampler of level ${i} at input_blocks.${(i + 1) * (numResBlocks + 1)} but found it at input_blocks.${k} in ${where}`);
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `Expected the U-Net downsampler of level ${i} at input_blocks.${(i + 1) * (numResBlocks + 1)} but found it at input_blocks.${k} in ${where}`,
+      );
   });
   const channelMult: number[] = [];
   const attentionLevels: boolean[] = [];
@@ -77,15 +84,31 @@ export function unetFromShapes(table: TensorTable, where: string): UNetShapeConf
     const first = 1 + i * (numResBlocks + 1);
     const [width] = r.shape(`${p}input_blocks.${first}.0.out_layers.3.weight`, `U-Net level ${i} width`);
     if (width % modelChannels !== 0)
-      throw new DiffusionError('ERR_UNSUPPORTED', `Expected U-Net level ${i} width to be a multiple of ${modelChannels} but received ${width} in ${where}`);
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `Expected U-Net level ${i} width to be a multiple of ${modelChannels} but received ${width} in ${where}`,
+      );
     channelMult.push(width / modelChannels);
     attentionLevels.push(r.has(`${p}input_blocks.${first}.1.proj_in.weight`));
   }
   const mid = `${p}middle_block.1`;
   const transformerDepth = r.count(/^model\.diffusion_model\.middle_block\.1\.transformer_blocks\.(\d+)\./);
-  const [, contextDim] = r.shape(`${mid}.transformer_blocks.0.attn2.to_k.weight`, 'U-Net cross-attention key projection');
+  const [, contextDim] = r.shape(
+    `${mid}.transformer_blocks.0.attn2.to_k.weight`,
+    'U-Net cross-attention key projection',
+  );
   const useLinearProjection = r.shape(`${mid}.proj_in.weight`, 'U-Net transformer input projection').length === 2;
-  return { inChannels, outChannels, modelChannels, channelMult, numResBlocks, attentionLevels, transformerDepth, contextDim, useLinearProjection };
+  return {
+    inChannels,
+    outChannels,
+    modelChannels,
+    channelMult,
+    numResBlocks,
+    attentionLevels,
+    transformerDepth,
+    contextDim,
+    useLinearProjection,
+  };
 }
 
 export type VaeShapeConfig = Omit<VaeConfig, 'scalingFactor' | 'normGroups'>;
@@ -96,13 +119,17 @@ export function vaeFromShapes(table: TensorTable, where: string): VaeShapeConfig
   const levels = r.count(/^first_stage_model\.encoder\.down\.(\d+)\./);
   if (levels === 0) r.shape(`${p}encoder.down.0.block.0.conv1.weight`, 'VAE encoder');
   const channels: number[] = [];
-  for (let i = 0; i < levels; i++) channels.push(r.shape(`${p}encoder.down.${i}.block.0.conv2.weight`, `VAE level ${i} width`)[0]);
+  for (let i = 0; i < levels; i++)
+    channels.push(r.shape(`${p}encoder.down.${i}.block.0.conv2.weight`, `VAE level ${i} width`)[0]);
   const numResBlocks = r.count(/^first_stage_model\.encoder\.down\.0\.block\.(\d+)\./);
   const [, latentChannels] = r.shape(`${p}decoder.conv_in.weight`, 'VAE decoder input convolution');
   return { latentChannels, channels, numResBlocks };
 }
 
-export type TextShapeConfig = Pick<TextEncoderConfig, 'kind' | 'hidden' | 'layers' | 'intermediate' | 'vocabSize' | 'maxPositions'>;
+export type TextShapeConfig = Pick<
+  TextEncoderConfig,
+  'kind' | 'hidden' | 'layers' | 'intermediate' | 'vocabSize' | 'maxPositions'
+>;
 
 export function textFromShapes(table: TensorTable, kind: 'clip' | 'openclip', where: string): TextShapeConfig {
   const r = new ShapeReader(table, where);
@@ -157,13 +184,17 @@ export function resolveWeights(
       continue;
     }
     const shape = canonicalShape(t);
-    if (!shapesAgree(spec, shape)) problems.push(`${spec.name}: expected shape ${JSON.stringify(spec.shape)} but received ${JSON.stringify(shape)}`);
+    if (!shapesAgree(spec, shape))
+      problems.push(`${spec.name}: expected shape ${JSON.stringify(spec.shape)} but received ${JSON.stringify(shape)}`);
     weights[spec.name] = t.rows ? { file: t.file, tensor: t.tensor, rows: t.rows } : { file: t.file, tensor: t.tensor };
     used.add(`${t.file}\0${t.tensor}`);
   }
   if (problems.length) {
     const more = problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : '';
-    throw new DiffusionError('ERR_INVALID_FILE', `The checkpoint ${where} does not match the detected architecture (${problems.length} problems):\n  ${problems.slice(0, 12).join('\n  ')}${more}`);
+    throw new DiffusionError(
+      'ERR_INVALID_FILE',
+      `The checkpoint ${where} does not match the detected architecture (${problems.length} problems):\n  ${problems.slice(0, 12).join('\n  ')}${more}`,
+    );
   }
   const unused = storedNames.filter((s) => !used.has(`${s.file}\0${s.tensor}`)).map((s) => s.tensor);
   return { weights, specs, unused };
@@ -177,11 +208,23 @@ export interface ComponentSummary {
   dtypes: Partial<Record<TensorDType, number>>;
 }
 
-const DTYPE_BYTES: Record<TensorDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const DTYPE_BYTES: Record<TensorDType, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export function summarize(specs: TensorSpec[], table: TensorTable): Record<Component, ComponentSummary> {
   const out = {} as Record<Component, ComponentSummary>;
-  for (const c of ['unet', 'vae', 'textEncoder'] as Component[]) out[c] = { tensors: 0, parameters: 0, bytes: 0, dtypes: {} };
+  for (const c of ['unet', 'vae', 'textEncoder'] as Component[])
+    out[c] = { tensors: 0, parameters: 0, bytes: 0, dtypes: {} };
   for (const spec of specs) {
     const t = table.get(spec.name) as StoredTensor;
     const n = numel(spec.shape);
@@ -197,9 +240,12 @@ export function summarize(specs: TensorSpec[], table: TensorTable): Record<Compo
 /** The float dtype holding the most parameters. */
 export function dominantDType(summary: Record<Component, ComponentSummary>): TensorDType {
   const total: Partial<Record<TensorDType, number>> = {};
-  for (const s of Object.values(summary)) for (const [d, n] of Object.entries(s.dtypes)) total[d as TensorDType] = (total[d as TensorDType] ?? 0) + (n as number);
+  for (const s of Object.values(summary))
+    for (const [d, n] of Object.entries(s.dtypes))
+      total[d as TensorDType] = (total[d as TensorDType] ?? 0) + (n as number);
   let best: TensorDType = 'F32';
   let bestN = -1;
-  for (const [d, n] of Object.entries(total)) if ((n as number) > bestN) [best, bestN] = [d as TensorDType, n as number];
+  for (const [d, n] of Object.entries(total))
+    if ((n as number) > bestN) [best, bestN] = [d as TensorDType, n as number];
   return best;
 }

@@ -17,7 +17,16 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { DiffusionError } from '../errors.js';
 import type { Component } from './architecture.js';
-import { type DeepPartial, headDim64, mergeConfig, overridePaths, schedulerFromDiffusers, sd1Heads, sd2Scheduler, sd15Scheduler } from './defaults.js';
+import {
+  type DeepPartial,
+  headDim64,
+  mergeConfig,
+  overridePaths,
+  schedulerFromDiffusers,
+  sd1Heads,
+  sd2Scheduler,
+  sd15Scheduler,
+} from './defaults.js';
 import {
   type ComponentSummary,
   dominantDType,
@@ -88,7 +97,13 @@ function prefixSummary(names: string[]): string {
     const key = deep ? `${parts[0]}.${parts[1]}.*` : parts.length > 1 ? `${parts[0]}.*` : parts[0];
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, n]) => `${k} (${n})`).join(', ') || 'no tensors';
+  return (
+    [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([k, n]) => `${k} (${n})`)
+      .join(', ') || 'no tensors'
+  );
 }
 
 function familyOfKeys(names: string[]): ModelFamily {
@@ -102,7 +117,9 @@ function familyOfKeys(names: string[]): ModelFamily {
 
 function unsupportedLayout(path: string, names: string[]): DiffusionError {
   const looksDiffusers = names.some((n) => /^(down_blocks|mid_block|text_model|encoder\.down_blocks)\./.test(n));
-  const hint = looksDiffusers ? ' This looks like one component of a diffusers folder: pass the folder that holds model_index.json.' : '';
+  const hint = looksDiffusers
+    ? ' This looks like one component of a diffusers folder: pass the folder that holds model_index.json.'
+    : '';
   return new DiffusionError(
     'ERR_UNSUPPORTED',
     `Unrecognised checkpoint layout in ${path}: expected model.diffusion_model.* + first_stage_model.* with cond_stage_model.transformer.* (SD 1.x) or cond_stage_model.model.* (SD 2.x). Found: ${prefixSummary(names)}.${hint}`,
@@ -116,7 +133,10 @@ function folderOfConfig(path: string): string {
 
 function refusePickle(path: string): void {
   if (['.ckpt', '.pt', '.pth', '.bin'].includes(extname(path).toLowerCase()))
-    throw new DiffusionError('ERR_UNSUPPORTED', `${path} is a pickle checkpoint; pickles are never executed. Convert it to .safetensors first.`);
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `${path} is a pickle checkpoint; pickles are never executed. Convert it to .safetensors first.`,
+    );
 }
 
 /** Family and format only (cheap; recognises layouts detectModel cannot run yet). */
@@ -135,7 +155,10 @@ export function identifyModel(path: string): IdentifiedModel {
       const cfg = readJson(cfgPath);
       if (cfg.format === LAYERED_FORMAT) return { path, format: 'layered', family: 'layered', layered: cfg };
     }
-    throw new DiffusionError('ERR_UNSUPPORTED', `Expected model_index.json (diffusers) or config.json with "format": "${LAYERED_FORMAT}" in the folder ${path} but found neither`);
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `Expected model_index.json (diffusers) or config.json with "format": "${LAYERED_FORMAT}" in the folder ${path} but found neither`,
+    );
   }
   refusePickle(path);
   const names = readSafetensorsHeader(path).tensors.map((t) => t.name);
@@ -161,13 +184,21 @@ interface Facts {
 }
 
 /** Builds the config from shapes + facts; family conventions fill what facts leave open. */
-function buildConfig(table: TensorTable, textKind: 'clip' | 'openclip', facts: Facts, where: string, sources: Record<string, string>): ModelConfig {
+function buildConfig(
+  table: TensorTable,
+  textKind: 'clip' | 'openclip',
+  facts: Facts,
+  where: string,
+  sources: Record<string, string>,
+): ModelConfig {
   const u = unetFromShapes(table, where);
   const v = vaeFromShapes(table, where);
   const t = textFromShapes(table, textKind, where);
   const sd2 = textKind === 'openclip';
   const widths = u.channelMult.map((m) => m * u.modelChannels);
-  const note = (field: string, given: unknown) => (sources[field] = given !== undefined ? facts.source : 'default');
+  const note = (field: string, given: unknown) => {
+    sources[field] = given !== undefined ? facts.source : 'default';
+  };
   note('unet.numHeads', facts.heads);
   note('unet.midHeads', facts.midHeads);
   note('textEncoder.heads', facts.textHeads);
@@ -175,7 +206,10 @@ function buildConfig(table: TensorTable, textKind: 'clip' | 'openclip', facts: F
   note('nativeSize', facts.nativeSize);
   note('scheduler', facts.scheduler);
   const prediction = facts.prediction ?? 'epsilon';
-  const scheduler = { ...(facts.scheduler ?? (sd2 ? sd2Scheduler(prediction) : sd15Scheduler())), predictionType: prediction };
+  const scheduler = {
+    ...(facts.scheduler ?? (sd2 ? sd2Scheduler(prediction) : sd15Scheduler())),
+    predictionType: prediction,
+  };
   return {
     family: sd2 ? (prediction === 'v_prediction' ? 'sd2-v' : 'sd2') : 'sd1',
     nativeSize: facts.nativeSize ?? (sd2 && prediction === 'v_prediction' ? 768 : 512),
@@ -199,7 +233,12 @@ function buildConfig(table: TensorTable, textKind: 'clip' | 'openclip', facts: F
   };
 }
 
-function singleFileFacts(path: string, metadata: Record<string, string>, textKind: 'clip' | 'openclip', layers: number): { facts: Facts; predictionSource?: string; metaConfig?: DeepPartial<ModelConfig> } {
+function singleFileFacts(
+  path: string,
+  metadata: Record<string, string>,
+  textKind: 'clip' | 'openclip',
+  layers: number,
+): { facts: Facts; predictionSource?: string; metaConfig?: DeepPartial<ModelConfig> } {
   const facts: Facts = { source: 'metadata' };
   let predictionSource: string | undefined;
   const metaPred = metadata['modelspec.prediction_type'] ?? metadata.prediction_type;
@@ -209,7 +248,9 @@ function singleFileFacts(path: string, metadata: Record<string, string>, textKin
   } else {
     const yaml = join(dirname(path), `${basename(path, extname(path))}.yaml`);
     if (existsSync(yaml)) {
-      facts.prediction = /^\s*parameterization:\s*["']?v["']?\s*$/m.test(readFileSync(yaml, 'utf8')) ? 'v_prediction' : 'epsilon';
+      facts.prediction = /^\s*parameterization:\s*["']?v["']?\s*$/m.test(readFileSync(yaml, 'utf8'))
+        ? 'v_prediction'
+        : 'epsilon';
       predictionSource = 'yaml';
     } else if (textKind === 'openclip' && /768|v[-_]?pred/i.test(basename(path))) {
       facts.prediction = 'v_prediction';
@@ -225,27 +266,43 @@ function singleFileFacts(path: string, metadata: Record<string, string>, textKin
     try {
       metaConfig = JSON.parse(metadata['native_diffusion.config']);
     } catch (err) {
-      throw new DiffusionError('ERR_INVALID_FILE', `Expected JSON in the native_diffusion.config metadata of ${path}: ${(err as Error).message}`);
+      throw new DiffusionError(
+        'ERR_INVALID_FILE',
+        `Expected JSON in the native_diffusion.config metadata of ${path}: ${(err as Error).message}`,
+      );
     }
   }
   return { facts, predictionSource, metaConfig };
 }
 
-function detectSingleFile(path: string): { table: TensorTable; stored: Array<{ file: string; tensor: string }>; textKind: 'clip' | 'openclip'; metadata: Record<string, string> } {
+function detectSingleFile(path: string): {
+  table: TensorTable;
+  stored: Array<{ file: string; tensor: string }>;
+  textKind: 'clip' | 'openclip';
+  metadata: Record<string, string>;
+} {
   refusePickle(path);
   const header = readSafetensorsHeader(path);
   const names = header.tensors.map((t) => t.name);
   const family = familyOfKeys(names);
-  if (family === 'sdxl') throw new DiffusionError('ERR_UNSUPPORTED', `${path} is an SDXL checkpoint (conditioner.embedders.*); SDXL is detected but not supported yet`);
+  if (family === 'sdxl')
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `${path} is an SDXL checkpoint (conditioner.embedders.*); SDXL is detected but not supported yet`,
+    );
   if (family !== 'sd1' && family !== 'sd2') throw unsupportedLayout(path, names);
   const textKind = family === 'sd2' ? 'openclip' : 'clip';
   // Old SD1 files store the HF text model without the `text_model.` level.
-  const oldClip = !names.includes(`${CLIP_PREFIX}text_model.embeddings.token_embedding.weight`) && names.includes(`${CLIP_PREFIX}embeddings.token_embedding.weight`);
+  const oldClip =
+    !names.includes(`${CLIP_PREFIX}text_model.embeddings.token_embedding.weight`) &&
+    names.includes(`${CLIP_PREFIX}embeddings.token_embedding.weight`);
   const table: TensorTable = new Map();
   for (const t of header.tensors) {
     const entry = { file: path, tensor: t.name, dtype: t.dtype, shape: t.shape };
-    if (t.name.startsWith(UNET_PREFIX) || t.name.startsWith(VAE_PREFIX) || t.name.startsWith(OPENCLIP_PREFIX)) table.set(t.name, entry);
-    else if (t.name.startsWith(CLIP_PREFIX)) table.set(oldClip ? CLIP_PREFIX + 'text_model.' + t.name.slice(CLIP_PREFIX.length) : t.name, entry);
+    if (t.name.startsWith(UNET_PREFIX) || t.name.startsWith(VAE_PREFIX) || t.name.startsWith(OPENCLIP_PREFIX))
+      table.set(t.name, entry);
+    else if (t.name.startsWith(CLIP_PREFIX))
+      table.set(oldClip ? `${CLIP_PREFIX}text_model.${t.name.slice(CLIP_PREFIX.length)}` : t.name, entry);
     const fused = /^(.*\.attn)\.in_proj_(weight|bias)$/.exec(t.name);
     if (fused && t.name.startsWith(OPENCLIP_PREFIX)) {
       const c = t.name.endsWith('weight') ? t.shape[1] : t.shape[0] / 3;
@@ -257,7 +314,12 @@ function detectSingleFile(path: string): { table: TensorTable; stored: Array<{ f
       table.delete(t.name);
     }
   }
-  return { table, stored: header.tensors.map((t) => ({ file: path, tensor: t.name })), textKind, metadata: header.metadata };
+  return {
+    table,
+    stored: header.tensors.map((t) => ({ file: path, tensor: t.name })),
+    textKind,
+    metadata: header.metadata,
+  };
 }
 
 /** Reads a single .safetensors file or a diffusers folder; throws DiffusionError for anything it cannot run. */
@@ -273,8 +335,16 @@ export function detectModel(path: string, options: DetectOptions = {}): Detected
 
   if (isDir(path)) {
     const id = identifyModel(path);
-    if (id.format === 'layered') throw new DiffusionError('ERR_UNSUPPORTED', `${path} is a native-diffusion layered model; its runtime is not implemented yet`);
-    if (id.family === 'sdxl') throw new DiffusionError('ERR_UNSUPPORTED', `${path} is an SDXL diffusers folder; SDXL is detected but not supported yet`);
+    if (id.format === 'layered')
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `${path} is a native-diffusion layered model; its runtime is not implemented yet`,
+      );
+    if (id.family === 'sdxl')
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `${path} is an SDXL diffusers folder; SDXL is detected but not supported yet`,
+      );
     const f = readDiffusersFolder(path, options.variant);
     format = 'diffusers';
     ({ table, stored } = f);
@@ -317,7 +387,8 @@ export function detectModel(path: string, options: DetectOptions = {}): Detected
     const { facts, predictionSource, metaConfig: mc } = singleFileFacts(path, s.metadata, s.textKind, layers);
     metaConfig = mc;
     // A prediction type given by the caller or the metadata also picks the family's default scheduler.
-    const givenPrediction = options.prediction ?? options.config?.scheduler?.predictionType ?? mc?.scheduler?.predictionType;
+    const givenPrediction =
+      options.prediction ?? options.config?.scheduler?.predictionType ?? mc?.scheduler?.predictionType;
     if (givenPrediction) facts.prediction = givenPrediction;
     config = buildConfig(table, s.textKind, facts, path, sources);
     if (predictionSource) sources['scheduler.predictionType'] = predictionSource;
@@ -336,12 +407,25 @@ export function detectModel(path: string, options: DetectOptions = {}): Detected
   const resolved = resolveWeights(table, config, stored, path);
   const components = summarize(resolved.specs, table);
   config.dtype = dominantDType(components);
-  return { path, format, config, weights: resolved.weights, components, files, unusedTensors: resolved.unused, sources };
+  return {
+    path,
+    format,
+    config,
+    weights: resolved.weights,
+    components,
+    files,
+    unusedTensors: resolved.unused,
+    sources,
+  };
 }
 
 function crossCheck(config: ModelConfig, f: ReturnType<typeof readDiffusersFolder>, path: string): void {
   const checks: Array<[string, unknown, unknown]> = [
-    ['unet/config.json block_out_channels', f.unet.block_out_channels, config.unet.channelMult.map((m) => m * config.unet.modelChannels)],
+    [
+      'unet/config.json block_out_channels',
+      f.unet.block_out_channels,
+      config.unet.channelMult.map((m) => m * config.unet.modelChannels),
+    ],
     ['unet/config.json layers_per_block', f.unet.layers_per_block, config.unet.numResBlocks],
     ['unet/config.json cross_attention_dim', f.unet.cross_attention_dim, config.unet.contextDim],
     ['unet/config.json use_linear_projection', f.unet.use_linear_projection ?? false, config.unet.useLinearProjection],
@@ -356,22 +440,31 @@ function crossCheck(config: ModelConfig, f: ReturnType<typeof readDiffusersFolde
   ];
   const bad = checks.filter(([, cfg, shapes]) => cfg !== undefined && JSON.stringify(cfg) !== JSON.stringify(shapes));
   if (bad.length)
-    throw new DiffusionError('ERR_INVALID_FILE', `The configs in ${path} disagree with the weights: ${bad.map(([k, cfg, s]) => `${k} says ${JSON.stringify(cfg)} but the tensors give ${JSON.stringify(s)}`).join('; ')}`);
+    throw new DiffusionError(
+      'ERR_INVALID_FILE',
+      `The configs in ${path} disagree with the weights: ${bad.map(([k, cfg, s]) => `${k} says ${JSON.stringify(cfg)} but the tensors give ${JSON.stringify(s)}`).join('; ')}`,
+    );
 }
 
 function validateConfig(c: ModelConfig, path: string): void {
   const levels = c.unet.channelMult.length;
   const fail = (what: string, name: string, value: unknown) => {
-    throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected ${what} for ${name} but received ${JSON.stringify(value)} (model ${path})`);
+    throw new DiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      `Expected ${what} for ${name} but received ${JSON.stringify(value)} (model ${path})`,
+    );
   };
   if (c.unet.numHeads.length !== levels) fail(`${levels} entries (one per level)`, 'unet.numHeads', c.unet.numHeads);
   c.unet.numHeads.forEach((h, i) => {
     const w = c.unet.channelMult[i] * c.unet.modelChannels;
-    if (c.unet.attentionLevels[i] && (!(h > 0) || w % h !== 0)) fail(`a head count dividing ${w}`, `unet.numHeads[${i}]`, h);
+    if (c.unet.attentionLevels[i] && (!(h > 0) || w % h !== 0))
+      fail(`a head count dividing ${w}`, `unet.numHeads[${i}]`, h);
   });
   const top = c.unet.channelMult[levels - 1] * c.unet.modelChannels;
-  if (!(c.unet.midHeads > 0) || top % c.unet.midHeads !== 0) fail(`a head count dividing ${top}`, 'unet.midHeads', c.unet.midHeads);
-  if (!(c.textEncoder.heads > 0) || c.textEncoder.hidden % c.textEncoder.heads !== 0) fail(`a head count dividing ${c.textEncoder.hidden}`, 'textEncoder.heads', c.textEncoder.heads);
+  if (!(c.unet.midHeads > 0) || top % c.unet.midHeads !== 0)
+    fail(`a head count dividing ${top}`, 'unet.midHeads', c.unet.midHeads);
+  if (!(c.textEncoder.heads > 0) || c.textEncoder.hidden % c.textEncoder.heads !== 0)
+    fail(`a head count dividing ${c.textEncoder.hidden}`, 'textEncoder.heads', c.textEncoder.heads);
   if (!(c.textEncoder.defaultLayersToRun >= 1 && c.textEncoder.defaultLayersToRun <= c.textEncoder.layers))
     fail(`1..${c.textEncoder.layers}`, 'textEncoder.defaultLayersToRun', c.textEncoder.defaultLayersToRun);
   if (!(c.nativeSize > 0 && c.nativeSize % 8 === 0)) fail('a positive multiple of 8', 'nativeSize', c.nativeSize);

@@ -34,22 +34,34 @@ export function readJson(path: string): Record<string, any> {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
     return v;
   } catch (err) {
-    throw new DiffusionError('ERR_INVALID_FILE', `Expected a JSON object in ${path} but it does not parse: ${(err as Error).message}`);
+    throw new DiffusionError(
+      'ERR_INVALID_FILE',
+      `Expected a JSON object in ${path} but it does not parse: ${(err as Error).message}`,
+    );
   }
 }
 
 /** The tensors of one component: a .safetensors file, a variant, or a sharded index. */
-function componentTensors(dir: string, base: string, variant: string | undefined): Array<{ file: string; info: TensorInfo }> {
-  const names = [variant && `${base}.${variant}.safetensors`, `${base}.safetensors`, `${base}.fp16.safetensors`].filter(Boolean) as string[];
+function componentTensors(
+  dir: string,
+  base: string,
+  variant: string | undefined,
+): Array<{ file: string; info: TensorInfo }> {
+  const names = [variant && `${base}.${variant}.safetensors`, `${base}.safetensors`, `${base}.fp16.safetensors`].filter(
+    Boolean,
+  ) as string[];
   for (const name of names) {
     const file = join(dir, name);
     if (existsSync(file)) return readSafetensorsHeader(file).tensors.map((info) => ({ file, info }));
   }
-  for (const name of [variant && `${base}.safetensors.index.${variant}.json`, `${base}.safetensors.index.json`].filter(Boolean) as string[]) {
+  for (const name of [variant && `${base}.safetensors.index.${variant}.json`, `${base}.safetensors.index.json`].filter(
+    Boolean,
+  ) as string[]) {
     const index = join(dir, name);
     if (!existsSync(index)) continue;
     const map = readJson(index).weight_map as Record<string, string> | undefined;
-    if (!map || typeof map !== 'object') throw new DiffusionError('ERR_INVALID_FILE', `Expected a weight_map object in ${index}`);
+    if (!map || typeof map !== 'object')
+      throw new DiffusionError('ERR_INVALID_FILE', `Expected a weight_map object in ${index}`);
     const out: Array<{ file: string; info: TensorInfo }> = [];
     for (const shard of new Set(Object.values(map))) {
       const file = join(dir, shard);
@@ -58,7 +70,9 @@ function componentTensors(dir: string, base: string, variant: string | undefined
     return out;
   }
   const present = existsSync(dir) ? readdirSync(dir).join(', ') : 'nothing (no such folder)';
-  const pickle = present.includes('.bin') ? ' Pickle (.bin) weights are never loaded: convert them to .safetensors.' : '';
+  const pickle = present.includes('.bin')
+    ? ' Pickle (.bin) weights are never loaded: convert them to .safetensors.'
+    : '';
   throw new DiffusionError('ERR_UNSUPPORTED', `Expected ${base}.safetensors in ${dir} but found ${present}.${pickle}`);
 }
 
@@ -90,7 +104,8 @@ export function readDiffusersFolder(folder: string, variant?: string): Diffusers
   const scheduler = existsSync(schedPath) ? readJson(schedPath) : undefined;
   const padToken = padTokenId(folder);
   // SD 2's OpenCLIP-converted text encoder uses gelu; SD 1's OpenAI CLIP quick_gelu.
-  const textKind: 'clip' | 'openclip' = textEncoder.hidden_act === 'gelu' || (textEncoder.hidden_act === undefined && padToken === 0) ? 'openclip' : 'clip';
+  const textKind: 'clip' | 'openclip' =
+    textEncoder.hidden_act === 'gelu' || (textEncoder.hidden_act === undefined && padToken === 0) ? 'openclip' : 'clip';
 
   const table: TensorTable = new Map();
   const stored: Array<{ file: string; tensor: string }> = [];
@@ -108,14 +123,19 @@ export function readDiffusersFolder(folder: string, variant?: string): Diffusers
 
   const unetTensors = componentTensors(join(folder, 'unet'), 'diffusion_pytorch_model', variant);
   const unetNames = new Set(unetTensors.map((t) => t.info.name));
-  const countIndices = (re: RegExp) => new Set([...unetNames].map((n) => re.exec(n)?.[1]).filter((x) => x !== undefined)).size;
+  const countIndices = (re: RegExp) =>
+    new Set([...unetNames].map((n) => re.exec(n)?.[1]).filter((x) => x !== undefined)).size;
   const numResBlocks = countIndices(/^down_blocks\.0\.resnets\.(\d+)\./);
   const upLevels = countIndices(/^up_blocks\.(\d+)\./);
-  const upHasAttention = Array.from({ length: upLevels }, (_, i) => [...unetNames].some((n) => n.startsWith(`up_blocks.${i}.attentions.`)));
+  const upHasAttention = Array.from({ length: upLevels }, (_, i) =>
+    [...unetNames].some((n) => n.startsWith(`up_blocks.${i}.attentions.`)),
+  );
   add(unetTensors, (k) => diffusersUNetKey(k, { numResBlocks, upHasAttention }));
 
   const vaeTensors = componentTensors(join(folder, 'vae'), 'diffusion_pytorch_model', variant);
-  const vaeLevels = new Set(vaeTensors.map((t) => /^decoder\.up_blocks\.(\d+)\./.exec(t.info.name)?.[1]).filter((x) => x !== undefined)).size;
+  const vaeLevels = new Set(
+    vaeTensors.map((t) => /^decoder\.up_blocks\.(\d+)\./.exec(t.info.name)?.[1]).filter((x) => x !== undefined),
+  ).size;
   add(vaeTensors, (k) => diffusersVaeKey(k, vaeLevels));
 
   add(componentTensors(join(folder, 'text_encoder'), 'model', variant), (k) => hfTextEncoderKey(k, textKind));

@@ -1,6 +1,6 @@
 // What a checkpoint is, for people (`native-diffusion inspect`) and for scripts (--json).
 import { DiffusionError } from '../errors.js';
-import { type DetectOptions, detectModel, identifyModel, type ComponentSummary, type ModelFormat } from './detect.js';
+import { type ComponentSummary, type DetectOptions, detectModel, identifyModel, type ModelFormat } from './detect.js';
 import type { ModelConfig, ModelFamily } from './types.js';
 
 export interface InspectReport {
@@ -85,8 +85,12 @@ export function formatInspect(r: InspectReport): string {
     `  parameters    ${millions(r.totalParameters ?? 0)}`,
   );
   for (const [name, s] of Object.entries(r.components ?? {})) {
-    const dt = Object.entries(s.dtypes).map(([d, n]) => (Object.keys(s.dtypes).length > 1 ? `${d} ${millions(n as number)}` : d)).join(', ');
-    lines.push(`    ${name.padEnd(12)}${millions(s.parameters).padStart(8)} params  ${String(s.tensors).padStart(5)} tensors  ${mib(s.bytes).padStart(10)}  ${dt}`);
+    const dt = Object.entries(s.dtypes)
+      .map(([d, n]) => (Object.keys(s.dtypes).length > 1 ? `${d} ${millions(n as number)}` : d))
+      .join(', ');
+    lines.push(
+      `    ${name.padEnd(12)}${millions(s.parameters).padStart(8)} params  ${String(s.tensors).padStart(5)} tensors  ${mib(s.bytes).padStart(10)}  ${dt}`,
+    );
   }
   const u = c.unet;
   lines.push(
@@ -95,6 +99,9 @@ export function formatInspect(r: InspectReport): string {
     `  text encoder  ${c.textEncoder.kind === 'clip' ? 'CLIP' : 'OpenCLIP'}, hidden ${c.textEncoder.hidden}, ${c.textEncoder.layers} layers (runs ${c.textEncoder.defaultLayersToRun}), ${c.textEncoder.heads} heads${guessed(r, 'textEncoder.heads')}, MLP ${c.textEncoder.intermediate} ${c.textEncoder.activation}, vocab ${c.textEncoder.vocabSize}, ${c.textEncoder.maxPositions} positions, pad ${c.textEncoder.padToken}`,
     `  scheduler     ${c.scheduler.className ?? 'default'} ${c.scheduler.betaSchedule} ${c.scheduler.betaStart}..${c.scheduler.betaEnd}, ${c.scheduler.numTrainTimesteps} steps, ${c.scheduler.timestepSpacing} spacing, offset ${c.scheduler.stepsOffset}${guessed(r, 'scheduler')}`,
   );
-  if (r.unusedTensors?.length) lines.push(`  unused        ${r.unusedTensors.length} tensors (${r.unusedTensors.slice(0, 4).join(', ')}${r.unusedTensors.length > 4 ? ', ...' : ''})`);
+  if (r.unusedTensors?.length)
+    lines.push(
+      `  unused        ${r.unusedTensors.length} tensors (${r.unusedTensors.slice(0, 4).join(', ')}${r.unusedTensors.length > 4 ? ', ...' : ''})`,
+    );
   return lines.join('\n');
 }

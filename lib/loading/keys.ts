@@ -195,7 +195,10 @@ export function hfTextEncoderKey(key: string, kind: 'clip' | 'openclip'): string
  * e.g. `...resblocks.3.attn.k_proj.weight` -> { tensor: `...resblocks.3.attn.in_proj_weight`, rows: [C, 2C] }.
  * Null for names that are stored as they are.
  */
-export function openClipFusedSource(canonical: string, hidden: number): { tensor: string; rows: [number, number] } | null {
+export function openClipFusedSource(
+  canonical: string,
+  hidden: number,
+): { tensor: string; rows: [number, number] } | null {
   const m = /^(.*\.attn)\.([qkv])_proj\.(weight|bias)$/.exec(canonical);
   if (!m || !canonical.startsWith(OPENCLIP_PREFIX)) return null;
   const part = 'qkv'.indexOf(m[2]);

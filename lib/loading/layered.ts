@@ -119,16 +119,25 @@ export function readLayeredConfig(dir: string): { config: LayeredModelConfig; te
   try {
     text = readFileSync(join(dir, 'config.json'), 'utf8');
   } catch (err) {
-    throw new DiffusionError('ERR_IO', `Could not read ${join(dir, 'config.json')}: ${(err as Error).message}`, { cause: err });
+    throw new DiffusionError('ERR_IO', `Could not read ${join(dir, 'config.json')}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   let config: LayeredModelConfig;
   try {
     config = JSON.parse(text) as LayeredModelConfig;
   } catch (err) {
-    throw new DiffusionError('ERR_INVALID_FILE', `Expected JSON in ${join(dir, 'config.json')}: ${(err as Error).message}`, { cause: err });
+    throw new DiffusionError(
+      'ERR_INVALID_FILE',
+      `Expected JSON in ${join(dir, 'config.json')}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   if (config.format !== 'native-diffusion-layered') {
-    throw new DiffusionError('ERR_UNSUPPORTED', `Expected "native-diffusion-layered" for config.format but received ${JSON.stringify(config.format)}`);
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `Expected "native-diffusion-layered" for config.format but received ${JSON.stringify(config.format)}`,
+    );
   }
   return { config, text };
 }

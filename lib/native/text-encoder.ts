@@ -19,13 +19,21 @@ export interface TextEncodeOptions {
 }
 
 interface NativeTextEncoder {
-  encode(ids: Int32Array, batch: number, options: { layersToRun?: number; finalLayerNorm?: boolean }): Promise<Float32Array>;
+  encode(
+    ids: Int32Array,
+    batch: number,
+    options: { layersToRun?: number; finalLayerNorm?: boolean },
+  ): Promise<Float32Array>;
   dispose(): void;
   readonly disposed: boolean;
 }
 
 interface ClipBinding {
-  TextEncoder: new (weights: NativeWeights, config: TextEncoderConfig, options: ModelThreadOptions) => NativeTextEncoder;
+  TextEncoder: new (
+    weights: NativeWeights,
+    config: TextEncoderConfig,
+    options: ModelThreadOptions,
+  ) => NativeTextEncoder;
 }
 
 /** SD1 (HF CLIP names) or SD2 (OpenCLIP names) text encoder over canonical `cond_stage_model.*` weights. */

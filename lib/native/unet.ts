@@ -1,5 +1,5 @@
 // Typed wrapper over the native `UNet` class (native/addon/unet_binding.cc).
-import { DiffusionError, callNative, fromNative, invalid } from '../errors.js';
+import { callNative, DiffusionError, fromNative, invalid } from '../errors.js';
 import type { ScfgLayerAttention } from '../guidance/scfg.js';
 import type { UNetConfig, WeightMap } from '../loading/types.js';
 import { loadBinding } from './load.js';
@@ -45,8 +45,12 @@ export interface UNetOutputWithAttention {
 
 interface NativeUNetHandle {
   forward(
-    sample: Float32Array, shape: number[], timesteps: Float64Array | number[] | number, context: Float32Array,
-    contextShape: number[], options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean },
+    sample: Float32Array,
+    shape: number[],
+    timesteps: Float64Array | number[] | number,
+    context: Float32Array,
+    contextShape: number[],
+    options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean },
   ): Promise<Float32Array | UNetOutputWithAttention>;
   dispose(): void;
   stats(): { disposed: boolean; peakActivationBytes: number };
@@ -77,14 +81,20 @@ export class NativeUNet {
   /** One U-Net evaluation, off the main thread; resolves to the [B, outChannels, H, W] output. */
   forward(inputs: UNetInputs, options?: UNetForwardOptions & { captureAttention?: false }): Promise<Float32Array>;
   forward(
-    inputs: UNetInputs, options: UNetForwardOptions & { captureAttention: true },
+    inputs: UNetInputs,
+    options: UNetForwardOptions & { captureAttention: true },
   ): Promise<UNetOutputWithAttention>;
   async forward(inputs: UNetInputs, options: UNetForwardOptions = {}): Promise<Float32Array | UNetOutputWithAttention> {
     const handle = this.#handle;
     if (!handle) throw new DiffusionError('ERR_DISPOSED', 'This UNet was disposed');
     try {
       return await handle.forward(
-        inputs.sample, inputs.sampleShape, inputs.timesteps, inputs.context, inputs.contextShape, options,
+        inputs.sample,
+        inputs.sampleShape,
+        inputs.timesteps,
+        inputs.context,
+        inputs.contextShape,
+        options,
       );
     } catch (err) {
       throw fromNative(err);
@@ -138,7 +148,8 @@ export function scfgLayers(attention: CapturedAttention[]): ScfgLayerAttention[]
   }
   const layers: ScfgLayerAttention[] = [];
   for (const [block, { self, cross }] of byBlock) {
-    if (!self || !cross) invalid('both attn1 and attn2', `captured attention of ${block}`, self ? 'attn1 only' : 'attn2 only');
+    if (!self || !cross)
+      invalid('both attn1 and attn2', `captured attention of ${block}`, self ? 'attn1 only' : 'attn2 only');
     const hw = self.h * self.w;
     if (self.probs.length !== 2 * hw * hw) invalid(`batch 2 (${2 * hw * hw} values)`, `${block}.attn1`, self.probs);
     const crossHalf = cross.probs.length / 2;

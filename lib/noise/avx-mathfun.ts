@@ -11,14 +11,14 @@ export function fmaf(a: number, b: number, c: number): number {
   const s = p + c;
   // TwoSum: s + t == p + c exactly.
   const bb = s - p;
-  const t = (p - (s - bb)) + (c - bb);
+  const t = p - (s - bb) + (c - bb);
   const r = f(s);
   if (t === 0 || r === s) return r;
   // s was rounded to r; when s lies exactly half-way between two floats the sign of t decides.
   const other = s > r ? nextUp(r) : nextDown(r);
   const mid = (r + other) / 2;
   if (s !== mid) return r;
-  return (t > 0) === (other > r) ? other : r;
+  return t > 0 === other > r ? other : r;
 }
 
 const buf = new Float32Array(1);
@@ -38,9 +38,11 @@ function nextDown(x: number): number {
 }
 
 const SQRTHF = f(0.707106781186547524);
-const LOG_P = [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
-  -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1].map(f);
-const LOG_Q1 = f(-2.12194440e-4);
+const LOG_P = [
+  7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
+  2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
+].map(f);
+const LOG_Q1 = f(-2.1219444e-4);
 const LOG_Q2 = f(0.693359375);
 
 /** log256_ps for one lane (x > 0, float32). */
@@ -82,7 +84,7 @@ export function cosSinAvx(xIn: number, out: Float64Array): void {
   const y = f(j);
   const swapSin = (j & 4) !== 0;
   const sinPoly = (j & 2) === 0; // polynomial selection: sine series when true
-  const cosNegative = ((~(j - 2)) & 4) !== 0;
+  const cosNegative = (~(j - 2) & 4) !== 0;
   x = fmaf(y, DP1, x); // FMA
   x = fmaf(y, DP2, x); // FMA
   x = fmaf(y, DP3, x); // FMA

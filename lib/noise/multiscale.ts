@@ -14,9 +14,18 @@ import { fft } from './fft.js';
 
 /** One axis: n samples at stride `stride` from `src` -> m samples into `dst` (orthonormal, float64). */
 function resampleLine(
-  src: Float64Array, srcOffset: number, stride: number, n: number,
-  dst: Float64Array, dstOffset: number, dstStride: number, m: number,
-  re: Float64Array, im: Float64Array, outRe: Float64Array, outIm: Float64Array,
+  src: Float64Array,
+  srcOffset: number,
+  stride: number,
+  n: number,
+  dst: Float64Array,
+  dstOffset: number,
+  dstStride: number,
+  m: number,
+  re: Float64Array,
+  im: Float64Array,
+  outRe: Float64Array,
+  outIm: Float64Array,
 ): void {
   for (let i = 0; i < n; i++) {
     re[i] = src[srcOffset + i * stride];
@@ -45,7 +54,12 @@ function resampleLine(
 }
 
 function checkArgs(x: Float32Array, channels: number, height: number, width: number, factor: number): void {
-  for (const [name, v] of [['channels', channels], ['height', height], ['width', width], ['factor', factor]] as const) {
+  for (const [name, v] of [
+    ['channels', channels],
+    ['height', height],
+    ['width', width],
+    ['factor', factor],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) invalid('a positive integer', name, v);
   }
   if (x.length !== channels * height * width) invalid(`${channels * height * width} values`, 'x', x);
@@ -53,21 +67,29 @@ function checkArgs(x: Float32Array, channels: number, height: number, width: num
   if (width % factor !== 0) invalid(`a multiple of ${factor}`, 'width', width);
 }
 
-function orthonormalDownsample(x: Float32Array, channels: number, height: number, width: number, factor: number,
-  gain: number): Float32Array {
+function orthonormalDownsample(
+  x: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  factor: number,
+  gain: number,
+): Float32Array {
   checkArgs(x, channels, height, width, factor);
   if (factor === 1) return gain === 1 ? x.slice() : x.map((v) => v * gain);
   const h2 = height / factor;
   const w2 = width / factor;
   const n = Math.max(height, width);
-  const re = new Float64Array(n), im = new Float64Array(n);
+  const re = new Float64Array(n),
+    im = new Float64Array(n);
   const src = Float64Array.from(x);
   const rows = new Float64Array(channels * height * w2);
   const out = new Float64Array(channels * h2 * w2);
   const buffers = (len: number, m: number) =>
     [re.subarray(0, len), im.subarray(0, len), new Float64Array(m), new Float64Array(m)] as const;
   const [rw, iw, orw, oiw] = buffers(width, w2);
-  for (let r = 0; r < channels * height; r++) resampleLine(src, r * width, 1, width, rows, r * w2, 1, w2, rw, iw, orw, oiw);
+  for (let r = 0; r < channels * height; r++)
+    resampleLine(src, r * width, 1, width, rows, r * w2, 1, w2, rw, iw, orw, oiw);
   const [rh, ih, orh, oih] = buffers(height, h2);
   for (let c = 0; c < channels; c++) {
     for (let col = 0; col < w2; col++) {
@@ -80,20 +102,39 @@ function orthonormalDownsample(x: Float32Array, channels: number, height: number
 }
 
 /** D: sinc low-pass + decimation by `factor` on both axes, mean-preserving. x: [C, H, W] -> [C, H/k, W/k]. */
-export function sincDownsample(x: Float32Array, channels: number, height: number, width: number, factor: number): Float32Array {
+export function sincDownsample(
+  x: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  factor: number,
+): Float32Array {
   return orthonormalDownsample(x, channels, height, width, factor, 1 / factor);
 }
 
 /** Variance-preserving sinc downsampling for noise: white N(0,1) in, white N(0,1) out. */
-export function sincDownsampleNoise(x: Float32Array, channels: number, height: number, width: number, factor: number): Float32Array {
+export function sincDownsampleNoise(
+  x: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  factor: number,
+): Float32Array {
   return orthonormalDownsample(x, channels, height, width, factor, 1);
 }
 
 /** The lower-scale state from the top-scale state z = αx + σε: D(z)/sqrt(α² + σ²/k²). */
 export function lowerScaleState(
-  z: Float32Array, channels: number, height: number, width: number, factor: number, alpha: number, sigma: number,
+  z: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  factor: number,
+  alpha: number,
+  sigma: number,
 ): Float32Array {
-  if (!(alpha >= 0) || !(sigma >= 0) || alpha + sigma === 0) invalid('alpha, sigma >= 0, not both 0', 'alpha/sigma', `${alpha}/${sigma}`);
+  if (!(alpha >= 0) || !(sigma >= 0) || alpha + sigma === 0)
+    invalid('alpha, sigma >= 0, not both 0', 'alpha/sigma', `${alpha}/${sigma}`);
   const d = sincDownsample(z, channels, height, width, factor);
   const s = 1 / Math.sqrt(alpha * alpha + (sigma * sigma) / (factor * factor));
   for (let i = 0; i < d.length; i++) d[i] *= s;

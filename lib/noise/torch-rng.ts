@@ -16,8 +16,8 @@
 //   r sin θ for the next scalar draw (the cache lives in the generator, across calls); the double is then
 //   rounded to float32.
 import { invalid } from '../errors.js';
-import { Mt19937 } from './mt19937.js';
 import { cosSinAvx, logAvx } from './avx-mathfun.js';
+import { Mt19937 } from './mt19937.js';
 
 const TWO_POW_NEG_24 = 2 ** -24;
 const TWO_POW_NEG_53 = 2 ** -53;

@@ -1,12 +1,22 @@
 // Shared pieces of the samplers: option resolution, the per-call guard, element-wise combinations and the
 // ε / v → x̂0 conversions. Arithmetic is float64 per element, stored float32 (diffusers computes in float32;
 // the difference is a few float32 ulps per step).
-import type { PredictionType, SchedulerConfig } from '../loading/types.js';
+
 import { DiffusionError, invalid } from '../errors.js';
-import { noiseTable, type NoiseTable } from '../schedules/betas.js';
+import type { PredictionType, SchedulerConfig } from '../loading/types.js';
+import { type NoiseTable, noiseTable } from '../schedules/betas.js';
 
 export type SamplerName =
-  | 'euler' | 'euler-a' | 'heun' | 'dpmpp-2m' | 'dpmpp-2m-sde' | 'ddim' | 'pndm' | 'lms' | 'unipc' | 'lcm';
+  | 'euler'
+  | 'euler-a'
+  | 'heun'
+  | 'dpmpp-2m'
+  | 'dpmpp-2m-sde'
+  | 'ddim'
+  | 'pndm'
+  | 'lms'
+  | 'unipc'
+  | 'lcm';
 
 /** 'default' (alias 'normal') = the config's discrete spacing, as diffusers */
 export type ScheduleName = 'default' | 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
@@ -90,14 +100,17 @@ export interface Resolved {
   clipSample: boolean;
 }
 
-export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
+export function resolveOptions(_name: string, opts: SamplerOptions): Resolved {
   if (opts === null || typeof opts !== 'object') invalid('an options object', 'sampler options', opts);
   const config = opts.config;
   if (config === null || typeof config !== 'object') invalid('a scheduler config object', 'config', config);
   if (config.predictionType !== 'epsilon' && config.predictionType !== 'v_prediction') {
     invalid('one of epsilon, v_prediction', 'predictionType', config.predictionType);
   }
-  if (opts.sigmas === undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > config.numTrainTimesteps)) {
+  if (
+    opts.sigmas === undefined &&
+    (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > config.numTrainTimesteps)
+  ) {
     invalid(`an integer from 1 to ${config.numTrainTimesteps}`, 'steps', opts.steps);
   }
   const given = opts.schedule ?? 'default';
@@ -115,7 +128,8 @@ export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
     customSigmas = s;
   }
   const eta = opts.eta;
-  if (eta !== undefined && (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta))) invalid('a finite number >= 0', 'eta', eta);
+  if (eta !== undefined && (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta)))
+    invalid('a finite number >= 0', 'eta', eta);
   return {
     steps: customSigmas ? customSigmas.length - 1 : opts.steps,
     config,
@@ -132,9 +146,16 @@ export function resolveOptions(name: string, opts: SamplerOptions): Resolved {
 /** Rejects σ schedules on samplers that walk the discrete timestep grid (DDIM, PNDM, LCM). */
 export function requireDiscrete(name: SamplerName, r: Resolved): void {
   if (r.schedule !== 'normal') {
-    throw new DiffusionError('ERR_UNSUPPORTED', `Expected schedule "default" for sampler ${name} but received ${JSON.stringify(r.schedule)}`);
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `Expected schedule "default" for sampler ${name} but received ${JSON.stringify(r.schedule)}`,
+    );
   }
-  if (r.customSigmas) throw new DiffusionError('ERR_UNSUPPORTED', `Expected no custom sigmas for sampler ${name} (it walks discrete timesteps)`);
+  if (r.customSigmas)
+    throw new DiffusionError(
+      'ERR_UNSUPPORTED',
+      `Expected no custom sigmas for sampler ${name} (it walks discrete timesteps)`,
+    );
 }
 
 /** Discrete samplers index ᾱ by timestep: e.g. leading spacing with N = T and steps_offset 1 would reach T. */
@@ -180,14 +201,18 @@ export abstract class SamplerBase implements Sampler {
 
   step(modelOutput: Float32Array, i: number, x: Float32Array, extras: StepExtras = {}): Float32Array {
     this.checkIndex(i);
-    if (i !== this.next) invalid(`call index ${this.next} (steps run in order; reset() to start over)`, 'step index', i);
+    if (i !== this.next)
+      invalid(`call index ${this.next} (steps run in order; reset() to start over)`, 'step index', i);
     if (!(modelOutput instanceof Float32Array)) invalid('a Float32Array', 'modelOutput', modelOutput);
     if (!(x instanceof Float32Array) || x.length !== modelOutput.length) {
       invalid(`a Float32Array of length ${modelOutput.length}`, 'latent', x);
     }
     if (extras.uncondOutput !== undefined) {
       if (!this.supportsCfgpp) {
-        throw new DiffusionError('ERR_UNSUPPORTED', `Expected a sampler with CFG++ support (ddim, euler, euler-a, dpmpp-2m) but received ${JSON.stringify(this.name)}`);
+        throw new DiffusionError(
+          'ERR_UNSUPPORTED',
+          `Expected a sampler with CFG++ support (ddim, euler, euler-a, dpmpp-2m) but received ${JSON.stringify(this.name)}`,
+        );
       }
       if (!(extras.uncondOutput instanceof Float32Array) || extras.uncondOutput.length !== x.length) {
         invalid(`a Float32Array of length ${x.length}`, 'uncondOutput', extras.uncondOutput);
@@ -209,7 +234,8 @@ export abstract class SamplerBase implements Sampler {
   }
 
   beginIndexForStrength(strength: number): number {
-    if (typeof strength !== 'number' || !(strength >= 0 && strength <= 1)) invalid('a number from 0 to 1', 'strength', strength);
+    if (typeof strength !== 'number' || !(strength >= 0 && strength <= 1))
+      invalid('a number from 0 to 1', 'strength', strength);
     const order = this.schedulerOrder;
     const n = order === 2 ? (this.timesteps.length + 1) / 2 : this.timesteps.length;
     const steps = this.name === 'pndm' ? n - 1 : n;
@@ -229,7 +255,10 @@ export abstract class SamplerBase implements Sampler {
       invalid(`two Float32Arrays of equal length`, 'addNoise inputs', noise);
     }
     const [a, s] = this.noiseCoefficients(i);
-    return lincomb([[a, x0], [s, noise]]);
+    return lincomb([
+      [a, x0],
+      [s, noise],
+    ]);
   }
 
   /** (scale of x0, scale of noise) of the noised latent at call i */
@@ -270,15 +299,44 @@ export function lincomb(terms: Array<[number, Float32Array]>): Float32Array {
 
 /** k-diffusion (VE) denoiser: x̂0 from the model output at noise level σ. */
 export function denoisedVE(m: Float32Array, x: Float32Array, sigma: number, prediction: PredictionType): Float32Array {
-  if (prediction === 'epsilon') return lincomb([[1, x], [-sigma, m]]);
+  if (prediction === 'epsilon')
+    return lincomb([
+      [1, x],
+      [-sigma, m],
+    ]);
   // v: x̂0 = −σ/√(σ²+1)·v + x/(σ²+1)
-  return lincomb([[-sigma / Math.sqrt(sigma * sigma + 1), m], [1 / (sigma * sigma + 1), x]]);
+  return lincomb([
+    [-sigma / Math.sqrt(sigma * sigma + 1), m],
+    [1 / (sigma * sigma + 1), x],
+  ]);
 }
 
 /** VP form (x = √ᾱ·x0 + √(1−ᾱ)·ε): returns x̂0 and ε̂. */
-export function splitVP(m: Float32Array, x: Float32Array, alpha: number, sigma: number, prediction: PredictionType): { x0: Float32Array; eps: Float32Array } {
-  if (prediction === 'epsilon') return { x0: lincomb([[1 / alpha, x], [-sigma / alpha, m]]), eps: m };
-  return { x0: lincomb([[alpha, x], [-sigma, m]]), eps: lincomb([[alpha, m], [sigma, x]]) };
+export function splitVP(
+  m: Float32Array,
+  x: Float32Array,
+  alpha: number,
+  sigma: number,
+  prediction: PredictionType,
+): { x0: Float32Array; eps: Float32Array } {
+  if (prediction === 'epsilon')
+    return {
+      x0: lincomb([
+        [1 / alpha, x],
+        [-sigma / alpha, m],
+      ]),
+      eps: m,
+    };
+  return {
+    x0: lincomb([
+      [alpha, x],
+      [-sigma, m],
+    ]),
+    eps: lincomb([
+      [alpha, m],
+      [sigma, x],
+    ]),
+  };
 }
 
 export function clamp(a: Float32Array, r = 1): Float32Array {

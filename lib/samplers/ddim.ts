@@ -2,7 +2,16 @@
 // t' = t − T/N (diffusers uses T // N whatever the spacing), ᾱ_{t'<0} = 1 (set_alpha_to_one) or ᾱ_0.
 // CFG++ (DESIGN §5.4): x̂0 from the λ-guided output, ε̂ from the unconditional one.
 import { ddimTimesteps } from '../schedules/index.js';
-import { SamplerBase, clamp, lincomb, requireDiscrete, requireTimestepsInRange, splitVP, type Resolved, type StepExtras } from './common.js';
+import {
+  clamp,
+  lincomb,
+  type Resolved,
+  requireDiscrete,
+  requireTimestepsInRange,
+  SamplerBase,
+  type StepExtras,
+  splitVP,
+} from './common.js';
 
 const f32 = Math.fround;
 
@@ -47,10 +56,15 @@ export class DdimSampler extends SamplerBase {
     const guided = splitVP(m, x, Math.sqrt(a), Math.sqrt(b), this.r.prediction);
     let x0 = guided.x0;
     if (this.r.clipSample) x0 = clamp(x0);
-    const eps = extras.uncondOutput ? splitVP(extras.uncondOutput, x, Math.sqrt(a), Math.sqrt(b), this.r.prediction).eps : guided.eps;
+    const eps = extras.uncondOutput
+      ? splitVP(extras.uncondOutput, x, Math.sqrt(a), Math.sqrt(b), this.r.prediction).eps
+      : guided.eps;
     const variance = (bPrev / b) * (1 - a / aPrev);
     const std = this.eta * Math.sqrt(variance);
-    const terms: Array<[number, Float32Array]> = [[Math.sqrt(aPrev), x0], [Math.sqrt(Math.max(0, 1 - aPrev - std * std)), eps]];
+    const terms: Array<[number, Float32Array]> = [
+      [Math.sqrt(aPrev), x0],
+      [Math.sqrt(Math.max(0, 1 - aPrev - std * std)), eps],
+    ];
     if (this.eta > 0) terms.push([std, this.noise(i, extras, x.length)]);
     return lincomb(terms);
   }

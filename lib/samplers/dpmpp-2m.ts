@@ -14,7 +14,7 @@
 //   x' = α'·x̂0_λ,i + σ_t'·ε_u,i                                                 (first-order steps)
 // λ = 0 reproduces the plain sampler on the unconditional output exactly.
 import { dpmPlan } from '../schedules/index.js';
-import { SamplerBase, lincomb, type Resolved, type StepExtras } from './common.js';
+import { lincomb, type Resolved, SamplerBase, type StepExtras } from './common.js';
 
 export function vpOfSigma(sigma: number): { alpha: number; sigmaT: number; lambda: number } {
   const alpha = 1 / Math.sqrt(sigma * sigma + 1);
@@ -32,7 +32,10 @@ export class DpmSolverMultistepSampler extends SamplerBase {
   private prevUncondX0: Float32Array | null = null;
   private lowerOrderNums = 0;
 
-  constructor(private readonly r: Resolved, private readonly sde = false) {
+  constructor(
+    private readonly r: Resolved,
+    private readonly sde = false,
+  ) {
     super();
     this.name = sde ? 'dpmpp-2m-sde' : 'dpmpp-2m';
     this.supportsCfgpp = !sde;
@@ -57,8 +60,15 @@ export class DpmSolverMultistepSampler extends SamplerBase {
   }
 
   private x0Of(m: Float32Array, x: Float32Array, s: { alpha: number; sigmaT: number }): Float32Array {
-    if (this.r.prediction === 'epsilon') return lincomb([[1 / s.alpha, x], [-s.sigmaT / s.alpha, m]]);
-    return lincomb([[s.alpha, x], [-s.sigmaT, m]]);
+    if (this.r.prediction === 'epsilon')
+      return lincomb([
+        [1 / s.alpha, x],
+        [-s.sigmaT / s.alpha, m],
+      ]);
+    return lincomb([
+      [s.alpha, x],
+      [-s.sigmaT, m],
+    ]);
   }
 
   protected advance(m: Float32Array, i: number, x: Float32Array, extras: StepExtras): Float32Array {
@@ -80,7 +90,11 @@ export class DpmSolverMultistepSampler extends SamplerBase {
       const x0u = this.x0Of(extras.uncondOutput, x, cur);
       // σ_t'·ε_u = (σ_t'/σ_t)(x − α x̂0_u)
       const ratio = nxt.sigmaT / cur.sigmaT;
-      const terms: Array<[number, Float32Array]> = [[nxt.alpha, x0], [ratio, x], [-ratio * cur.alpha, x0u]];
+      const terms: Array<[number, Float32Array]> = [
+        [nxt.alpha, x0],
+        [ratio, x],
+        [-ratio * cur.alpha, x0u],
+      ];
       if (secondOrder) {
         const c = (nxt.alpha * (1 - expNegH)) / (2 * r);
         // a previous step run without CFG++ has no unconditional x̂0: use its x̂0
@@ -93,9 +107,16 @@ export class DpmSolverMultistepSampler extends SamplerBase {
       const c = -nxt.alpha * (expNegH - 1);
       if (secondOrder) {
         // D0 + ½·(x̂0 − x̂0_prev)/r
-        out = lincomb([[ratio, x], [c * (1 + 0.5 / r), x0], [-c * 0.5 / r, this.prevX0!]]);
+        out = lincomb([
+          [ratio, x],
+          [c * (1 + 0.5 / r), x0],
+          [(-c * 0.5) / r, this.prevX0!],
+        ]);
       } else {
-        out = lincomb([[ratio, x], [c, x0]]);
+        out = lincomb([
+          [ratio, x],
+          [c, x0],
+        ]);
       }
     } else {
       // sde-dpmsolver++ (η = 1): x' = (σ_t'/σ_t)e^{−h}x + α'(1 − e^{−2h})(D0 + ½D1) + σ_t'√(1 − e^{−2h})·z;
@@ -107,9 +128,18 @@ export class DpmSolverMultistepSampler extends SamplerBase {
       const c = nxt.alpha * -Math.expm1(-h - etaH);
       const zc = nxt.sigmaT * Math.sqrt(-Math.expm1(-2 * etaH));
       if (secondOrder) {
-        out = lincomb([[ratio, x], [c * (1 + 0.5 / r), x0], [-c * 0.5 / r, this.prevX0!], [zc, z]]);
+        out = lincomb([
+          [ratio, x],
+          [c * (1 + 0.5 / r), x0],
+          [(-c * 0.5) / r, this.prevX0!],
+          [zc, z],
+        ]);
       } else {
-        out = lincomb([[ratio, x], [c, x0], [zc, z]]);
+        out = lincomb([
+          [ratio, x],
+          [c, x0],
+          [zc, z],
+        ]);
       }
     }
     this.prevX0 = x0;

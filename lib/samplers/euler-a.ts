@@ -4,7 +4,7 @@
 // `eta` scales σ_up as k-diffusion's sample_euler_ancestral (1 = diffusers).
 // CFG++ (DESIGN §5.4): x_{i+1} = x̂0_λ + σ_down·ε_u + σ_up·z.
 import { kdiffusionPlan } from '../schedules/index.js';
-import { SamplerBase, denoisedVE, lincomb, veInitNoiseSigma, type Resolved, type StepExtras } from './common.js';
+import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
 
 /** k-diffusion's get_ancestral_step; η = 1 is diffusers' EulerAncestralDiscreteScheduler. */
 export function ancestralStep(from: number, to: number, eta = 1): { up: number; down: number } {
@@ -22,7 +22,12 @@ export class EulerAncestralSampler extends SamplerBase {
 
   constructor(private readonly r: Resolved) {
     super();
-    const plan = kdiffusionPlan({ steps: r.steps, config: r.config, schedule: r.schedule, customSigmas: r.customSigmas });
+    const plan = kdiffusionPlan({
+      steps: r.steps,
+      config: r.config,
+      schedule: r.schedule,
+      customSigmas: r.customSigmas,
+    });
     this.timesteps = plan.timesteps;
     this.sigmas = plan.sigmas;
     this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
@@ -48,9 +53,18 @@ export class EulerAncestralSampler extends SamplerBase {
     const x0 = denoisedVE(m, x, sigma, this.r.prediction);
     if (extras.uncondOutput) {
       const x0u = denoisedVE(extras.uncondOutput, x, sigma, this.r.prediction);
-      return lincomb([[1, x0], [down / sigma, x], [-down / sigma, x0u], [up, z]]);
+      return lincomb([
+        [1, x0],
+        [down / sigma, x],
+        [-down / sigma, x0u],
+        [up, z],
+      ]);
     }
     const dt = down - sigma;
-    return lincomb([[1 + dt / sigma, x], [-dt / sigma, x0], [up, z]]);
+    return lincomb([
+      [1 + dt / sigma, x],
+      [-dt / sigma, x0],
+      [up, z],
+    ]);
   }
 }

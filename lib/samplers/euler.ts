@@ -2,7 +2,7 @@
 // plain:  x_{i+1} = x_i + (σ_{i+1} − σ_i)·(x_i − x̂0)/σ_i
 // CFG++:  x_{i+1} = x̂0_λ + σ_{i+1}·ε_u,  ε_u = (x_i − x̂0_u)/σ_i  (= the unconditional ε for ε-models)
 import { kdiffusionPlan } from '../schedules/index.js';
-import { SamplerBase, denoisedVE, lincomb, veInitNoiseSigma, type Resolved, type StepExtras } from './common.js';
+import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
 
 export class EulerSampler extends SamplerBase {
   readonly name = 'euler' as const;
@@ -13,7 +13,12 @@ export class EulerSampler extends SamplerBase {
 
   constructor(private readonly r: Resolved) {
     super();
-    const plan = kdiffusionPlan({ steps: r.steps, config: r.config, schedule: r.schedule, customSigmas: r.customSigmas });
+    const plan = kdiffusionPlan({
+      steps: r.steps,
+      config: r.config,
+      schedule: r.schedule,
+      customSigmas: r.customSigmas,
+    });
     this.timesteps = plan.timesteps;
     this.sigmas = plan.sigmas;
     this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
@@ -34,9 +39,16 @@ export class EulerSampler extends SamplerBase {
     const x0 = denoisedVE(m, x, sigma, this.r.prediction);
     if (extras.uncondOutput) {
       const x0u = denoisedVE(extras.uncondOutput, x, sigma, this.r.prediction);
-      return lincomb([[1, x0], [next / sigma, x], [-next / sigma, x0u]]);
+      return lincomb([
+        [1, x0],
+        [next / sigma, x],
+        [-next / sigma, x0u],
+      ]);
     }
     const dt = next - sigma;
-    return lincomb([[1 + dt / sigma, x], [-dt / sigma, x0]]);
+    return lincomb([
+      [1 + dt / sigma, x],
+      [-dt / sigma, x0],
+    ]);
   }
 }

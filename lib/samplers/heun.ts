@@ -2,7 +2,7 @@
 // 2k+1 evaluates the model at the predicted point (timestep t_{k+1}) and averages the two slopes. The last
 // step (to σ = 0) is Euler only.
 import { kdiffusionPlan } from '../schedules/index.js';
-import { SamplerBase, denoisedVE, lincomb, veInitNoiseSigma, type Resolved, type StepExtras } from './common.js';
+import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
 
 export class HeunSampler extends SamplerBase {
   readonly name = 'heun' as const;
@@ -16,7 +16,12 @@ export class HeunSampler extends SamplerBase {
 
   constructor(private readonly r: Resolved) {
     super();
-    const plan = kdiffusionPlan({ steps: r.steps, config: r.config, schedule: r.schedule, customSigmas: r.customSigmas });
+    const plan = kdiffusionPlan({
+      steps: r.steps,
+      config: r.config,
+      schedule: r.schedule,
+      customSigmas: r.customSigmas,
+    });
     const s = plan.sigmas;
     this.sigmas = [s[0], ...s.slice(1, -1).flatMap((v) => [v, v]), s[s.length - 1]];
     this.timesteps = [plan.timesteps[0], ...plan.timesteps.slice(1).flatMap((t) => [t, t])];
@@ -46,19 +51,32 @@ export class HeunSampler extends SamplerBase {
       const sigma = this.sigmas[i];
       const next = this.sigmas[i + 1];
       const x0 = denoisedVE(m, x, sigma, this.r.prediction);
-      const d = lincomb([[1 / sigma, x], [-1 / sigma, x0]]);
+      const d = lincomb([
+        [1 / sigma, x],
+        [-1 / sigma, x0],
+      ]);
       this.dt = next - sigma;
       if (next > 0) {
         this.prevDerivative = d;
         this.prevSample = x;
       }
-      return lincomb([[1, x], [this.dt, d]]);
+      return lincomb([
+        [1, x],
+        [this.dt, d],
+      ]);
     }
     // second order: the model ran at σ_next on the Euler prediction x
     const sigmaNext = this.sigmas[i];
     const x0 = denoisedVE(m, x, sigmaNext, this.r.prediction);
-    const d2 = lincomb([[1 / sigmaNext, x], [-1 / sigmaNext, x0]]);
-    const out = lincomb([[1, this.prevSample!], [this.dt / 2, this.prevDerivative], [this.dt / 2, d2]]);
+    const d2 = lincomb([
+      [1 / sigmaNext, x],
+      [-1 / sigmaNext, x0],
+    ]);
+    const out = lincomb([
+      [1, this.prevSample!],
+      [this.dt / 2, this.prevDerivative],
+      [this.dt / 2, d2],
+    ]);
     this.prevDerivative = null;
     this.prevSample = null;
     return out;

@@ -32,16 +32,16 @@
  */
 import { DiffusionError, describe } from '../errors.js';
 import { resolveOptions, type Sampler, type SamplerName, type SamplerOptions, type ScheduleName } from './common.js';
+import { DdimSampler } from './ddim.js';
+import { createDpmpp2m } from './dpmpp-2m.js';
+import { createDpmpp2mSde } from './dpmpp-2m-sde.js';
 import { EulerSampler } from './euler.js';
 import { EulerAncestralSampler } from './euler-a.js';
 import { HeunSampler } from './heun.js';
-import { createDpmpp2m } from './dpmpp-2m.js';
-import { createDpmpp2mSde } from './dpmpp-2m-sde.js';
-import { DdimSampler } from './ddim.js';
-import { PndmSampler } from './pndm.js';
-import { LmsSampler } from './lms.js';
-import { UniPcSampler } from './unipc.js';
 import { LcmSampler } from './lcm.js';
+import { LmsSampler } from './lms.js';
+import { PndmSampler } from './pndm.js';
+import { UniPcSampler } from './unipc.js';
 
 export type { Sampler, SamplerName, SamplerOptions, ScheduleName, StepExtras } from './common.js';
 
@@ -69,13 +69,16 @@ export function listCfgppSamplers(): SamplerName[] {
 }
 
 export function isSamplerName(name: unknown): name is SamplerName {
-  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(FACTORIES, name);
+  return typeof name === 'string' && Object.hasOwn(FACTORIES, name);
 }
 
 /** Throws `Expected one of euler, euler-a, … for sampler but received "foo"` (ERR_INVALID_ARGUMENT). */
 export function validateSamplerName(name: unknown, what = 'sampler'): SamplerName {
   if (!isSamplerName(name)) {
-    throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected one of ${listSamplers().join(', ')} for ${what} but received ${describe(name)}`);
+    throw new DiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      `Expected one of ${listSamplers().join(', ')} for ${what} but received ${describe(name)}`,
+    );
   }
   return name;
 }
@@ -104,7 +107,9 @@ export function samplerForDiffusersClass(className: string | undefined): Sampler
  * change the algorithm: DPM-Solver's algorithm_type, use_karras_sigmas / use_exponential_sigmas). Undefined when
  * the class is not one of ours or its algorithm variant is not implemented (e.g. DPM-Solver order 3, "dpmsolver").
  */
-export function samplerFromDiffusersConfig(json: Record<string, unknown>): { sampler: SamplerName; schedule: ScheduleName } | undefined {
+export function samplerFromDiffusersConfig(
+  json: Record<string, unknown>,
+): { sampler: SamplerName; schedule: ScheduleName } | undefined {
   const className = typeof json._class_name === 'string' ? json._class_name : undefined;
   let sampler = samplerForDiffusersClass(className);
   if (!sampler) return undefined;
@@ -114,10 +119,14 @@ export function samplerFromDiffusersConfig(json: Record<string, unknown>): { sam
     else if (algorithm !== 'dpmsolver++') return undefined;
     if ((json.solver_order ?? 2) !== 2 || (json.solver_type ?? 'midpoint') !== 'midpoint') return undefined;
   }
-  if (sampler === 'unipc' && ((json.solver_order ?? 2) !== 2 || (json.solver_type ?? 'bh2') !== 'bh2' || json.predict_x0 === false)) {
+  if (
+    sampler === 'unipc' &&
+    ((json.solver_order ?? 2) !== 2 || (json.solver_type ?? 'bh2') !== 'bh2' || json.predict_x0 === false)
+  ) {
     return undefined;
   }
-  const schedule: ScheduleName = json.use_karras_sigmas === true ? 'karras' : json.use_exponential_sigmas === true ? 'exponential' : 'default';
+  const schedule: ScheduleName =
+    json.use_karras_sigmas === true ? 'karras' : json.use_exponential_sigmas === true ? 'exponential' : 'default';
   return { sampler, schedule };
 }
 

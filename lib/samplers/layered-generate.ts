@@ -33,18 +33,29 @@ export interface LayeredImage {
 
 export async function generateLayered(model: LayeredModel, o: LayeredGenerateOptions): Promise<LayeredImage> {
   const native = model.config.scales[model.config.scales.length - 1];
-  const width = o.width ?? native, height = o.height ?? native;
+  const width = o.width ?? native,
+    height = o.height ?? native;
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
   if (!Number.isInteger(seed) || seed < 0) invalid('a non-negative integer', 'seed', seed);
   const scaling = o.attentionScaling ?? 'auto';
-  if (!['auto', 'entropy', 'none'].includes(scaling)) invalid("'auto', 'entropy' or 'none'", 'attentionScaling', scaling);
+  if (!['auto', 'entropy', 'none'].includes(scaling))
+    invalid("'auto', 'entropy' or 'none'", 'attentionScaling', scaling);
   const entropy = scaling === 'entropy' || (scaling === 'auto' && (width !== native || height !== native));
   const context = await model.encodePrompts([o.prompt]);
   const uncondContext = await model.encodePrompts([o.negativePrompt ?? '']);
   const x0 = await sampleLayered(model, {
-    noise: torchRandn([1, model.config.in_channels, height, width], seed), batch: 1, height, width,
-    steps: o.steps ?? model.config.sampler?.steps ?? 20, guidance: o.guidance ?? model.config.sampler?.guidance ?? 3, context, uncondContext, contextTokens: model.config.text.max_positions,
-    entropyScaling: entropy, signal: o.signal, onProgress: o.onProgress,
+    noise: torchRandn([1, model.config.in_channels, height, width], seed),
+    batch: 1,
+    height,
+    width,
+    steps: o.steps ?? model.config.sampler?.steps ?? 20,
+    guidance: o.guidance ?? model.config.sampler?.guidance ?? 3,
+    context,
+    uncondContext,
+    contextTokens: model.config.text.max_positions,
+    entropyScaling: entropy,
+    signal: o.signal,
+    onProgress: o.onProgress,
   });
   return { width, height, channels: 3, data: toRgbBytes(x0, 1, height, width)[0], seed };
 }

@@ -7,7 +7,7 @@
 import { DiffusionError, invalid } from '../errors.js';
 import type { LayeredForwardArgs, LayeredModelConfig } from '../loading/layered.js';
 import { lowerScaleState } from '../noise/multiscale.js';
-import { alphaSigma, sharedTimeGrid, shiftedLogSnr, type ShiftedCosineConfig } from '../schedules/shifted-cosine.js';
+import { alphaSigma, type ShiftedCosineConfig, sharedTimeGrid, shiftedLogSnr } from '../schedules/shifted-cosine.js';
 
 export interface LayeredDenoiser {
   readonly config: LayeredModelConfig;
@@ -36,7 +36,11 @@ export interface LayeredSampleOptions {
 }
 
 export function scheduleOf(config: LayeredModelConfig): ShiftedCosineConfig {
-  return { baseSize: config.schedule.base_size, logsnrMin: config.schedule.logsnr_min, logsnrMax: config.schedule.logsnr_max };
+  return {
+    baseSize: config.schedule.base_size,
+    logsnrMin: config.schedule.logsnr_min,
+    logsnrMax: config.schedule.logsnr_max,
+  };
 }
 
 /** λ = sqrt(ln N / ln T)/√d for the three self-attention layers (at s0/2, s0/4, s0/2 of the lowest scale). */
@@ -44,7 +48,10 @@ export function layeredEntropyScales(config: LayeredModelConfig, height: number,
   const top = config.scales[config.scales.length - 1];
   const s0 = config.scales[0];
   return Float32Array.from([2, 4, 2], (div) => {
-    const n = Math.max(2, Math.floor(Math.floor((height * s0) / top) / div) * Math.floor(Math.floor((width * s0) / top) / div));
+    const n = Math.max(
+      2,
+      Math.floor(Math.floor((height * s0) / top) / div) * Math.floor(Math.floor((width * s0) / top) / div),
+    );
     const t = Math.max(2, Math.floor(s0 / div) ** 2);
     return Math.sqrt(Math.log(n) / Math.log(t)) / Math.sqrt(config.head_dim);
   });
@@ -62,14 +69,16 @@ export async function sampleLayered(model: LayeredDenoiser, o: LayeredSampleOpti
   if (!Number.isInteger(W) || W < unit || W % unit) invalid(`a multiple of ${unit}`, 'width', W);
   const per = C * H * W;
   if (o.noise.length !== B * per) invalid(`${B * per} values`, 'noise', o.noise.length);
-  const D = cfg.context_dim, n = o.contextTokens;
+  const D = cfg.context_dim,
+    n = o.contextTokens;
   if (o.context.length !== B * n * D) invalid(`${B * n * D} values`, 'context', o.context.length);
-  if (!(Number.isFinite(o.guidance))) invalid('a finite number', 'guidance', o.guidance);
+  if (!Number.isFinite(o.guidance)) invalid('a finite number', 'guidance', o.guidance);
   const guided = o.guidance !== 1;
   let uncond: Float32Array | undefined;
   if (guided) {
     const u = o.uncondContext;
-    if (!u || (u.length !== n * D && u.length !== B * n * D)) invalid(`${n * D} or ${B * n * D} values`, 'uncondContext', u?.length);
+    if (!u || (u.length !== n * D && u.length !== B * n * D))
+      invalid(`${n * D} or ${B * n * D} values`, 'uncondContext', u?.length);
     uncond = new Float32Array(B * n * D);
     for (let b = 0; b < B; b++) uncond.set(u.length === n * D ? u : u.subarray(b * n * D, (b + 1) * n * D), b * n * D);
   }
@@ -98,7 +107,16 @@ export async function sampleLayered(model: LayeredDenoiser, o: LayeredSampleOpti
       return out;
     });
     const t = new Float32Array(passes * B).fill(ts[i]);
-    const vs = await model.forward({ z: zs, batch: passes * B, height: H, width: W, t, context, contextTokens: n, selfAttentionScales: scales });
+    const vs = await model.forward({
+      z: zs,
+      batch: passes * B,
+      height: H,
+      width: W,
+      t,
+      context,
+      contextTokens: n,
+      selfAttentionScales: scales,
+    });
     const vAll = vs[vs.length - 1];
     const { alpha: a2, sigma: s2 } = alphaSigma(shiftedLogSnr(ts[i + 1], top, schedule));
     const next = new Float32Array(B * per);

@@ -2,7 +2,16 @@
 // fresh noise (every step but the last, which returns the denoised sample).
 // c_skip = σ_d²/((10t)² + σ_d²), c_out = 10t/√((10t)² + σ_d²), σ_d = 0.5 (timestep_scaling 10).
 import { lcmTimesteps } from '../schedules/index.js';
-import { SamplerBase, clamp, lincomb, requireDiscrete, requireTimestepsInRange, splitVP, type Resolved, type StepExtras } from './common.js';
+import {
+  clamp,
+  lincomb,
+  type Resolved,
+  requireDiscrete,
+  requireTimestepsInRange,
+  SamplerBase,
+  type StepExtras,
+  splitVP,
+} from './common.js';
 import { alphaProd } from './ddim.js';
 
 const f32 = Math.fround;
@@ -42,9 +51,15 @@ export class LcmSampler extends SamplerBase {
     const cOut = scaled / Math.sqrt(scaled * scaled + sd2);
     let x0 = splitVP(m, x, Math.sqrt(a), Math.sqrt(f32(1 - a)), this.r.prediction).x0;
     if (this.r.clipSample) x0 = clamp(x0);
-    const denoised = lincomb([[cOut, x0], [cSkip, x]]);
+    const denoised = lincomb([
+      [cOut, x0],
+      [cSkip, x],
+    ]);
     if (last) return denoised;
     const z = this.noise(i, extras, x.length);
-    return lincomb([[Math.sqrt(aPrev), denoised], [Math.sqrt(f32(1 - aPrev)), z]]);
+    return lincomb([
+      [Math.sqrt(aPrev), denoised],
+      [Math.sqrt(f32(1 - aPrev)), z],
+    ]);
   }
 }

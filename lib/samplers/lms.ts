@@ -3,15 +3,15 @@
 // (up to 4) σs. diffusers integrates it with scipy's quad (epsrel 1e-4, float32 integrand); the integrand is a
 // polynomial of degree ≤ 3, so an 8-point Gauss–Legendre rule is exact here up to float64 rounding.
 import { kdiffusionPlan } from '../schedules/index.js';
-import { SamplerBase, denoisedVE, lincomb, veInitNoiseSigma, type Resolved, type StepExtras } from './common.js';
+import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
 
 const GL_NODES = [
-  -0.9602898564975363, -0.7966664774136267, -0.525532409916329, -0.1834346424956498,
-  0.1834346424956498, 0.525532409916329, 0.7966664774136267, 0.9602898564975363,
+  -0.9602898564975363, -0.7966664774136267, -0.525532409916329, -0.1834346424956498, 0.1834346424956498,
+  0.525532409916329, 0.7966664774136267, 0.9602898564975363,
 ];
 const GL_WEIGHTS = [
-  0.1012285362903763, 0.2223810344533745, 0.3137066458778873, 0.362683783378362,
-  0.362683783378362, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763,
+  0.1012285362903763, 0.2223810344533745, 0.3137066458778873, 0.362683783378362, 0.362683783378362, 0.3137066458778873,
+  0.2223810344533745, 0.1012285362903763,
 ];
 
 /** ∫_a^b f(τ) dτ by 8-point Gauss–Legendre (exact for polynomials of degree ≤ 15). */
@@ -46,7 +46,12 @@ export class LmsSampler extends SamplerBase {
 
   constructor(private readonly r: Resolved) {
     super();
-    const plan = kdiffusionPlan({ steps: r.steps, config: r.config, schedule: r.schedule, customSigmas: r.customSigmas });
+    const plan = kdiffusionPlan({
+      steps: r.steps,
+      config: r.config,
+      schedule: r.schedule,
+      customSigmas: r.customSigmas,
+    });
     this.timesteps = plan.timesteps;
     this.sigmas = plan.sigmas;
     this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
@@ -68,7 +73,12 @@ export class LmsSampler extends SamplerBase {
   protected advance(m: Float32Array, i: number, x: Float32Array, _extras: StepExtras): Float32Array {
     const sigma = this.sigmas[i];
     const x0 = denoisedVE(m, x, sigma, this.r.prediction);
-    this.derivatives.push(lincomb([[1 / sigma, x], [-1 / sigma, x0]]));
+    this.derivatives.push(
+      lincomb([
+        [1 / sigma, x],
+        [-1 / sigma, x0],
+      ]),
+    );
     if (this.derivatives.length > this.order) this.derivatives.shift();
     const order = Math.min(i + 1, this.order);
     const terms: Array<[number, Float32Array]> = [[1, x]];

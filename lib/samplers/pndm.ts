@@ -2,7 +2,14 @@
 // 901→801 with ε_0; call 1 re-evaluates at 801 and redoes 901→801 with (ε_0 + ε_1)/2 (Heun-like); later calls
 // use the Adams–Bashforth combinations of the last 2, 3, 4 ε. The transfer is PNDM's φ (eq. 11 of the paper).
 import { pndmTimesteps } from '../schedules/index.js';
-import { SamplerBase, lincomb, requireDiscrete, requireTimestepsInRange, type Resolved, type StepExtras } from './common.js';
+import {
+  lincomb,
+  type Resolved,
+  requireDiscrete,
+  requireTimestepsInRange,
+  SamplerBase,
+  type StepExtras,
+} from './common.js';
 import { alphaProd } from './ddim.js';
 
 const f32 = Math.fround;
@@ -58,15 +65,30 @@ export class PndmSampler extends SamplerBase {
       eps = m;
       this.curSample = x;
     } else if (n === 1 && counter === 1) {
-      eps = lincomb([[0.5, m], [0.5, e[0]]]);
+      eps = lincomb([
+        [0.5, m],
+        [0.5, e[0]],
+      ]);
       sample = this.curSample!;
       this.curSample = null;
     } else if (n === 2) {
-      eps = lincomb([[1.5, e[1]], [-0.5, e[0]]]);
+      eps = lincomb([
+        [1.5, e[1]],
+        [-0.5, e[0]],
+      ]);
     } else if (n === 3) {
-      eps = lincomb([[23 / 12, e[2]], [-16 / 12, e[1]], [5 / 12, e[0]]]);
+      eps = lincomb([
+        [23 / 12, e[2]],
+        [-16 / 12, e[1]],
+        [5 / 12, e[0]],
+      ]);
     } else {
-      eps = lincomb([[55 / 24, e[3]], [-59 / 24, e[2]], [37 / 24, e[1]], [-9 / 24, e[0]]]);
+      eps = lincomb([
+        [55 / 24, e[3]],
+        [-59 / 24, e[2]],
+        [37 / 24, e[1]],
+        [-9 / 24, e[0]],
+      ]);
     }
     return this.prevSample(sample, t, prevT, eps);
   }
@@ -78,9 +100,18 @@ export class PndmSampler extends SamplerBase {
     const bPrev = f32(1 - aPrev);
     // v-prediction: diffusers mixes the raw v outputs of different timesteps above and converts the mix to ε
     // here with this step's ᾱ and sample (not exact for v-models; reproduced as is)
-    const eps = this.r.prediction === 'v_prediction' ? lincomb([[Math.sqrt(a), out], [Math.sqrt(b), x]]) : out;
+    const eps =
+      this.r.prediction === 'v_prediction'
+        ? lincomb([
+            [Math.sqrt(a), out],
+            [Math.sqrt(b), x],
+          ])
+        : out;
     const sampleCoeff = Math.sqrt(aPrev / a);
     const denom = a * Math.sqrt(bPrev) + Math.sqrt(a * b * aPrev);
-    return lincomb([[sampleCoeff, x], [-(aPrev - a) / denom, eps]]);
+    return lincomb([
+      [sampleCoeff, x],
+      [-(aPrev - a) / denom, eps],
+    ]);
   }
 }

@@ -6,7 +6,7 @@
 // with b_k = h·φ_k-style coefficients exactly as diffusers builds them. The order drops to 1 on the first step
 // (warm-up) and on the last (lower_order_final).
 import { dpmPlan } from '../schedules/index.js';
-import { SamplerBase, lincomb, type Resolved, type StepExtras } from './common.js';
+import { lincomb, type Resolved, SamplerBase, type StepExtras } from './common.js';
 import { vpOfSigma } from './dpmpp-2m.js';
 
 /** diffusers' b vector: b_k = h_phi_k·k!/B_h for k = 1..order (hh = −h, bh2). */
@@ -56,9 +56,16 @@ export class UniPcSampler extends SamplerBase {
 
   protected advance(m: Float32Array, i: number, x: Float32Array, _extras: StepExtras): Float32Array {
     const cur = vpOfSigma(this.sigmas[i]);
-    const x0 = this.r.prediction === 'epsilon'
-      ? lincomb([[1 / cur.alpha, x], [-cur.sigmaT / cur.alpha, m]])
-      : lincomb([[cur.alpha, x], [-cur.sigmaT, m]]);
+    const x0 =
+      this.r.prediction === 'epsilon'
+        ? lincomb([
+            [1 / cur.alpha, x],
+            [-cur.sigmaT / cur.alpha, m],
+          ])
+        : lincomb([
+            [cur.alpha, x],
+            [-cur.sigmaT, m],
+          ]);
     let sample = x;
     if (i > 0 && this.lastSample) sample = this.corrector(x0, i);
     this.outputs.push(x0);
@@ -79,12 +86,15 @@ export class UniPcSampler extends SamplerBase {
     const hh = -h;
     const hPhi1 = Math.expm1(hh);
     const bh = Math.expm1(hh);
-    const terms: Array<[number, Float32Array]> = [[t.sigmaT / s0.sigmaT, x], [-t.alpha * hPhi1, m0]];
+    const terms: Array<[number, Float32Array]> = [
+      [t.sigmaT / s0.sigmaT, x],
+      [-t.alpha * hPhi1, m0],
+    ];
     if (order === 2) {
       const s1 = vpOfSigma(this.sigmas[i - 1]);
       const rk = (s1.lambda - s0.lambda) / h;
       const m1 = this.outputs[this.outputs.length - 2];
-      const c = -t.alpha * bh * 0.5 / rk; // ρ_p = ½ for order 2
+      const c = (-t.alpha * bh * 0.5) / rk; // ρ_p = ½ for order 2
       terms.push([c, m1], [-c, m0]);
     }
     return lincomb(terms);
@@ -112,7 +122,10 @@ export class UniPcSampler extends SamplerBase {
       const det = 1 * 1 - 1 * rk;
       rhos = [(b[0] * 1 - 1 * b[1]) / det, (1 * b[1] - rk * b[0]) / det];
     }
-    const terms: Array<[number, Float32Array]> = [[t.sigmaT / s0.sigmaT, x], [-t.alpha * hPhi1, m0]];
+    const terms: Array<[number, Float32Array]> = [
+      [t.sigmaT / s0.sigmaT, x],
+      [-t.alpha * hPhi1, m0],
+    ];
     const last = rhos[rhos.length - 1];
     const k = -t.alpha * bh;
     terms.push([k * last, modelT], [-k * last, m0]);

@@ -1,7 +1,8 @@
 // The training noise table (betas, ᾱ) exactly as diffusers builds it: torch float32 arithmetic,
 // reproduced bit for bit (checked against the fixtures' `betas` / `alphas_cumprod`).
-import type { SchedulerConfig } from '../loading/types.js';
+
 import { invalid } from '../errors.js';
+import type { SchedulerConfig } from '../loading/types.js';
 
 const f32 = Math.fround;
 
@@ -34,13 +35,15 @@ export function torchLinspaceF32(start: number, end: number, steps: number): Flo
 
 /** diffusers' betas_for_alpha_bar with the cosine ("squaredcos_cap_v2") transform: float64, then float32. */
 function cosineBetas(n: number, maxBeta = 0.999): Float32Array {
-  const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
+  const alphaBar = (t: number) => Math.cos((((t + 0.008) / 1.008) * Math.PI) / 2) ** 2;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.min(1 - alphaBar((i + 1) / n) / alphaBar(i / n), maxBeta);
   return out;
 }
 
-export function makeBetas(config: Pick<SchedulerConfig, 'betaStart' | 'betaEnd' | 'betaSchedule' | 'numTrainTimesteps'>): Float32Array {
+export function makeBetas(
+  config: Pick<SchedulerConfig, 'betaStart' | 'betaEnd' | 'betaSchedule' | 'numTrainTimesteps'>,
+): Float32Array {
   const n = config.numTrainTimesteps;
   if (!Number.isInteger(n) || n < 2) invalid('an integer >= 2', 'numTrainTimesteps', n);
   switch (config.betaSchedule) {
@@ -78,7 +81,9 @@ export interface NoiseTable {
 
 const tableCache = new Map<string, NoiseTable>();
 
-export function noiseTable(config: Pick<SchedulerConfig, 'betaStart' | 'betaEnd' | 'betaSchedule' | 'numTrainTimesteps'>): NoiseTable {
+export function noiseTable(
+  config: Pick<SchedulerConfig, 'betaStart' | 'betaEnd' | 'betaSchedule' | 'numTrainTimesteps'>,
+): NoiseTable {
   const key = `${config.betaSchedule}:${config.betaStart}:${config.betaEnd}:${config.numTrainTimesteps}`;
   const hit = tableCache.get(key);
   if (hit) return hit;

@@ -1,13 +1,13 @@
 // Noise schedules: the training table, timestep spacings and σ schedules, assembled into the per-call
 // (timestep, σ) plans that diffusers' set_timesteps produces for each scheduler family.
 import type { SchedulerConfig } from '../loading/types.js';
-import { noiseTable, type NoiseTable } from './betas.js';
-import { dpmTimesteps, kdiffusionTimesteps, roundHalfEven } from './timesteps.js';
+import { type NoiseTable, noiseTable } from './betas.js';
 import { exponentialSigmas, karrasSigmas, sgmUniformSigmas, sigmasAtTimesteps, sigmaToT } from './sigmas.js';
+import { dpmTimesteps, kdiffusionTimesteps, roundHalfEven } from './timesteps.js';
 
 export * from './betas.js';
-export * from './timesteps.js';
 export * from './sigmas.js';
+export * from './timesteps.js';
 
 export type SigmaScheduleName = 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
 

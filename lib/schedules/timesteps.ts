@@ -1,7 +1,8 @@
 // Timestep spacing exactly as diffusers' set_timesteps (0.29). The scheduler classes disagree in small
 // ways (N vs N+1 points, ints vs float32), so each family has its own function, named after the classes.
-import type { SchedulerConfig } from '../loading/types.js';
+
 import { invalid } from '../errors.js';
+import type { SchedulerConfig } from '../loading/types.js';
 
 type SpacingConfig = Pick<SchedulerConfig, 'numTrainTimesteps' | 'timestepSpacing' | 'stepsOffset'>;
 
@@ -38,7 +39,9 @@ export function ddimTimesteps(steps: number, config: SpacingConfig): number[] {
   const T = config.numTrainTimesteps;
   switch (config.timestepSpacing) {
     case 'linspace':
-      return npLinspace(0, T - 1, steps).map(roundHalfEven).reverse();
+      return npLinspace(0, T - 1, steps)
+        .map(roundHalfEven)
+        .reverse();
     case 'leading': {
       const ratio = Math.floor(T / steps);
       return Array.from({ length: steps }, (_, i) => (steps - 1 - i) * ratio + config.stepsOffset);
@@ -65,7 +68,10 @@ export function pndmTimesteps(steps: number, config: SpacingConfig): number[] {
       break;
     }
     case 'trailing':
-      asc = npArangeDown(T, 0, -T / steps).map(roundHalfEven).reverse().map((t) => t - 1);
+      asc = npArangeDown(T, 0, -T / steps)
+        .map(roundHalfEven)
+        .reverse()
+        .map((t) => t - 1);
       break;
     default:
       return invalid('one of leading, trailing, linspace', 'timestepSpacing', config.timestepSpacing);
@@ -83,7 +89,9 @@ export function kdiffusionTimesteps(steps: number, config: SpacingConfig): numbe
   const T = config.numTrainTimesteps;
   switch (config.timestepSpacing) {
     case 'linspace':
-      return npLinspace(0, T - 1, steps).map(Math.fround).reverse();
+      return npLinspace(0, T - 1, steps)
+        .map(Math.fround)
+        .reverse();
     case 'leading': {
       const ratio = Math.floor(T / steps);
       return Array.from({ length: steps }, (_, i) => (steps - 1 - i) * ratio + config.stepsOffset);
@@ -101,7 +109,10 @@ export function dpmTimesteps(steps: number, config: SpacingConfig): number[] {
   const T = config.numTrainTimesteps; // lambda_min_clipped = -inf: the last usable timestep is T
   switch (config.timestepSpacing) {
     case 'linspace':
-      return npLinspace(0, T - 1, steps + 1).map(roundHalfEven).reverse().slice(0, -1);
+      return npLinspace(0, T - 1, steps + 1)
+        .map(roundHalfEven)
+        .reverse()
+        .slice(0, -1);
     case 'leading': {
       const ratio = Math.floor(T / (steps + 1));
       return Array.from({ length: steps }, (_, i) => (steps - i) * ratio + config.stepsOffset);

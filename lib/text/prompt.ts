@@ -130,8 +130,12 @@ export function promptToChunks(tokenizer: ClipTokenizer, prompt: string, options
     for (const token of tokenizer.encodeTokens(part.text)) {
       if (token === comma) {
         lastComma = tokens.length;
-      } else if (backtrack !== 0 && tokens.length === chunkLength && lastComma !== -1 &&
-        tokens.length - lastComma <= backtrack) {
+      } else if (
+        backtrack !== 0 &&
+        tokens.length === chunkLength &&
+        lastComma !== -1 &&
+        tokens.length - lastComma <= backtrack
+      ) {
         const relocTokens = tokens.slice(lastComma + 1);
         const relocWeights = weights.slice(lastComma + 1);
         tokens = tokens.slice(0, lastComma + 1);

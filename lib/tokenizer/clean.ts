@@ -25,10 +25,12 @@ export function whitespaceClean(text: string): string {
 }
 
 // Windows-1252 bytes 0x80..0x9F; undefined bytes map to the C1 character itself ("sloppy" codec as ftfy).
-const CP1252_HIGH = '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f' +
+const CP1252_HIGH =
+  '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f' +
   '\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178';
 const CP1252_ENCODE = new Map<string, number>();
-for (let b = 0; b < 256; b++) CP1252_ENCODE.set(b >= 0x80 && b < 0xa0 ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b), b);
+for (let b = 0; b < 256; b++)
+  CP1252_ENCODE.set(b >= 0x80 && b < 0xa0 ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b), b);
 
 /** html.unescape of one numeric reference, as Python's `html._replace_charref`. */
 function numericCharref(num: number): string {
@@ -36,8 +38,13 @@ function numericCharref(num: number): string {
   if (num === 0x0d) return '\r';
   if (num >= 0x80 && num < 0xa0) return CP1252_HIGH[num - 0x80];
   if ((num >= 0xd800 && num <= 0xdfff) || num > 0x10ffff) return '\ufffd';
-  const invalid = (num >= 0x1 && num <= 0x8) || num === 0xb || (num >= 0xe && num <= 0x1f) ||
-    (num >= 0x7f && num <= 0x9f) || (num >= 0xfdd0 && num <= 0xfdef) || (num & 0xfffe) === 0xfffe;
+  const invalid =
+    (num >= 0x1 && num <= 0x8) ||
+    num === 0xb ||
+    (num >= 0xe && num <= 0x1f) ||
+    (num >= 0x7f && num <= 0x9f) ||
+    (num >= 0xfdd0 && num <= 0xfdef) ||
+    (num & 0xfffe) === 0xfffe;
   return invalid ? '' : String.fromCodePoint(num);
 }
 
@@ -53,11 +60,13 @@ export function unescapeHtml(text: string): string {
 }
 
 // A UTF-8 lead byte read as Windows-1252 (Â, Ã, Ä..., â, ã, ð) followed by a continuation byte read the same way.
-const MOJIBAKE_HINT = /[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]/;
+const MOJIBAKE_HINT =
+  /[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]/;
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
 // ftfy's UTF8_DETECTOR_RE: a UTF-8 lead byte and its continuation bytes, each read as Windows-1252.
-const CONT = '[\\x80-\\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]';
+const CONT =
+  '[\\x80-\\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]';
 const UTF8_DETECTOR = new RegExp(`[\u00c2-\u00df]${CONT}|[\u00e0-\u00ef]${CONT}{2}|[\u00f0-\u00f4]${CONT}{3}`, 'g');
 
 function decodeCp1252AsUtf8(text: string): string | undefined {
@@ -89,9 +98,28 @@ function fixUtf8AsCp1252(text: string): string {
 }
 
 const LIGATURES: Record<string, string> = {
-  'Ĳ': 'IJ', 'ĳ': 'ij', 'ŉ': 'ʼn', 'Ǳ': 'DZ', 'ǲ': 'Dz', 'ǳ': 'dz', 'Ǆ': 'DŽ', 'ǅ': 'Dž', 'ǆ': 'dž', 'Ǉ': 'LJ',
-  'ǈ': 'Lj', 'ǉ': 'lj', 'Ǌ': 'NJ', 'ǋ': 'Nj', 'ǌ': 'nj', 'ﬀ': 'ff', 'ﬁ': 'fi', 'ﬂ': 'fl', 'ﬃ': 'ffi', 'ﬄ': 'ffl',
-  'ﬅ': 'ſt', 'ﬆ': 'st',
+  Ĳ: 'IJ',
+  ĳ: 'ij',
+  ŉ: 'ʼn',
+  Ǳ: 'DZ',
+  ǲ: 'Dz',
+  ǳ: 'dz',
+  Ǆ: 'DŽ',
+  ǅ: 'Dž',
+  ǆ: 'dž',
+  Ǉ: 'LJ',
+  ǈ: 'Lj',
+  ǉ: 'lj',
+  Ǌ: 'NJ',
+  ǋ: 'Nj',
+  ǌ: 'nj',
+  ﬀ: 'ff',
+  ﬁ: 'fi',
+  ﬂ: 'fl',
+  ﬃ: 'ffi',
+  ﬄ: 'ffl',
+  ﬅ: 'ſt',
+  ﬆ: 'st',
 };
 const LIGATURE_RE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'g');
 
@@ -102,9 +130,9 @@ function fixCharacterWidth(text: string): string {
   });
 }
 
-function fixOnce(segment: string, unescape: boolean): string {
+function fixOnce(segment: string, unescapeEntities: boolean): string {
   let t = segment;
-  if (unescape) t = unescapeHtml(t);
+  if (unescapeEntities) t = unescapeHtml(t);
   t = fixUtf8AsCp1252(t);
   t = t.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]); // fix_c1_controls
   t = t.replace(LIGATURE_RE, (c) => LIGATURES[c]);
@@ -125,9 +153,9 @@ export function fixTextLikeFtfy(text: string): string {
     const nl = text.indexOf('\n', pos);
     const end = nl < 0 ? text.length : nl + 1;
     let seg = text.slice(pos, end);
-    const unescape = !seg.includes('<'); // unescape_html="auto"
+    const unescapeEntities = !seg.includes('<'); // unescape_html="auto"
     for (let i = 0; i < 16; i++) {
-      const next = fixOnce(seg, unescape);
+      const next = fixOnce(seg, unescapeEntities);
       if (next === seg) break;
       seg = next;
     }
@@ -143,9 +171,16 @@ export function cleanFtfy(text: string): string {
 }
 
 function isCjkIdeograph(cp: number): boolean {
-  return (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) ||
-    (cp >= 0x2a700 && cp <= 0x2b73f) || (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) ||
-    (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2b73f) ||
+    (cp >= 0x2b740 && cp <= 0x2b81f) ||
+    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2f800 && cp <= 0x2fa1f)
+  );
 }
 
 const CONTROL = /\p{C}/u; // Cc, Cf, Cs, Co, Cn: BasicTokenizer's _is_control (except \t \n \r)
@@ -159,13 +194,15 @@ export function cleanBasic(text: string): string {
     if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || SPACE_SEPARATOR.test(ch)) {
       cleaned += ' ';
     } else if (cp === 0 || cp === 0xfffd || CONTROL.test(ch)) {
-      continue;
     } else if (isCjkIdeograph(cp)) {
       cleaned += ` ${ch} `;
     } else {
       cleaned += ch;
     }
   }
-  const words = cleaned.normalize('NFC').split(PY_SPACE_RUN).filter((w) => w.length > 0);
+  const words = cleaned
+    .normalize('NFC')
+    .split(PY_SPACE_RUN)
+    .filter((w) => w.length > 0);
   return words.map((w) => w.toLowerCase()).join(' ');
 }

@@ -89,7 +89,8 @@ export class ClipTokenizer {
     this.encoder = new Map(Object.entries(vocab));
     this.vocabSize = this.encoder.size;
     for (const t of [START_OF_TEXT, END_OF_TEXT, pad]) {
-      if (!this.encoder.has(t)) invalid(`a vocabulary containing ${JSON.stringify(t)}`, 'vocab', `${this.vocabSize} tokens`);
+      if (!this.encoder.has(t))
+        invalid(`a vocabulary containing ${JSON.stringify(t)}`, 'vocab', `${this.vocabSize} tokens`);
     }
     this.ranks = new Map();
     const lines = merges.split('\n');
@@ -248,7 +249,7 @@ export class ClipTokenizer {
       const first = word[best];
       const second = word[best + 1];
       const merged: string[] = [];
-      for (let i = 0; i < word.length;) {
+      for (let i = 0; i < word.length; ) {
         if (i + 1 < word.length && word[i] === first && word[i + 1] === second) {
           merged.push(first + second);
           i += 2;

@@ -37,7 +37,8 @@ std::shared_ptr<WeightStore> weights_from_js(const Napi::Value& v) {
     Napi::Value e = ta.Get(i);
     const std::string name = "weights.tensors[" + std::to_string(i) + "]";
     const uint32_t len = e.IsArray() ? e.As<Napi::Array>().Length() : 0;
-    if (len != 3 && len != 5) expected("[name, fileIndex, tensorName] or [name, fileIndex, tensorName, rowStart, rowEnd]", name, type_of(e));
+    if (len != 3 && len != 5)
+      expected("[name, fileIndex, tensorName] or [name, fileIndex, tensorName, rowStart, rowEnd]", name, type_of(e));
     Napi::Array t = e.As<Napi::Array>();
     if (!t.Get(0u).IsString() || !t.Get(1u).IsNumber() || !t.Get(2u).IsString())
       expected("[string, number, string]", name, "other types");

@@ -56,7 +56,8 @@ class ForwardWorker : public PromiseWorker {
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array arr = Napi::Array::New(env, out_.size());
-    for (size_t i = 0; i < out_.size(); ++i) arr.Set((uint32_t)i, f32_to_js(env, out_[i].data(), (size_t)out_[i].numel()));
+    for (size_t i = 0; i < out_.size(); ++i)
+      arr.Set((uint32_t)i, f32_to_js(env, out_[i].data(), (size_t)out_[i].numel()));
     return arr;
   }
 
@@ -69,22 +70,24 @@ class ForwardWorker : public PromiseWorker {
 class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function cls = DefineClass(env, "LayeredUNet",
-                                     {InstanceMethod("encodeText", &LayeredUNetWrap::EncodeText),
-                                      InstanceMethod("forward", &LayeredUNetWrap::Forward),
-                                      InstanceMethod("dispose", &LayeredUNetWrap::Dispose)});
+    Napi::Function cls = DefineClass(
+        env, "LayeredUNet",
+        {InstanceMethod("encodeText", &LayeredUNetWrap::EncodeText),
+         InstanceMethod("forward", &LayeredUNetWrap::Forward), InstanceMethod("dispose", &LayeredUNetWrap::Dispose)});
     exports.Set("LayeredUNet", cls);
   }
 
   explicit LayeredUNetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LayeredUNetWrap>(info) {
     guarded(info.Env(), [&] {
       if (info.Length() < 2 || !info[1].IsString())
-        fail_expected(code::kInvalidArgument, "the config.json text", "config", info.Length() < 2 ? "undefined" : "another type");
+        fail_expected(code::kInvalidArgument, "the config.json text", "config",
+                      info.Length() < 2 ? "undefined" : "another type");
       int threads = 0;
       if (info.Length() > 2 && info[2].IsObject() && !info[2].As<Napi::Object>().Get("threads").IsUndefined())
         threads = (int)int_from_js(info[2].As<Napi::Object>(), "threads", 0, 1024);
       auto weights = weights_from_js(info[0]);
-      model_ = std::make_shared<LayeredUNet>(weights, models::parse_layered_config(info[1].As<Napi::String>().Utf8Value()), threads);
+      model_ = std::make_shared<LayeredUNet>(
+          weights, models::parse_layered_config(info[1].As<Napi::String>().Utf8Value()), threads);
       return 0;
     });
   }
@@ -98,14 +101,17 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
   Napi::Value EncodeText(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto m = live(info.Env());
-      if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      if (info.Length() < 2 || !info[0].IsTypedArray() ||
+          info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
         fail_expected(code::kInvalidArgument, "an Int32Array", "ids", "another type");
       Napi::Int32Array a = info[0].As<Napi::Int32Array>();
       if (!info[1].IsNumber()) fail_expected(code::kInvalidArgument, "a number", "batch", "another type");
       const double b = info[1].As<Napi::Number>().DoubleValue();
       if (!(b >= 1) || b != (int64_t)b || a.ElementLength() % (size_t)b != 0 || a.ElementLength() == 0)
-        fail_expected(code::kInvalidArgument, "a batch dividing the id count " + std::to_string(a.ElementLength()), "batch", std::to_string(b));
-      auto* w = new EncodeWorker(info.Env(), m, std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength()), (int64_t)b);
+        fail_expected(code::kInvalidArgument, "a batch dividing the id count " + std::to_string(a.ElementLength()),
+                      "batch", std::to_string(b));
+      auto* w =
+          new EncodeWorker(info.Env(), m, std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength()), (int64_t)b);
       w->Queue();
       return w->promise();
     });
@@ -114,7 +120,8 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto m = live(info.Env());
-      if (info.Length() < 1 || !info[0].IsObject()) fail_expected(code::kInvalidArgument, "an options object", "forward", "another type");
+      if (info.Length() < 1 || !info[0].IsObject())
+        fail_expected(code::kInvalidArgument, "an options object", "forward", "another type");
       Napi::Object o = info[0].As<Napi::Object>();
       const models::LayeredConfig& c = m->config();
       ForwardArgs a;
@@ -124,23 +131,29 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
       a.tokens = int_from_js(o, "contextTokens", 1, 4096);
       Napi::Value zv = o.Get("z");
       if (!zv.IsArray() || zv.As<Napi::Array>().Length() != c.scales.size())
-        fail_expected(code::kInvalidArgument, "an array of " + std::to_string(c.scales.size()) + " Float32Arrays", "z", "another value");
+        fail_expected(code::kInvalidArgument, "an array of " + std::to_string(c.scales.size()) + " Float32Arrays", "z",
+                      "another value");
       const int64_t top = c.scales.back();
       for (uint32_t i = 0; i < c.scales.size(); ++i) {
         a.z.push_back(copy_f32(zv.As<Napi::Array>().Get(i), "z[i]"));
         const int64_t k = top / c.scales[i];
         const int64_t want = a.batch * c.in_channels * (a.height / k) * (a.width / k);
         if ((int64_t)a.z.back().size() != want)
-          fail_expected(code::kInvalidArgument, std::to_string(want) + " values", "z[" + std::to_string(i) + "]", std::to_string(a.z.back().size()));
+          fail_expected(code::kInvalidArgument, std::to_string(want) + " values", "z[" + std::to_string(i) + "]",
+                        std::to_string(a.z.back().size()));
       }
       a.t = copy_f32(o.Get("t"), "t");
-      if ((int64_t)a.t.size() != a.batch) fail_expected(code::kInvalidArgument, std::to_string(a.batch) + " values", "t", std::to_string(a.t.size()));
+      if ((int64_t)a.t.size() != a.batch)
+        fail_expected(code::kInvalidArgument, std::to_string(a.batch) + " values", "t", std::to_string(a.t.size()));
       a.context = copy_f32(o.Get("context"), "context");
       if ((int64_t)a.context.size() != a.batch * a.tokens * c.context_dim)
-        fail_expected(code::kInvalidArgument, std::to_string(a.batch * a.tokens * c.context_dim) + " values", "context", std::to_string(a.context.size()));
+        fail_expected(code::kInvalidArgument, std::to_string(a.batch * a.tokens * c.context_dim) + " values", "context",
+                      std::to_string(a.context.size()));
       if (!o.Get("selfAttentionScales").IsUndefined()) {
         a.self_scales = copy_f32(o.Get("selfAttentionScales"), "selfAttentionScales");
-        if (a.self_scales.size() != 3) fail_expected(code::kInvalidArgument, "3 values", "selfAttentionScales", std::to_string(a.self_scales.size()));
+        if (a.self_scales.size() != 3)
+          fail_expected(code::kInvalidArgument, "3 values", "selfAttentionScales",
+                        std::to_string(a.self_scales.size()));
       }
       auto* w = new ForwardWorker(info.Env(), m, std::move(a));
       w->Queue();

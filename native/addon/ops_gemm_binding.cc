@@ -80,10 +80,14 @@ const float* optional_array(const Napi::Object& o, const char* key, size_t expec
 // Caps the kernel ISA for one call and restores the default after.
 struct IsaScope {
   explicit IsaScope(const std::string& name) {
-    if (name == "scalar") cpu::set_isa_limit(cpu::Isa::Scalar);
-    else if (name == "avx2") cpu::set_isa_limit(cpu::Isa::Avx2);
-    else if (name == "avx512" || name.empty()) cpu::set_isa_limit(cpu::Isa::Avx512);
-    else fail_expected(code::kInvalidArgument, "'scalar', 'avx2' or 'avx512'", "isa", "'" + name + "'");
+    if (name == "scalar")
+      cpu::set_isa_limit(cpu::Isa::Scalar);
+    else if (name == "avx2")
+      cpu::set_isa_limit(cpu::Isa::Avx2);
+    else if (name == "avx512" || name.empty())
+      cpu::set_isa_limit(cpu::Isa::Avx512);
+    else
+      fail_expected(code::kInvalidArgument, "'scalar', 'avx2' or 'avx512'", "isa", "'" + name + "'");
   }
   ~IsaScope() { cpu::set_isa_limit(cpu::Isa::Avx512); }
 };
@@ -164,8 +168,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
       fail_expected(code::kInvalidArgument, "an input at least as large as the kernel", "conv2d input",
                     std::to_string(H) + "x" + std::to_string(W));
     const F32View x = array_of(o, "x", (size_t)(B * Cin * H * W));
-    const OwnedWeight w =
-        narrow(array_of(o, "w", (size_t)(Cout * Cin * kh * kw)), string_from_js(o, "dtype", "F32"));
+    const OwnedWeight w = narrow(array_of(o, "w", (size_t)(Cout * Cin * kh * kw)), string_from_js(o, "dtype", "F32"));
     const float* bias = optional_array(o, "bias", (size_t)Cout);
     std::vector<float> y((size_t)(B * Cout * Ho * Wo));
     IsaScope scope(c.isa);

@@ -13,8 +13,9 @@ void check_size(int64_t v, const char* name) {
   if (v < 0) fail_expected(code::kInvalidArgument, "a non-negative size", name, std::to_string(v));
 }
 void check_ld(int64_t ld, int64_t min, const char* name) {
-  if (ld < min) fail_expected(code::kInvalidArgument, "a leading dimension of at least " + std::to_string(min), name,
-                              std::to_string(ld));
+  if (ld < min)
+    fail_expected(code::kInvalidArgument, "a leading dimension of at least " + std::to_string(min), name,
+                  std::to_string(ld));
 }
 void check_weight_dtype(DType t) {
   if (t != DType::F32 && t != DType::F16 && t != DType::BF16)
@@ -52,8 +53,8 @@ void linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, int64_t ldx,
             y, ldy, ep);
 }
 
-void gemm_f32(ThreadPool& pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_f32(ThreadPool& pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   check_size(M, "gemm M");
   check_size(N, "gemm N");
   check_size(K, "gemm K");

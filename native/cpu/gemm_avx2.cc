@@ -79,18 +79,12 @@ ND_AVX2 void tile(int64_t kc, const float* a, const float* b, float* c, int64_t 
 ND_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
                         const Epilogue& ep) {
   switch (m) {
-    case 6:
-      return tile<6>(kc, a, b, c, ldc, n, ep);
-    case 5:
-      return tile<5>(kc, a, b, c, ldc, n, ep);
-    case 4:
-      return tile<4>(kc, a, b, c, ldc, n, ep);
-    case 3:
-      return tile<3>(kc, a, b, c, ldc, n, ep);
-    case 2:
-      return tile<2>(kc, a, b, c, ldc, n, ep);
-    default:
-      return tile<1>(kc, a, b, c, ldc, n, ep);
+    case 6: return tile<6>(kc, a, b, c, ldc, n, ep);
+    case 5: return tile<5>(kc, a, b, c, ldc, n, ep);
+    case 4: return tile<4>(kc, a, b, c, ldc, n, ep);
+    case 3: return tile<3>(kc, a, b, c, ldc, n, ep);
+    case 2: return tile<2>(kc, a, b, c, ldc, n, ep);
+    default: return tile<1>(kc, a, b, c, ldc, n, ep);
   }
 }
 
@@ -166,14 +160,10 @@ ND_AVX2 void pack_rows_t(const RowsSource& s, float* dst, int width, int64_t r0,
 ND_AVX2 void pack_rows_avx2(const RowsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0,
                             int64_t kc) {
   switch (s.dtype) {
-    case DType::F32:
-      return pack_rows_t<DType::F32>(s, dst, width, r0, rn, k0, kc);
-    case DType::F16:
-      return pack_rows_t<DType::F16>(s, dst, width, r0, rn, k0, kc);
-    case DType::BF16:
-      return pack_rows_t<DType::BF16>(s, dst, width, r0, rn, k0, kc);
-    default:
-      return pack_rows_generic(s, dst, width, r0, rn, k0, kc);
+    case DType::F32: return pack_rows_t<DType::F32>(s, dst, width, r0, rn, k0, kc);
+    case DType::F16: return pack_rows_t<DType::F16>(s, dst, width, r0, rn, k0, kc);
+    case DType::BF16: return pack_rows_t<DType::BF16>(s, dst, width, r0, rn, k0, kc);
+    default: return pack_rows_generic(s, dst, width, r0, rn, k0, kc);
   }
 }
 

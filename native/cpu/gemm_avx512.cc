@@ -153,8 +153,7 @@ ND_AVX512 inline void transpose16(__m512 r[16]) {
 }
 
 template <DType DT>
-ND_AVX512 void pack_rows_t(const RowsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0,
-                           int64_t kc) {
+ND_AVX512 void pack_rows_t(const RowsSource& s, float* dst, int width, int64_t r0, int64_t rn, int64_t k0, int64_t kc) {
   for (int64_t p = 0; p < rn; p += width, dst += width * kc) {
     const int rows = (int)std::min<int64_t>(width, rn - p);
     for (int g = 0; g < width; g += 16) {

@@ -37,8 +37,8 @@ struct Operand {
 };
 
 // Runs the product with the given kernel table; K may be 0 (C = beta·C + bias).
-void run(ThreadPool& pool, const Kernels& kernels, int64_t M, int64_t N, int64_t K, const Operand& a,
-         const Operand& b, float* c, int64_t ldc, const Epilogue& ep);
+void run(ThreadPool& pool, const Kernels& kernels, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b,
+         float* c, int64_t ldc, const Epilogue& ep);
 
 // Threads the product would use and how it splits (exposed for tests and the benchmark).
 struct Split {

@@ -54,12 +54,12 @@ using PackConv = void (*)(const ConvSource& s, float* dst, int width, int64_t r0
 
 // y[m, n0:n1] = x[m, :] · W[n0:n1, :]ᵀ (+ bias, + y when accumulate) for a few rows m: the
 // matrix-vector path, reading W once without packing.
-using DotRows = void (*)(const float* x, int64_t m, int64_t ldx, const RowsSource& w, int64_t n0, int64_t n1,
-                         int64_t k, const float* bias, float* y, int64_t ldy, bool accumulate);
+using DotRows = void (*)(const float* x, int64_t m, int64_t ldx, const RowsSource& w, int64_t n0, int64_t n1, int64_t k,
+                         const float* bias, float* y, int64_t ldy, bool accumulate);
 
 struct Kernels {
   Isa isa = Isa::Scalar;
-  int mr = 4, nr = 8;     // micro-tile
+  int mr = 4, nr = 8;                    // micro-tile
   int64_t mc = 64, kc = 256, nc = 2048;  // cache blocks (mc multiple of mr, nc multiple of nr)
   MicroKernel micro = nullptr;
   PackRows pack_rows = nullptr;

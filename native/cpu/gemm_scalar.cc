@@ -31,8 +31,7 @@ void widen(const void* data, DType t, int64_t i, int64_t n, float* out) {
 
 constexpr int kMr = 4, kNr = 8;
 
-void micro_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
-                  const Epilogue& ep) {
+void micro_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, const Epilogue& ep) {
   float acc[kMr][kNr] = {};
   for (int64_t k = 0; k < kc; ++k, a += kMr, b += kNr)
     for (int i = 0; i < kMr; ++i)

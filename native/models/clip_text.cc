@@ -136,9 +136,11 @@ void ClipTextEncoder::run_layer(ThreadPool& pool, const Layer& layer, float* hid
                                 float* norm, float* qkv, float* attn, float* mlp) const {
   const int64_t C = config_.hidden, M = batch * tokens, I = config_.intermediate;
   const int64_t heads = config_.heads, d = C / heads;
-  ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, norm, M, C, layer.ln1_weight, layer.ln1_bias, kLayerNormEps));  // [M, C]
+  ND_TIMED(LayerNorm,
+           cpu::layer_norm(pool, hidden, norm, M, C, layer.ln1_weight, layer.ln1_bias, kLayerNormEps));  // [M, C]
   for (const Projection& p : layer.qkv)
-    ND_TIMED(Linear, cpu::linear(pool, norm, M, C, C, p.weight, p.n, p.bias, qkv + p.column, 3 * C));  // [M, 3C] = q | k | v
+    ND_TIMED(Linear,
+             cpu::linear(pool, norm, M, C, C, p.weight, p.n, p.bias, qkv + p.column, 3 * C));  // [M, 3C] = q | k | v
   // Causal self-attention: query i sees keys 0..i. One fused-attention call per query position
   // keeps the mask exact (no -inf sentinels) and covers every batch row and head at once.
   for (int64_t i = 0; i < tokens; ++i) {
@@ -159,14 +161,17 @@ void ClipTextEncoder::run_layer(ThreadPool& pool, const Layer& layer, float* hid
     a.scale = 1.f / std::sqrt((float)d);
     ND_TIMED(Attention, cpu::attention(pool, a));  // [B, 1, C] per position
   }
-  ND_TIMED(Linear, cpu::linear(pool, attn, M, C, C, layer.out_proj.weight, C, layer.out_proj.bias, hidden, C, /*accumulate=*/true));
-  ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, norm, M, C, layer.ln2_weight, layer.ln2_bias, kLayerNormEps));  // [M, C]
-  ND_TIMED(Linear, cpu::linear(pool, norm, M, C, C, layer.fc1.weight, I, layer.fc1.bias, mlp, I));               // [M, I]
+  ND_TIMED(Linear, cpu::linear(pool, attn, M, C, C, layer.out_proj.weight, C, layer.out_proj.bias, hidden, C,
+                               /*accumulate=*/true));
+  ND_TIMED(LayerNorm,
+           cpu::layer_norm(pool, hidden, norm, M, C, layer.ln2_weight, layer.ln2_bias, kLayerNormEps));  // [M, C]
+  ND_TIMED(Linear, cpu::linear(pool, norm, M, C, C, layer.fc1.weight, I, layer.fc1.bias, mlp, I));       // [M, I]
   if (config_.activation == TextEncoderConfig::Activation::kQuickGelu)
     ND_TIMED(Elementwise, cpu::quick_gelu(pool, mlp, M * I));
   else
     ND_TIMED(Elementwise, cpu::gelu(pool, mlp, M * I));
-  ND_TIMED(Linear, cpu::linear(pool, mlp, M, I, I, layer.fc2.weight, C, layer.fc2.bias, hidden, C, /*accumulate=*/true));  // [M, C]
+  ND_TIMED(Linear, cpu::linear(pool, mlp, M, I, I, layer.fc2.weight, C, layer.fc2.bias, hidden, C,
+                               /*accumulate=*/true));  // [M, C]
 }
 
 Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t batch, int64_t tokens,
@@ -208,7 +213,8 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const int32_t* ids, int64_t bat
                 mlp.data());
   }
   if (options.final_layer_norm)
-    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden.data(), hidden.data(), M, C, final_ln_weight_, final_ln_bias_, kLayerNormEps));
+    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden.data(), hidden.data(), M, C, final_ln_weight_, final_ln_bias_,
+                                        kLayerNormEps));
   return hidden;
 }
 

@@ -56,7 +56,8 @@ Buffer conv(Net& n, const std::string& name, const Buffer& x, int64_t cout, int 
   const Tensor& wt = n.w.get(name + ".weight", Shape{cout, C, k, k});
   const std::vector<float>& bias = n.w.f32(name + ".bias");
   if ((int64_t)bias.size() != cout)
-    fail_expected(code::kShapeMismatch, std::to_string(cout) + " values", "\"" + name + ".bias\"", std::to_string(bias.size()));
+    fail_expected(code::kShapeMismatch, std::to_string(cout) + " values", "\"" + name + ".bias\"",
+                  std::to_string(bias.size()));
   const int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
   Buffer y(Shape{B, cout, Ho, Wo});
   cpu::conv2d(n.pool, x.data(), B, C, H, W, ref(wt), cout, k, k, stride, pad, bias.data(), y.data());
@@ -69,7 +70,8 @@ Buffer linear(Net& n, const std::string& name, const float* x, int64_t M, int64_
   if (bias) {
     const std::vector<float>& bv = n.w.f32(name + ".bias");
     if ((int64_t)bv.size() != N)
-      fail_expected(code::kShapeMismatch, std::to_string(N) + " values", "\"" + name + ".bias\"", std::to_string(bv.size()));
+      fail_expected(code::kShapeMismatch, std::to_string(N) + " values", "\"" + name + ".bias\"",
+                    std::to_string(bv.size()));
     b = bv.data();
   }
   Buffer y(Shape{M, N});
@@ -91,8 +93,8 @@ Buffer concat_channels(const Buffer& a, const Buffer& b) {
 
 Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& emb_silu, int64_t cout) {
   const int64_t B = x.dim(0), HW = x.dim(2) * x.dim(3);
-  Buffer h = group_norm(n, p + ".in_layers.0", x, 1e-5f, true);                           // [B, Cin, H, W]
-  h = conv(n, p + ".in_layers.2", h, cout, 3, 1, 1);                                       // [B, Cout, H, W]
+  Buffer h = group_norm(n, p + ".in_layers.0", x, 1e-5f, true);                          // [B, Cin, H, W]
+  h = conv(n, p + ".in_layers.2", h, cout, 3, 1, 1);                                     // [B, Cout, H, W]
   Buffer e = linear(n, p + ".emb_layers.1", emb_silu.data(), B, emb_silu.dim(1), cout);  // [B, Cout]
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < cout; ++c) {
@@ -101,9 +103,9 @@ Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& em
       for (int64_t i = 0; i < HW; ++i) row[i] += add;
     }
   h = group_norm(n, p + ".out_layers.0", h, 1e-5f, true);
-  h = conv(n, p + ".out_layers.3", h, cout, 3, 1, 1);                                      // [B, Cout, H, W]
+  h = conv(n, p + ".out_layers.3", h, cout, 3, 1, 1);  // [B, Cout, H, W]
   if (x.dim(1) != cout) {
-    Buffer s = conv(n, p + ".skip_connection", x, cout, 1, 1, 0);                         // [B, Cout, H, W]
+    Buffer s = conv(n, p + ".skip_connection", x, cout, 1, 1, 0);  // [B, Cout, H, W]
     cpu::add(n.pool, h.data(), s.data(), h.data(), h.numel());
   } else {
     cpu::add(n.pool, h.data(), x.data(), h.data(), h.numel());
@@ -114,10 +116,10 @@ Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& em
 Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const float* ctx, int64_t n_ctx,
                            int64_t ctx_dim, float self_scale) {
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), N = H * W;
-  Buffer h = group_norm(n, p + ".norm", x, 1e-6f, false);                     // [B, C, H, W]
-  h = conv(n, p + ".proj_in", h, C, 1, 1, 0);                                 // [B, C, H, W]
+  Buffer h = group_norm(n, p + ".norm", x, 1e-6f, false);  // [B, C, H, W]
+  h = conv(n, p + ".proj_in", h, C, 1, 1, 0);              // [B, C, H, W]
   Buffer tok(Shape{B, N, C});
-  transpose_last2(h.data(), tok.data(), B, C, N);                             // [B, N, C]
+  transpose_last2(h.data(), tok.data(), B, C, N);  // [B, N, C]
   const std::string blk = p + ".transformer_blocks.0";
   const float cross_scale = 1.f / std::sqrt((float)n.head_dim);
   Buffer tmp(Shape{B, N, C});
@@ -125,15 +127,15 @@ Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const 
   Buffer a = attention(n, blk + ".attn1", tmp.data(), B, N, C, tmp.data(), N, C, self_scale);  // [B, N, C]
   cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   layer_norm(n, blk + ".norm2", tok.data(), tmp.data(), B * N, C);
-  a = attention(n, blk + ".attn2", tmp.data(), B, N, C, ctx, n_ctx, ctx_dim, cross_scale);      // [B, N, C]
+  a = attention(n, blk + ".attn2", tmp.data(), B, N, C, ctx, n_ctx, ctx_dim, cross_scale);  // [B, N, C]
   cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   layer_norm(n, blk + ".norm3", tok.data(), tmp.data(), B * N, C);
-  Buffer g = linear(n, blk + ".ff.net.0.proj", tmp.data(), B * N, C, 8 * C);                  // [B, N, 8C]
+  Buffer g = linear(n, blk + ".ff.net.0.proj", tmp.data(), B * N, C, 8 * C);  // [B, N, 8C]
   Buffer gg(Shape{B * N, 4 * C});
-  cpu::geglu(n.pool, g.data(), gg.data(), B * N, 4 * C);                                        // [B, N, 4C]
-  a = linear(n, blk + ".ff.net.2", gg.data(), B * N, 4 * C, C);                                 // [B, N, C]
+  cpu::geglu(n.pool, g.data(), gg.data(), B * N, 4 * C);         // [B, N, 4C]
+  a = linear(n, blk + ".ff.net.2", gg.data(), B * N, 4 * C, C);  // [B, N, C]
   cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
-  transpose_last2(tok.data(), h.data(), B, N, C);                                               // [B, C, H, W]
+  transpose_last2(tok.data(), h.data(), B, N, C);  // [B, C, H, W]
   Buffer y = conv(n, p + ".proj_out", h, C, 1, 1, 0);
   cpu::add(n.pool, y.data(), x.data(), y.data(), y.numel());
   return y;

@@ -30,7 +30,8 @@ int64_t int_field(const json::Value& o, const char* key, const std::string& wher
 
 std::vector<int64_t> int_list(const json::Value& o, const char* key, const std::string& where, int64_t lo, int64_t hi) {
   const json::Value& v = field(o, key, where);
-  if (v.kind != json::Value::Kind::Array) fail_expected(code::kInvalidFile, "an array", where + "." + key, "another type");
+  if (v.kind != json::Value::Kind::Array)
+    fail_expected(code::kInvalidFile, "an array", where + "." + key, "another type");
   std::vector<int64_t> out;
   for (auto& e : v.array) {
     if (!e.is_integer || e.integer < lo || e.integer > hi)
@@ -41,7 +42,8 @@ std::vector<int64_t> int_list(const json::Value& o, const char* key, const std::
   return out;
 }
 
-// LDM timestep embedding of 1000·t: [cos(1000 t f_i), sin(1000 t f_i)], f_i = exp(-ln(10000)·i/half) (float32 as torch).
+// LDM timestep embedding of 1000·t: [cos(1000 t f_i), sin(1000 t f_i)], f_i = exp(-ln(10000)·i/half) (float32 as
+// torch).
 void timestep_embedding(const float* t, int64_t B, int64_t dim, float* out) {
   const int64_t half = dim / 2;
   const float neg_log = -(float)std::log(10000.0);
@@ -67,18 +69,24 @@ LayeredConfig parse_layered_config(const std::string& text) {
                   fmt.kind == json::Value::Kind::String ? "\"" + fmt.string + "\"" : "another type");
   const json::Value& pred = field(root, "prediction_type", w);
   if (pred.kind != json::Value::Kind::String || pred.string != "v")
-    fail_expected(code::kUnsupported, "\"v\"", "config.prediction_type", pred.kind == json::Value::Kind::String ? pred.string : "another type");
+    fail_expected(code::kUnsupported, "\"v\"", "config.prediction_type",
+                  pred.kind == json::Value::Kind::String ? pred.string : "another type");
   LayeredConfig c;
   c.scales = int_list(root, "scales", w, 4, 4096);
   c.scale_channels = int_list(root, "scale_channels", w, 1, 4096);
   if (c.scales.empty() || c.scales.size() != c.scale_channels.size())
-    fail_expected(code::kInvalidFile, "one channel count per scale", "config.scale_channels", std::to_string(c.scale_channels.size()));
+    fail_expected(code::kInvalidFile, "one channel count per scale", "config.scale_channels",
+                  std::to_string(c.scale_channels.size()));
   for (size_t i = 1; i < c.scales.size(); ++i)
-    if (c.scales[i] != 2 * c.scales[i - 1]) fail_expected(code::kInvalidFile, "scales doubling from the lowest", "config.scales", std::to_string(c.scales[i]));
-  if (c.scales[0] % 4) fail_expected(code::kInvalidFile, "a lowest scale divisible by 4", "config.scales[0]", std::to_string(c.scales[0]));
+    if (c.scales[i] != 2 * c.scales[i - 1])
+      fail_expected(code::kInvalidFile, "scales doubling from the lowest", "config.scales",
+                    std::to_string(c.scales[i]));
+  if (c.scales[0] % 4)
+    fail_expected(code::kInvalidFile, "a lowest scale divisible by 4", "config.scales[0]", std::to_string(c.scales[0]));
   c.in_channels = int_field(root, "in_channels", w, 1, 64);
   std::vector<int64_t> inner = int_list(root, "inner_channels", w, 1, 4096);
-  if (inner.size() != 2) fail_expected(code::kInvalidFile, "2 values", "config.inner_channels", std::to_string(inner.size()));
+  if (inner.size() != 2)
+    fail_expected(code::kInvalidFile, "2 values", "config.inner_channels", std::to_string(inner.size()));
   c.inner1 = inner[0], c.inner2 = inner[1];
   c.head_dim = int_field(root, "head_dim", w, 1, 1024);
   c.groups = int_field(root, "groups", w, 1, 1024);
@@ -86,10 +94,12 @@ LayeredConfig parse_layered_config(const std::string& text) {
   c.time_freq_dim = int_field(root, "time_freq_dim", w, 2, 65536);
   c.context_dim = int_field(root, "context_dim", w, 1, 65536);
   for (int64_t ch : {c.inner1, c.inner2}) {
-    if (ch % c.head_dim) fail_expected(code::kInvalidFile, "channels divisible by head_dim", "config.inner_channels", std::to_string(ch));
+    if (ch % c.head_dim)
+      fail_expected(code::kInvalidFile, "channels divisible by head_dim", "config.inner_channels", std::to_string(ch));
   }
   for (int64_t ch : c.scale_channels)
-    if (ch % c.groups) fail_expected(code::kInvalidFile, "channels divisible by groups", "config.scale_channels", std::to_string(ch));
+    if (ch % c.groups)
+      fail_expected(code::kInvalidFile, "channels divisible by groups", "config.scale_channels", std::to_string(ch));
   const json::Value& t = field(root, "text", w);
   c.text.vocab_size = int_field(t, "vocab_size", "config.text", 1, 1 << 20);
   c.text.width = int_field(t, "width", "config.text", 1, 65536);
@@ -97,11 +107,14 @@ LayeredConfig parse_layered_config(const std::string& text) {
   c.text.heads = int_field(t, "heads", "config.text", 1, 1024);
   c.text.max_positions = int_field(t, "max_positions", "config.text", 1, 65536);
   c.text.mlp_ratio = int_field(t, "mlp_ratio", "config.text", 1, 64);
-  if (c.text.width % c.text.heads) fail_expected(code::kInvalidFile, "a width divisible by heads", "config.text.width", std::to_string(c.text.width));
-  if (c.text.width != c.context_dim) fail_expected(code::kInvalidFile, "context_dim = text.width", "config.context_dim", std::to_string(c.context_dim));
+  if (c.text.width % c.text.heads)
+    fail_expected(code::kInvalidFile, "a width divisible by heads", "config.text.width", std::to_string(c.text.width));
+  if (c.text.width != c.context_dim)
+    fail_expected(code::kInvalidFile, "context_dim = text.width", "config.context_dim", std::to_string(c.context_dim));
   c.vocab = int_list(root, "vocab", w, 0, (1 << 30));
   if ((int64_t)c.vocab.size() + 1 != c.text.vocab_size)
-    fail_expected(code::kInvalidFile, std::to_string(c.text.vocab_size - 1) + " ids", "config.vocab", std::to_string(c.vocab.size()));
+    fail_expected(code::kInvalidFile, std::to_string(c.text.vocab_size - 1) + " ids", "config.vocab",
+                  std::to_string(c.vocab.size()));
   return c;
 }
 
@@ -116,7 +129,8 @@ Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
   const LayeredTextConfig& tc = cfg_.text;
   if (B < 1) fail_expected(code::kInvalidArgument, "at least one prompt", "ids", std::to_string(B));
   if (n < 1 || n > tc.max_positions)
-    fail_expected(code::kInvalidArgument, "1 to " + std::to_string(tc.max_positions) + " tokens", "ids", std::to_string(n));
+    fail_expected(code::kInvalidArgument, "1 to " + std::to_string(tc.max_positions) + " tokens", "ids",
+                  std::to_string(n));
   const int64_t W = tc.width, heads = tc.heads, hd = W / heads, M = B * n;
   layered::Net net{pool_, *w_, 1, hd};
   const std::string p = kText;
@@ -155,7 +169,7 @@ Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
                     w_->f32(lp + ".layer_norm2.bias").data(), 1e-5f);
     Buffer f = layered::linear(net, lp + ".mlp.fc1", h.data(), M, W, W * tc.mlp_ratio);  // [B, n, rW]
     cpu::quick_gelu(pool_, f.data(), f.numel());
-    a = layered::linear(net, lp + ".mlp.fc2", f.data(), M, W * tc.mlp_ratio, W);        // [B, n, W]
+    a = layered::linear(net, lp + ".mlp.fc2", f.data(), M, W * tc.mlp_ratio, W);  // [B, n, W]
     cpu::add(pool_, x.data(), a.data(), x.data(), x.numel());
   }
   cpu::layer_norm(pool_, x.data(), x.data(), M, W, w_->f32(p + "final_layer_norm.weight").data(),
@@ -169,11 +183,16 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
   const LayeredConfig& c = cfg_;
   const size_t S = c.scales.size();
   const int64_t top = c.scales.back(), ratio = top / c.scales[0], unit = ratio * 4;
-  if (zs.size() != S) fail_expected(code::kInvalidArgument, std::to_string(S) + " inputs (one per scale)", "z", std::to_string(zs.size()));
+  if (zs.size() != S)
+    fail_expected(code::kInvalidArgument, std::to_string(S) + " inputs (one per scale)", "z",
+                  std::to_string(zs.size()));
   if (B < 1 || B > 4096) fail_expected(code::kInvalidArgument, "a batch of 1 to 4096", "batch", std::to_string(B));
-  if (H < unit || H % unit || H > 8192) fail_expected(code::kInvalidArgument, "a multiple of " + std::to_string(unit), "height", std::to_string(H));
-  if (W < unit || W % unit || W > 8192) fail_expected(code::kInvalidArgument, "a multiple of " + std::to_string(unit), "width", std::to_string(W));
-  if (n_ctx < 1 || n_ctx > 4096) fail_expected(code::kInvalidArgument, "1 to 4096 context tokens", "context", std::to_string(n_ctx));
+  if (H < unit || H % unit || H > 8192)
+    fail_expected(code::kInvalidArgument, "a multiple of " + std::to_string(unit), "height", std::to_string(H));
+  if (W < unit || W % unit || W > 8192)
+    fail_expected(code::kInvalidArgument, "a multiple of " + std::to_string(unit), "width", std::to_string(W));
+  if (n_ctx < 1 || n_ctx > 4096)
+    fail_expected(code::kInvalidArgument, "1 to 4096 context tokens", "context", std::to_string(n_ctx));
   layered::Net net{pool_, *w_, (int)c.groups, c.head_dim};
   const std::string p = kUnet;
   const float default_scale = 1.f / std::sqrt((float)c.head_dim);
@@ -181,7 +200,7 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
 
   // time embedding: Linear, SiLU, Linear; every ResBlock applies SiLU first, so keep SiLU(emb).
   Buffer freq(Shape{B, c.time_freq_dim});
-  timestep_embedding(t, B, c.time_freq_dim, freq.data());                                     // [B, F]
+  timestep_embedding(t, B, c.time_freq_dim, freq.data());  // [B, F]
   Buffer emb = layered::linear(net, p + "time_embed.0", freq.data(), B, c.time_freq_dim, c.time_embed_dim);
   cpu::silu(pool_, emb.data(), emb.numel());
   emb = layered::linear(net, p + "time_embed.2", emb.data(), B, c.time_embed_dim, c.time_embed_dim);  // [B, E]
@@ -192,30 +211,31 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
     const int64_t k = top / c.scales[i];
     Buffer z(Shape{B, c.in_channels, H / k, W / k});
     std::memcpy(z.data(), zs[i], sizeof(float) * z.numel());
-    skips.push_back(layered::conv(net, p + "conv_in." + std::to_string(i), z, c.scale_channels[i], 3, 1, 1));  // [B, c_i, H_i, W_i]
+    skips.push_back(
+        layered::conv(net, p + "conv_in." + std::to_string(i), z, c.scale_channels[i], 3, 1, 1));  // [B, c_i, H_i, W_i]
   }
   const int64_t c0 = c.scale_channels[0];
-  Buffer a = layered::res_block(net, p + "input_blocks.0.0", skips[0], emb, c0);             // [B, c0, s0, s0]
-  Buffer h = layered::conv(net, p + "down.0.op", a, c0, 3, 2, 1);                             // [B, c0, s0/2]
-  h = layered::res_block(net, p + "input_blocks.1.0", h, emb, c.inner1);                      // [B, c1, s0/2]
+  Buffer a = layered::res_block(net, p + "input_blocks.0.0", skips[0], emb, c0);  // [B, c0, s0, s0]
+  Buffer h = layered::conv(net, p + "down.0.op", a, c0, 3, 2, 1);                 // [B, c0, s0/2]
+  h = layered::res_block(net, p + "input_blocks.1.0", h, emb, c.inner1);          // [B, c1, s0/2]
   Buffer b = layered::spatial_transformer(net, p + "input_blocks.1.1", h, context, n_ctx, c.context_dim, ss(0));
-  h = layered::conv(net, p + "down.1.op", b, c.inner1, 3, 2, 1);                              // [B, c1, s0/4]
-  h = layered::res_block(net, p + "middle_block.0", h, emb, c.inner2);                        // [B, c2, s0/4]
+  h = layered::conv(net, p + "down.1.op", b, c.inner1, 3, 2, 1);        // [B, c1, s0/4]
+  h = layered::res_block(net, p + "middle_block.0", h, emb, c.inner2);  // [B, c2, s0/4]
   h = layered::spatial_transformer(net, p + "middle_block.1", h, context, n_ctx, c.context_dim, ss(1));
   h = layered::res_block(net, p + "middle_block.2", h, emb, c.inner2);
-  h = layered::upsample(net, p + "up.0", h, c.inner2);                                        // [B, c2, s0/2]
+  h = layered::upsample(net, p + "up.0", h, c.inner2);                                                  // [B, c2, s0/2]
   h = layered::res_block(net, p + "output_blocks.0.0", layered::concat_channels(h, b), emb, c.inner1);  // [B, c1, s0/2]
   h = layered::spatial_transformer(net, p + "output_blocks.0.1", h, context, n_ctx, c.context_dim, ss(2));
-  h = layered::upsample(net, p + "up.1", h, c.inner1);                                        // [B, c1, s0]
+  h = layered::upsample(net, p + "up.1", h, c.inner1);                                            // [B, c1, s0]
   h = layered::res_block(net, p + "output_blocks.1.0", layered::concat_channels(h, a), emb, c0);  // [B, c0, s0]
   std::vector<Buffer> outs;
-  outs.push_back(layered::out_head(net, p + "out.0", h, c.in_channels));                     // [B, 3, s0]
+  outs.push_back(layered::out_head(net, p + "out.0", h, c.in_channels));  // [B, 3, s0]
   for (size_t i = 1; i < S; ++i) {
     const std::string si = std::to_string(i);
-    h = layered::upsample(net, p + "up." + std::to_string(i + 1), h, c.scale_channels[i]);   // [B, c_i, s_i]
+    h = layered::upsample(net, p + "up." + std::to_string(i + 1), h, c.scale_channels[i]);  // [B, c_i, s_i]
     h = layered::res_block(net, p + "output_blocks." + std::to_string(i + 1) + ".0",
-                           layered::concat_channels(h, skips[i]), emb, c.scale_channels[i]);   // [B, c_i, s_i]
-    outs.push_back(layered::out_head(net, p + "out." + si, h, c.in_channels));               // [B, 3, s_i]
+                           layered::concat_channels(h, skips[i]), emb, c.scale_channels[i]);  // [B, c_i, s_i]
+    outs.push_back(layered::out_head(net, p + "out." + si, h, c.in_channels));                // [B, 3, s_i]
   }
   return outs;
 }

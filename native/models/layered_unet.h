@@ -18,8 +18,8 @@ struct LayeredTextConfig {
 };
 
 struct LayeredConfig {
-  std::vector<int64_t> scales;          // image sides at native size, lowest first
-  std::vector<int64_t> scale_channels;  // per scale
+  std::vector<int64_t> scales;                      // image sides at native size, lowest first
+  std::vector<int64_t> scale_channels;              // per scale
   int64_t in_channels = 3, inner1 = 0, inner2 = 0;  // the levels at s0/2 (attention) and s0/4 (middle)
   int64_t head_dim = 0, groups = 0, time_embed_dim = 0, time_freq_dim = 0, context_dim = 0;
   LayeredTextConfig text;

@@ -18,8 +18,8 @@ int64_t now_ns(clockid_t clock) {
 }  // namespace
 
 const char* op_name(Op op) {
-  static const char* names[kOps] = {"conv", "linear", "attention", "group_norm", "layer_norm", "elementwise", "copy",
-                                    "forward"};
+  static const char* names[kOps] = {"conv",       "linear",      "attention", "group_norm",
+                                    "layer_norm", "elementwise", "copy",      "forward"};
   const int i = (int)op;
   return i >= 0 && i < kOps ? names[i] : "unknown";
 }

@@ -37,8 +37,8 @@ class Scope {
 
 }  // namespace nd::prof
 
-#define ND_TIMED(op, ...)                                 \
-  do {                                                    \
+#define ND_TIMED(op, ...)                                  \
+  do {                                                     \
     ::nd::prof::Scope nd_timed_scope_(::nd::prof::Op::op); \
-    __VA_ARGS__;                                          \
+    __VA_ARGS__;                                           \
   } while (0)

@@ -205,7 +205,8 @@ void UNet::forward(const UNetInputs& in, const UNetForwardOptions& opt, float* o
   // Down path: every block output is a skip connection.
   std::vector<Act> skips;
   Act h{arena.alloc_f32((size_t)(B * mc * in.H * in.W)), B, mc, in.H, in.W};  // [B, mc, H, W]
-  ND_TIMED(Conv, cpu::conv2d(pool_, in.sample, B, c.in_channels, in.H, in.W, conv_in_.ref, mc, 3, 3, 1, 1, conv_in_.bias, h.data));
+  ND_TIMED(Conv, cpu::conv2d(pool_, in.sample, B, c.in_channels, in.H, in.W, conv_in_.ref, mc, 3, 3, 1, 1,
+                             conv_in_.bias, h.data));
   skips.push_back(h);
   for (const InputBlock& blk : input_blocks_) {
     if (blk.is_down) {
@@ -242,11 +243,12 @@ void UNet::forward(const UNetInputs& in, const UNetForwardOptions& opt, float* o
     const Arena::Mark mark = arena.mark();
     Act cat{arena.alloc_f32((size_t)(B * (h.C + skip.C) * h.H * h.W)), B, h.C + skip.C, h.H, h.W};  // [B, C+Cs, H, W]
     const int64_t hw = h.H * h.W;
-    ND_TIMED(Copy, for (int64_t b = 0; b < B; ++b) {
-      std::memcpy(cat.data + b * cat.C * hw, h.data + b * h.C * hw, sizeof(float) * (size_t)(h.C * hw));
-      std::memcpy(cat.data + (b * cat.C + h.C) * hw, skip.data + b * skip.C * hw,
-                  sizeof(float) * (size_t)(skip.C * hw));
-    });
+    ND_TIMED(
+        Copy, for (int64_t b = 0; b < B; ++b) {
+          std::memcpy(cat.data + b * cat.C * hw, h.data + b * h.C * hw, sizeof(float) * (size_t)(h.C * hw));
+          std::memcpy(cat.data + (b * cat.C + h.C) * hw, skip.data + b * skip.C * hw,
+                      sizeof(float) * (size_t)(skip.C * hw));
+        });
     cur ^= 1;
     Act o{ping[cur], B, blk.res.out_channels(), h.H, h.W};  // [B, C_l, H_l, W_l]
     blk.res.forward(ctx, cat, emb, o.data);
@@ -265,8 +267,10 @@ void UNet::forward(const UNetInputs& in, const UNetForwardOptions& opt, float* o
 
   // out: GroupNorm + SiLU, 3x3 conv to out_channels.
   float* hn = arena.alloc_f32((size_t)h.numel());  // [B, mc, H, W]
-  ND_TIMED(GroupNorm, cpu::group_norm(pool_, h.data, hn, B, h.C, h.H * h.W, (int)c.norm_groups, out_norm_g_, out_norm_b_, 1e-5f, true));
-  ND_TIMED(Conv, cpu::conv2d(pool_, hn, B, h.C, h.H, h.W, conv_out_.ref, c.out_channels, 3, 3, 1, 1, conv_out_.bias, out));
+  ND_TIMED(GroupNorm, cpu::group_norm(pool_, h.data, hn, B, h.C, h.H * h.W, (int)c.norm_groups, out_norm_g_,
+                                      out_norm_b_, 1e-5f, true));
+  ND_TIMED(Conv,
+           cpu::conv2d(pool_, hn, B, h.C, h.H, h.W, conv_out_.ref, c.out_channels, 3, 3, 1, 1, conv_out_.bias, out));
   last_peak_bytes_ = arena.peak();
 }
 

@@ -73,11 +73,13 @@ void ResBlock::forward(Ctx& ctx, const Act& x, const float* emb_act, float* out)
   const int64_t B = x.B, H = x.H, W = x.W, HW = H * W;
   const Arena::Mark mark = ctx.arena.mark();
   float* h1 = ctx.arena.alloc_f32((size_t)(B * in_ch_ * HW));  // [B, Cin, H, W]
-  ND_TIMED(GroupNorm, cpu::group_norm(ctx.pool, x.data, h1, B, in_ch_, HW, (int)groups_, norm1_g_, norm1_b_, 1e-5f, true));
+  ND_TIMED(GroupNorm,
+           cpu::group_norm(ctx.pool, x.data, h1, B, in_ch_, HW, (int)groups_, norm1_g_, norm1_b_, 1e-5f, true));
   // h2 = conv1(h1) + e[:, :, None, None]: the time embedding rides in the conv's bias epilogue
   // (one bias vector per batch element, so one conv call each) instead of another pass over h2.
   float* e = ctx.arena.alloc_f32((size_t)(B * out_ch_));  // [B, Cout]
-  ND_TIMED(Linear, cpu::linear(ctx.pool, emb_act, B, emb_dim_, emb_dim_, emb_proj_.ref, out_ch_, emb_proj_.bias, e, out_ch_));
+  ND_TIMED(Linear,
+           cpu::linear(ctx.pool, emb_act, B, emb_dim_, emb_dim_, emb_proj_.ref, out_ch_, emb_proj_.bias, e, out_ch_));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < out_ch_; ++c) e[b * out_ch_ + c] += conv1_.bias[c];
   float* h2 = ctx.arena.alloc_f32((size_t)(B * out_ch_ * HW));  // [B, Cout, H, W]
@@ -85,7 +87,8 @@ void ResBlock::forward(Ctx& ctx, const Act& x, const float* emb_act, float* out)
     ND_TIMED(Conv, cpu::conv2d(ctx.pool, h1 + b * in_ch_ * HW, 1, in_ch_, H, W, conv1_.ref, out_ch_, 3, 3, 1, 1,
                                e + b * out_ch_, h2 + b * out_ch_ * HW));
   ND_TIMED(GroupNorm, cpu::group_norm(ctx.pool, h2, h2, B, out_ch_, HW, (int)groups_, norm2_g_, norm2_b_, 1e-5f, true));
-  ND_TIMED(Conv, cpu::conv2d(ctx.pool, h2, B, out_ch_, H, W, conv2_.ref, out_ch_, 3, 3, 1, 1, conv2_.bias, out));  // [B, Cout, H, W]
+  ND_TIMED(Conv, cpu::conv2d(ctx.pool, h2, B, out_ch_, H, W, conv2_.ref, out_ch_, 3, 3, 1, 1, conv2_.bias,
+                             out));  // [B, Cout, H, W]
   if (has_skip_) {
     float* s = h1;  // reuse: [B, Cout, H, W] fits only when Cout <= Cin
     if (out_ch_ > in_ch_) s = ctx.arena.alloc_f32((size_t)(B * out_ch_ * HW));
@@ -103,7 +106,8 @@ Downsample::Downsample(const WeightStore& w, const std::string& p, int64_t chann
 }
 
 void Downsample::forward(Ctx& ctx, const Act& x, float* out) const {
-  ND_TIMED(Conv, cpu::conv2d(ctx.pool, x.data, x.B, channels_, x.H, x.W, op_.ref, channels_, 3, 3, 2, 1, op_.bias, out));
+  ND_TIMED(Conv,
+           cpu::conv2d(ctx.pool, x.data, x.B, channels_, x.H, x.W, op_.ref, channels_, 3, 3, 2, 1, op_.bias, out));
 }
 
 Upsample::Upsample(const WeightStore& w, const std::string& p, int64_t channels) : channels_(channels) {

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "models/unet_blocks.h"
 #include "models/profile.h"
+#include "models/unet_blocks.h"
 
 namespace nd::unet {
 
@@ -93,7 +93,7 @@ void SpatialTransformer::forward(Ctx& ctx, const Act& x, const float* context, i
     const Block& k = blocks_[i];
     const std::string name = prefix_ + ".transformer_blocks." + std::to_string(i);
     // attn1: self-attention over the N image tokens
-    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, ln, M, C, k.norm1_g, k.norm1_b, 1e-5f));      // [B, N, C]
+    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, ln, M, C, k.norm1_g, k.norm1_b, 1e-5f));   // [B, N, C]
     ND_TIMED(Linear, cpu::linear(pool, ln, M, C, C, k.q1.ref, C, nullptr, qkv, 3 * C));          // q [B, N, C]
     ND_TIMED(Linear, cpu::linear(pool, ln, M, C, C, k.k1.ref, C, nullptr, qkv + C, 3 * C));      // k [B, N, C]
     ND_TIMED(Linear, cpu::linear(pool, ln, M, C, C, k.v1.ref, C, nullptr, qkv + 2 * C, 3 * C));  // v [B, N, C]
@@ -112,14 +112,17 @@ void SpatialTransformer::forward(Ctx& ctx, const Act& x, const float* context, i
     a.out_batch = N * C;
     a.scale = self_scale;
     a.probs_mean = capture_into(name + ".attn1", false, N);
-    ND_TIMED(Attention, cpu::attention(pool, a));                                                       // [B, N, C]
-    ND_TIMED(Linear, cpu::linear(pool, att, M, C, C, k.out1.ref, C, k.out1.bias, hidden, C, true));  // hidden += to_out(att)
+    ND_TIMED(Attention, cpu::attention(pool, a));  // [B, N, C]
+    ND_TIMED(Linear,
+             cpu::linear(pool, att, M, C, C, k.out1.ref, C, k.out1.bias, hidden, C, true));  // hidden += to_out(att)
 
     // attn2: cross-attention of the image tokens to the T context tokens
-    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, ln, M, C, k.norm2_g, k.norm2_b, 1e-5f));                                // [B, N, C]
-    ND_TIMED(Linear, cpu::linear(pool, ln, M, C, C, k.q2.ref, C, nullptr, qkv, C));                                        // q [B, N, C]
-    ND_TIMED(Linear, cpu::linear(pool, context, B * T, context_dim_, context_dim_, k.k2.ref, C, nullptr, kv, 2 * C));      // k
-    ND_TIMED(Linear, cpu::linear(pool, context, B * T, context_dim_, context_dim_, k.v2.ref, C, nullptr, kv + C, 2 * C));  // v
+    ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, ln, M, C, k.norm2_g, k.norm2_b, 1e-5f));  // [B, N, C]
+    ND_TIMED(Linear, cpu::linear(pool, ln, M, C, C, k.q2.ref, C, nullptr, qkv, C));             // q [B, N, C]
+    ND_TIMED(Linear,
+             cpu::linear(pool, context, B * T, context_dim_, context_dim_, k.k2.ref, C, nullptr, kv, 2 * C));  // k
+    ND_TIMED(Linear,
+             cpu::linear(pool, context, B * T, context_dim_, context_dim_, k.v2.ref, C, nullptr, kv + C, 2 * C));  // v
     a.q = qkv;
     a.k = kv;
     a.v = kv + C;
@@ -130,22 +133,24 @@ void SpatialTransformer::forward(Ctx& ctx, const Act& x, const float* context, i
     a.k_batch = a.v_batch = T * 2 * C;
     a.scale = (float)base_scale;
     a.probs_mean = capture_into(name + ".attn2", true, T);
-    ND_TIMED(Attention, cpu::attention(pool, a));                                                       // [B, N, C]
-    ND_TIMED(Linear, cpu::linear(pool, att, M, C, C, k.out2.ref, C, k.out2.bias, hidden, C, true));  // hidden += to_out(att)
+    ND_TIMED(Attention, cpu::attention(pool, a));  // [B, N, C]
+    ND_TIMED(Linear,
+             cpu::linear(pool, att, M, C, C, k.out2.ref, C, k.out2.bias, hidden, C, true));  // hidden += to_out(att)
 
     // ff: GEGLU feed-forward
     ND_TIMED(LayerNorm, cpu::layer_norm(pool, hidden, ln, M, C, k.norm3_g, k.norm3_b, 1e-5f));  // [B, N, C]
     for (int64_t r0 = 0; r0 < M; r0 += ff_rows) {
       const int64_t rows = std::min(ff_rows, M - r0);
-      ND_TIMED(Linear, cpu::linear(pool, ln + r0 * C, rows, C, C, k.ff_in.ref, 8 * C, k.ff_in.bias, ff, 8 * C));  // [rows, 8C]
-      ND_TIMED(Elementwise, cpu::geglu(pool, ff, gated, rows, 4 * C));                                                 // [rows, 4C]
+      ND_TIMED(Linear,
+               cpu::linear(pool, ln + r0 * C, rows, C, C, k.ff_in.ref, 8 * C, k.ff_in.bias, ff, 8 * C));  // [rows, 8C]
+      ND_TIMED(Elementwise, cpu::geglu(pool, ff, gated, rows, 4 * C));                                    // [rows, 4C]
       ND_TIMED(Linear, cpu::linear(pool, gated, rows, 4 * C, 4 * C, k.ff_out.ref, C, k.ff_out.bias, hidden + r0 * C, C,
-                  true));  // hidden += ff  [rows, C]
+                                   true));  // hidden += ff  [rows, C]
     }
   }
 
   ND_TIMED(Linear, cpu::linear(pool, hidden, M, C, C, proj_out_.ref, C, proj_out_.bias, tokens, C));  // [B, N, C]
-  ND_TIMED(Copy, pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {                         // x += tokens^T  [B, C, H, W]
+  ND_TIMED(Copy, pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {  // x += tokens^T  [B, C, H, W]
     for (int64_t r = s; r < e; ++r) {
       const int64_t b = r / C, c = r % C;
       float* dst = x.data + r * N;

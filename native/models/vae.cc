@@ -121,8 +121,8 @@ void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
                   "latents", std::to_string(height) + "x" + std::to_string(width));
 }
 
-vae::Act Vae::decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const float* z, int64_t batch,
-                                   int64_t height, int64_t width) const {
+vae::Act Vae::decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const float* z, int64_t batch, int64_t height,
+                                  int64_t width) const {
   vae::Act x(acts, {batch, config_.latent_channels, height, width});
   std::memcpy(x.data(), z, (size_t)x.numel() * sizeof(float));
   x = post_quant_conv_(acts, pool, x);  // [B, z, h, w]
@@ -133,8 +133,9 @@ vae::Act Vae::decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const fl
 Buffer Vae::decode_levels(vae::ActPool& acts, ThreadPool& pool, vae::Act x) const {
   for (size_t i = dec_up_.size(); i-- > 0;) {
     const Level& level = dec_up_[i];
-    for (const vae::ResnetBlock& block : level.blocks) x = block(acts, pool, std::move(x));  // [B, C_i, h·2^(L-1-i), ...]
-    if (level.resample) x = level.upsample(acts, pool, std::move(x));                        // resolution ×2
+    for (const vae::ResnetBlock& block : level.blocks)
+      x = block(acts, pool, std::move(x));                             // [B, C_i, h·2^(L-1-i), ...]
+    if (level.resample) x = level.upsample(acts, pool, std::move(x));  // resolution ×2
   }
   dec_norm_out_(pool, x, x.data(), /*silu=*/true);  // [B, C_0, f·h, f·w]
   Buffer out({x.dim(0), kImageChannels, x.dim(2), x.dim(3)});

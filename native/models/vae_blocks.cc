@@ -106,7 +106,7 @@ Act ResnetBlock::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
   if (nin_shortcut.present) {
     Act out(acts, out_shape);
     nin_shortcut.into(pool, x.data(), B, H, W, out.data());  // [B, cout, H, W]
-    norm1(pool, x, x.data(), /*silu=*/true);                  // [B, cin, H, W], in place: x is dead after conv1
+    norm1(pool, x, x.data(), /*silu=*/true);                 // [B, cin, H, W], in place: x is dead after conv1
     Act h(acts, out_shape);
     conv1.into(pool, x.data(), B, H, W, h.data());  // [B, cout, H, W]
     norm2(pool, h, h.data(), /*silu=*/true);        // (dropout is identity at inference)
@@ -115,16 +115,16 @@ Act ResnetBlock::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
       t.reshape(out_shape);
     else
       t = Act(acts, out_shape);
-    conv2.into(pool, h.data(), B, H, W, t.data());                                // [B, cout, H, W]
+    conv2.into(pool, h.data(), B, H, W, t.data());                                         // [B, cout, H, W]
     ND_TIMED(Elementwise, cpu::add(pool, t.data(), out.data(), out.data(), out.numel()));  // conv2(h) + shortcut(x)
     return out;
   }
   Act n(acts, x.shape());
   norm1(pool, x, n.data(), /*silu=*/true);  // [B, cin, H, W]
   Act h(acts, out_shape);
-  conv1.into(pool, n.data(), B, H, W, h.data());                                    // [B, cout, H, W]
-  norm2(pool, h, h.data(), /*silu=*/true);                                          // [B, cout, H, W]
-  conv2.into(pool, h.data(), B, H, W, n.data());                                    // n := conv2(h) (cin == cout)
+  conv1.into(pool, n.data(), B, H, W, h.data());                                   // [B, cout, H, W]
+  norm2(pool, h, h.data(), /*silu=*/true);                                         // [B, cout, H, W]
+  conv2.into(pool, h.data(), B, H, W, n.data());                                   // n := conv2(h) (cin == cout)
   ND_TIMED(Elementwise, cpu::add(pool, n.data(), x.data(), x.data(), x.numel()));  // conv2(h) + x, into x
   return x;
 }
@@ -145,7 +145,7 @@ Act AttnBlock::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
   Act tokens(acts, {B, N, C});
   {
     Act n(acts, x.shape());
-    norm(pool, x, n.data(), /*silu=*/false);                              // [B, C, H, W]
+    norm(pool, x, n.data(), /*silu=*/false);                            // [B, C, H, W]
     ND_TIMED(Copy, to_tokens(pool, n.data(), tokens.data(), B, C, N));  // [B, HW, C]
   }
   // The 1x1 convolutions are Linear layers over token rows: q | k | v side by side in [B·HW, 3C].
@@ -172,7 +172,7 @@ Act AttnBlock::operator()(ActPool& acts, ThreadPool& pool, Act x) const {
   Act projected = std::move(qkv);                // q, k, v are no longer needed
   projected.reshape({B, N, C});
   ND_TIMED(Linear, cpu::linear(pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(),
-                               C));                                                     // [B, HW, C]
+                               C));                                                      // [B, HW, C]
   ND_TIMED(Copy, add_from_tokens(pool, projected.data(), x.data(), x.data(), B, C, N));  // x += tokens^T, [B, C, H, W]
   return x;
 }

@@ -31,7 +31,9 @@ class WeightStore {
   const Tensor& get(const std::string& canonical, const Shape& expected) const;
   // Widened f32 copy of a float tensor, cached (biases, norm parameters, embeddings).
   const std::vector<float>& f32(const std::string& canonical) const;
-  const float* f32_or_null(const std::string& canonical) const { return has(canonical) ? f32(canonical).data() : nullptr; }
+  const float* f32_or_null(const std::string& canonical) const {
+    return has(canonical) ? f32(canonical).data() : nullptr;
+  }
   // Canonical names with this prefix, sorted.
   std::vector<std::string> with_prefix(const std::string& prefix) const;
   size_t size() const { return entries_.size(); }

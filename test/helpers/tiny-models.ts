@@ -1,7 +1,7 @@
 // Native weight lists and configs of the tiny fixture models (single-file checkpoints, identity names).
 import { writeFileSync } from 'node:fs';
-import type { TextEncoderConfig, VaeConfig } from '../../lib/loading/types.js';
 import { readSafetensorsHeader } from '../../lib/loading/safetensors.js';
+import type { TextEncoderConfig, VaeConfig } from '../../lib/loading/types.js';
 import type { NativeWeights } from '../../lib/native/weights.js';
 import { fixture } from './fixtures.js';
 
@@ -14,26 +14,59 @@ export const tinyFiles = {
 /** Every tensor of a single-file checkpoint whose name starts with `prefix`, under its own name. */
 export function singleFileWeights(rel: string, prefix: string): NativeWeights {
   const path = fixture(rel);
-  const names = readSafetensorsHeader(path).tensors.map((t) => t.name).filter((n) => n.startsWith(prefix));
+  const names = readSafetensorsHeader(path)
+    .tensors.map((t) => t.name)
+    .filter((n) => n.startsWith(prefix));
   return { files: [path], tensors: names.map((n) => [n, 0, n] as [string, number, string]) };
 }
 
 export const tinySd1TextConfig: TextEncoderConfig = {
-  kind: 'clip', hidden: 32, layers: 4, heads: 4, intermediate: 64, vocabSize: 49408, maxPositions: 77,
-  activation: 'quick_gelu', defaultLayersToRun: 4, padToken: 49407,
+  kind: 'clip',
+  hidden: 32,
+  layers: 4,
+  heads: 4,
+  intermediate: 64,
+  vocabSize: 49408,
+  maxPositions: 77,
+  activation: 'quick_gelu',
+  defaultLayersToRun: 4,
+  padToken: 49407,
 };
 
 /** The SD2 file carries 5 OpenCLIP blocks; SD 2 runs 4 (the penultimate layer) then ln_final. */
 export const tinySd2TextConfig: TextEncoderConfig = {
-  kind: 'openclip', hidden: 32, layers: 5, heads: 2, intermediate: 128, vocabSize: 49408, maxPositions: 77,
-  activation: 'gelu', defaultLayersToRun: 4, padToken: 0,
+  kind: 'openclip',
+  hidden: 32,
+  layers: 5,
+  heads: 2,
+  intermediate: 128,
+  vocabSize: 49408,
+  maxPositions: 77,
+  activation: 'gelu',
+  defaultLayersToRun: 4,
+  padToken: 0,
 };
 
-export const tinySd1VaeConfig: VaeConfig = { latentChannels: 4, channels: [32, 32, 32, 64], numResBlocks: 2, scalingFactor: 0.18215, normGroups: 32 };
-export const tinySd2VaeConfig: VaeConfig = { latentChannels: 4, channels: [32, 32, 32, 32], numResBlocks: 2, scalingFactor: 0.18215, normGroups: 32 };
+export const tinySd1VaeConfig: VaeConfig = {
+  latentChannels: 4,
+  channels: [32, 32, 32, 64],
+  numResBlocks: 2,
+  scalingFactor: 0.18215,
+  normGroups: 32,
+};
+export const tinySd2VaeConfig: VaeConfig = {
+  latentChannels: 4,
+  channels: [32, 32, 32, 32],
+  numResBlocks: 2,
+  scalingFactor: 0.18215,
+  normGroups: 32,
+};
 
 /** Writes float32 tensors as a plain safetensors file (for weight-layout variants built in tests). */
-export function writeF32Safetensors(path: string, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+export function writeF32Safetensors(
+  path: string,
+  tensors: Record<string, { shape: number[]; data: Float32Array }>,
+): void {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
@@ -43,6 +76,10 @@ export function writeF32Safetensors(path: string, tensors: Record<string, { shap
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  const parts = [len, json, ...Object.values(tensors).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  const parts = [
+    len,
+    json,
+    ...Object.values(tensors).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  ];
   writeFileSync(path, Buffer.concat(parts));
 }

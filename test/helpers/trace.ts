@@ -1,9 +1,10 @@
 // Runs a sampler over a diffusers scheduler trace (test/fixtures/schedulers/trace_*): feeds the saved model
 // outputs (and, for stochastic samplers, the noise a seeded torch generator gives), and reports the worst
 // error of every scaled model input and intermediate latent, relative to max(1, |value|).
+
+import type { Sampler } from '../../lib/samplers/index.js';
 import { fixture, readSafetensors } from './fixtures.js';
 import { TorchGenerator } from './torch-randn.js';
-import type { Sampler } from '../../lib/samplers/index.js';
 
 export interface TraceResult {
   timesteps: number[];
@@ -36,7 +37,10 @@ export function runTrace(file: string, sampler: Sampler, noiseSeed?: number, acc
   for (let i = 0; i < calls; i++) {
     timesteps.push(sampler.timestep(i));
     const xin = sampler.scaleModelInput(x, i);
-    worstInput = Math.max(worstInput, worst(xin, (t.scaled_model_input.data as Float32Array).subarray(i * n, (i + 1) * n)));
+    worstInput = Math.max(
+      worstInput,
+      worst(xin, (t.scaled_model_input.data as Float32Array).subarray(i * n, (i + 1) * n)),
+    );
     const m = (t.model_output.data as Float32Array).subarray(i * n, (i + 1) * n);
     const noise = sampler.drawsNoise(i) ? gen!.randn(n) : undefined;
     x = sampler.step(Float32Array.from(m), i, x, { noise });
@@ -47,5 +51,11 @@ export function runTrace(file: string, sampler: Sampler, noiseSeed?: number, acc
     // continue from diffusers' latent so one step's error is measured on its own, not accumulated
     if (!accumulate) x = Float32Array.from(want);
   }
-  return { timesteps, wantTimesteps: Array.from(t.timesteps.data as ArrayLike<number>), worstInput, worstLatent, perStep };
+  return {
+    timesteps,
+    wantTimesteps: Array.from(t.timesteps.data as ArrayLike<number>),
+    worstInput,
+    worstLatent,
+    perStep,
+  };
 }

@@ -157,7 +157,12 @@ export function vaeDecoderFlops(c: VaeConfig, latentH: number, latentW: number, 
 }
 
 /** Text encoder over `batch` windows of `tokens` tokens, `layers` layers run (causal attention: query i sees i+1 keys). */
-export function textEncoderFlops(c: TextEncoderConfig, batch = 1, tokens = 77, layers = c.defaultLayersToRun): FlopCount {
+export function textEncoderFlops(
+  c: TextEncoderConfig,
+  batch = 1,
+  tokens = 77,
+  layers = c.defaultLayersToRun,
+): FlopCount {
   const f = new Counter();
   const m = batch * tokens;
   // Causal: Σ_i (i + 1) = T(T+1)/2 query-key pairs instead of T².

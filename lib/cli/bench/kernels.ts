@@ -6,7 +6,10 @@ import { loadBinding } from '../../native/load.js';
 export const summary = 'CPU kernels (GEMM, conv, attention, group norm) vs the measured FMA peak';
 
 interface BenchBinding {
-  fmaPeak(threads: number, ms: number): {
+  fmaPeak(
+    threads: number,
+    ms: number,
+  ): {
     gflops: number;
     cpuGflops: number;
     isa: string;
@@ -95,8 +98,18 @@ function parse(args: string[], hardwareThreads: number): Options | undefined {
 export function cases(threads: number): Case[] {
   const out: Case[] = [];
   const gemm = (M: number, N: number, K: number, dtype: string, t: number) =>
-    out.push({ name: 'gemm', kernel: 'linear', shape: `${M}x${N}x${K}`, dtype, params: { M, N, K, dtype }, threads: t });
-  const large = [[4096, 320, 1280], [4096, 1280, 320]];
+    out.push({
+      name: 'gemm',
+      kernel: 'linear',
+      shape: `${M}x${N}x${K}`,
+      dtype,
+      params: { M, N, K, dtype },
+      threads: t,
+    });
+  const large = [
+    [4096, 320, 1280],
+    [4096, 1280, 320],
+  ];
   for (const [M, N, K] of [...large, [1024, 640, 640], [256, 1280, 5120]]) {
     const isLarge = large.some((s) => s[0] === M && s[1] === N && s[2] === K);
     for (const dtype of ['f32', 'f16']) {
@@ -115,7 +128,13 @@ export function cases(threads: number): Case[] {
       threads,
     });
   conv(320, 320, 64, 64, 3, 1, 'f32');
-  for (const [C, S] of [[320, 64], [640, 32], [1280, 16], [128, 512]]) conv(C, C, S, S, 3, 1, 'f16');
+  for (const [C, S] of [
+    [320, 64],
+    [640, 32],
+    [1280, 16],
+    [128, 512],
+  ])
+    conv(C, C, S, S, 3, 1, 'f16');
   conv(4, 320, 64, 64, 3, 1, 'f16');
   conv(320, 320, 64, 64, 3, 2, 'f16');
   conv(640, 320, 64, 64, 1, 1, 'f16');
@@ -154,7 +173,8 @@ function table(rows: KernelRow[]): string {
     `${(r.peak_bytes / 2 ** 20).toFixed(1)} MiB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
@@ -190,7 +210,8 @@ export async function run(args: string[]): Promise<void> {
     const gflops = r.flops / seconds / 1e9;
     measured.push({ c, gflops, peakBytes: r.peakBytes });
     measurePeak(c.threads, 100, 1);
-    if (!opts.json) process.stderr.write(`  ${c.name} ${c.shape} ${c.dtype} x${c.threads}: ${gflops.toFixed(1)} GFLOP/s\n`);
+    if (!opts.json)
+      process.stderr.write(`  ${c.name} ${c.shape} ${c.dtype} x${c.threads}: ${gflops.toFixed(1)} GFLOP/s\n`);
   }
   const rows: KernelRow[] = measured.map(({ c, gflops, peakBytes }) => {
     const peak = peaks.get(c.threads) ?? 0;

@@ -2,8 +2,8 @@
 // its peak resident memory is its own: the task arrives as a JSON argument, the result goes
 // back over the IPC channel. Nothing is written to stdout (the parent may be printing JSON).
 import { detectModel } from '../../loading/detect.js';
-import { ClipTextEncoder } from '../../native/text-encoder.js';
 import { loadBinding } from '../../native/load.js';
+import { ClipTextEncoder } from '../../native/text-encoder.js';
 import { NativeUNet } from '../../native/unet.js';
 import { Vae } from '../../native/vae.js';
 import { toNativeWeights } from '../../native/weights.js';
@@ -95,7 +95,9 @@ async function runUNet(task: ChildTask, timed: Timed[]): Promise<void> {
       t.seconds.push(r.wall);
       t.cpuSeconds.push(r.cpu);
       t.profile = profiler?.read();
-      log(`unet ${size.width}x${size.height} step ${i + 1}/${size.steps}: ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s CPU`);
+      log(
+        `unet ${size.width}x${size.height} step ${i + 1}/${size.steps}: ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s CPU`,
+      );
     }
     t.peakActivationBytes = unet.peakActivationBytes;
     timed.push(t);
@@ -105,7 +107,9 @@ async function runUNet(task: ChildTask, timed: Timed[]): Promise<void> {
 
 async function runVae(task: ChildTask, timed: Timed[]): Promise<void> {
   const detected = detectModel(task.path);
-  const vae = new Vae(toNativeWeights(detected.weights, ['first_stage_model.']), detected.config.vae, { threads: task.threads });
+  const vae = new Vae(toNativeWeights(detected.weights, ['first_stage_model.']), detected.config.vae, {
+    threads: task.threads,
+  });
   for (const size of task.sizes) {
     const h = size.height / 8;
     const w = size.width / 8;
@@ -125,9 +129,13 @@ async function runVae(task: ChildTask, timed: Timed[]): Promise<void> {
 
 async function runText(task: ChildTask, timed: Timed[]): Promise<void> {
   const detected = detectModel(task.path);
-  const enc = new ClipTextEncoder(toNativeWeights(detected.weights, ['cond_stage_model.']), detected.config.textEncoder, {
-    threads: task.threads,
-  });
+  const enc = new ClipTextEncoder(
+    toNativeWeights(detected.weights, ['cond_stage_model.']),
+    detected.config.textEncoder,
+    {
+      threads: task.threads,
+    },
+  );
   const ids = new Int32Array(77).fill(49407);
   ids[0] = 49406;
   for (let i = 1; i < 12; i++) ids[i] = 320 + 37 * i; // a dozen ordinary tokens, then end/padding
@@ -178,7 +186,9 @@ async function runGenerateComponents(task: ChildTask, timed: Timed[]): Promise<v
   const size = task.sizes[0];
   const detected = detectModel(task.path);
   const c = detected.config;
-  const enc = new ClipTextEncoder(toNativeWeights(detected.weights, ['cond_stage_model.']), c.textEncoder, { threads: task.threads });
+  const enc = new ClipTextEncoder(toNativeWeights(detected.weights, ['cond_stage_model.']), c.textEncoder, {
+    threads: task.threads,
+  });
   const unet = NativeUNet.create(detected.weights, c.unet, { threads: task.threads });
   const vae = new Vae(toNativeWeights(detected.weights, ['first_stage_model.']), c.vae, { threads: task.threads });
   const h = size.height / 8;
@@ -197,7 +207,13 @@ async function runGenerateComponents(task: ChildTask, timed: Timed[]): Promise<v
       const sample = new Float32Array(2 * x.length);
       sample.set(x, 0);
       sample.set(x, x.length);
-      const out = await unet.forward({ sample, sampleShape: [2, 4, h, w], timesteps: 999 - i, context, contextShape: [2, 77, c.textEncoder.hidden] });
+      const out = await unet.forward({
+        sample,
+        sampleShape: [2, 4, h, w],
+        timesteps: 999 - i,
+        context,
+        contextShape: [2, 77, c.textEncoder.hidden],
+      });
       const next = new Float32Array(x.length);
       for (let j = 0; j < x.length; j++) next[j] = x[j] - 0.1 * (out[j] + 7.5 * (out[x.length + j] - out[j]));
       x = next;
@@ -241,7 +257,9 @@ async function main(): Promise<void> {
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     loadSeconds: (performance.now() - t0) / 1000 - timed.reduce((s, t) => s + t.seconds.reduce((a, b) => a + b, 0), 0),
   };
-  await new Promise<void>((resolve, reject) => process.send?.(result, (err: Error | null) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    process.send?.(result, (err: Error | null) => (err ? reject(err) : resolve())),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -10,8 +10,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalid } from '../../errors.js';
-import { loadBinding } from '../../native/load.js';
 import { detectModel } from '../../loading/detect.js';
+import { loadBinding } from '../../native/load.js';
 import { writeCheckpoint } from '../make-checkpoint.js';
 import { textEncoderFlops, unetFlops, vaeDecoderFlops } from './flops.js';
 import type { ChildResult, ChildTask, OpProfile, Timed } from './sd15-child.js';
@@ -117,15 +117,18 @@ function parse(args: string[]): Options | undefined {
           invalid('sizes like 512x512,640x384 (multiples of 8 in 64..4096)', a, raw);
         return { width, height };
       });
-    }
-    else if (a === '--only') o.only = value().split(',').filter(Boolean);
+    } else if (a === '--only') o.only = value().split(',').filter(Boolean);
     else if (a === '--width-scale') {
       const raw = value();
       o.widthScale = Number(raw);
       if (!(o.widthScale > 0 && o.widthScale <= 1)) invalid('a number in (0, 1]', a, raw);
-    }
-    else if (a === '--help' || a === '-h') return undefined;
-    else invalid('--json, --threads, --dtype, --cache, --steps, --cpu-time, --skip-1024, --only, --profile or --width-scale', 'option', a);
+    } else if (a === '--help' || a === '-h') return undefined;
+    else
+      invalid(
+        '--json, --threads, --dtype, --cache, --steps, --cpu-time, --skip-1024, --only, --profile or --width-scale',
+        'option',
+        a,
+      );
   }
   return o;
 }
@@ -142,9 +145,14 @@ function childPath(): string {
 /** Runs one piece in a fresh child process (same loader flags, e.g. tsx) and returns its result. */
 function runChild(task: ChildTask): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(childPath(), [JSON.stringify(task)], { execArgv: process.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = fork(childPath(), [JSON.stringify(task)], {
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     let result: ChildResult | undefined;
-    child.on('message', (m) => (result = m as ChildResult));
+    child.on('message', (m) => {
+      result = m as ChildResult;
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (result && code === 0) resolve(result);
@@ -169,13 +177,18 @@ async function ensureCheckpoint(o: Options, say: (s: string) => void): Promise<s
       rmSync(tmp, { force: true });
       throw err;
     }
-    say(`checkpoint: generated ${path} (${(statSync(path).size / 2 ** 30).toFixed(2)} GiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    say(
+      `checkpoint: generated ${path} (${(statSync(path).size / 2 ** 30).toFixed(2)} GiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
   }
   // Read the file once so every child maps warm page-cache pages: the first U-Net step then
   // measures the model, not the disk.
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
-    createReadStream(path, { highWaterMark: 8 << 20 }).on('data', () => undefined).on('end', resolve).on('error', reject);
+    createReadStream(path, { highWaterMark: 8 << 20 })
+      .on('data', () => undefined)
+      .on('end', resolve)
+      .on('error', reject);
   });
   say(`page cache warmed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return path;
@@ -186,11 +199,19 @@ function profileTable(title: string, p: OpProfile): string {
   const pass = p.forward ?? { wallSeconds: 0, cpuSeconds: 0, calls: 0 };
   const ops = Object.entries(p).filter(([k, v]) => k !== 'forward' && v.calls > 0);
   const tracked = ops.reduce((s, [, v]) => ({ w: s.w + v.wallSeconds, c: s.c + v.cpuSeconds }), { w: 0, c: 0 });
-  ops.push(['untracked', { wallSeconds: pass.wallSeconds - tracked.w, cpuSeconds: pass.cpuSeconds - tracked.c, calls: 0 }]);
+  ops.push([
+    'untracked',
+    { wallSeconds: pass.wallSeconds - tracked.w, cpuSeconds: pass.cpuSeconds - tracked.c, calls: 0 },
+  ]);
   ops.sort((a, b) => b[1].cpuSeconds - a[1].cpuSeconds);
-  const lines = ops.map(([k, v]) =>
-    `    ${k.padEnd(12)} ${v.wallSeconds.toFixed(3).padStart(8)} s wall ${v.cpuSeconds.toFixed(3).padStart(8)} s CPU ${((100 * v.cpuSeconds) / Math.max(pass.cpuSeconds, 1e-9)).toFixed(1).padStart(5)}%  ${String(v.calls).padStart(5)} calls`);
-  return [`  profile ${title}: pass ${pass.wallSeconds.toFixed(3)} s wall, ${pass.cpuSeconds.toFixed(3)} s CPU`, ...lines].join('\n');
+  const lines = ops.map(
+    ([k, v]) =>
+      `    ${k.padEnd(12)} ${v.wallSeconds.toFixed(3).padStart(8)} s wall ${v.cpuSeconds.toFixed(3).padStart(8)} s CPU ${((100 * v.cpuSeconds) / Math.max(pass.cpuSeconds, 1e-9)).toFixed(1).padStart(5)}%  ${String(v.calls).padStart(5)} calls`,
+  );
+  return [
+    `  profile ${title}: pass ${pass.wallSeconds.toFixed(3)} s wall, ${pass.cpuSeconds.toFixed(3)} s CPU`,
+    ...lines,
+  ].join('\n');
 }
 
 function table(rows: Sd15Row[]): string {
@@ -209,7 +230,8 @@ function table(rows: Sd15Row[]): string {
     mib(r.peak_activation_bytes),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
@@ -243,53 +265,144 @@ export async function run(args: string[]): Promise<void> {
   const sizes = o.sizes.map((s, i) => ({ ...s, steps: i === 0 ? o.steps : 1 }));
 
   if (want('text')) {
-    const r = await runChild({ kind: 'text', path, threads: o.threads, profile: o.profile, sizes: [{ width: 0, height: 0, steps: 3 }] });
+    const r = await runChild({
+      kind: 'text',
+      path,
+      threads: o.threads,
+      profile: o.profile,
+      sizes: [{ width: 0, height: 0, steps: 3 }],
+    });
     const t = r.timed[0];
     if (t.profile) say(profileTable('text encoder (77 tokens)', t.profile));
-    rows.push({ ...base, name: 'text_encoder', width: 0, height: 0, seconds: best(t), tflop: textEncoderFlops(config.textEncoder).total / 1e12, peak_rss_bytes: r.maxRssBytes, steps: t.seconds.length });
+    rows.push({
+      ...base,
+      name: 'text_encoder',
+      width: 0,
+      height: 0,
+      seconds: best(t),
+      tflop: textEncoderFlops(config.textEncoder).total / 1e12,
+      peak_rss_bytes: r.maxRssBytes,
+      steps: t.seconds.length,
+    });
     measurePeak(100, 1);
   }
   if (want('unet')) {
-    say(`U-Net with CFG (batch 2): ${o.steps} step(s) at ${o.sizes[0].width}x${o.sizes[0].height} (best reported)${o.sizes.length > 1 ? `, 1 step at ${o.sizes.slice(1).map((s) => `${s.width}x${s.height}`).join(' and ')}` : ''}`);
+    say(
+      `U-Net with CFG (batch 2): ${o.steps} step(s) at ${o.sizes[0].width}x${o.sizes[0].height} (best reported)${
+        o.sizes.length > 1
+          ? `, 1 step at ${o.sizes
+              .slice(1)
+              .map((s) => `${s.width}x${s.height}`)
+              .join(' and ')}`
+          : ''
+      }`,
+    );
     const r = await runChild({ kind: 'unet', path, threads: o.threads, profile: o.profile, sizes });
     for (const t of r.timed) if (t.profile) say(profileTable(`U-Net step ${t.width}x${t.height}`, t.profile));
     for (const t of r.timed)
-      rows.push({ ...base, name: 'unet_step_cfg', width: t.width, height: t.height, seconds: best(t), tflop: unetFlops(config.unet, t.height / 8, t.width / 8, 2).total / 1e12, peak_rss_bytes: r.maxRssBytes, steps: t.seconds.length, peak_activation_bytes: t.peakActivationBytes });
+      rows.push({
+        ...base,
+        name: 'unet_step_cfg',
+        width: t.width,
+        height: t.height,
+        seconds: best(t),
+        tflop: unetFlops(config.unet, t.height / 8, t.width / 8, 2).total / 1e12,
+        peak_rss_bytes: r.maxRssBytes,
+        steps: t.seconds.length,
+        peak_activation_bytes: t.peakActivationBytes,
+      });
     measurePeak(100, 1);
   }
   if (want('vae')) {
     say('VAE decode (batch 1, untiled): 1 run per size');
-    const r = await runChild({ kind: 'vae', path, threads: o.threads, profile: o.profile, sizes: sizes.map((s) => ({ ...s, steps: 1 })) });
+    const r = await runChild({
+      kind: 'vae',
+      path,
+      threads: o.threads,
+      profile: o.profile,
+      sizes: sizes.map((s) => ({ ...s, steps: 1 })),
+    });
     for (const t of r.timed) if (t.profile) say(profileTable(`VAE decode ${t.width}x${t.height}`, t.profile));
     for (const t of r.timed)
-      rows.push({ ...base, name: 'vae_decode', width: t.width, height: t.height, seconds: best(t), tflop: vaeDecoderFlops(config.vae, t.height / 8, t.width / 8).total / 1e12, peak_rss_bytes: r.maxRssBytes, steps: 1 });
+      rows.push({
+        ...base,
+        name: 'vae_decode',
+        width: t.width,
+        height: t.height,
+        seconds: best(t),
+        tflop: vaeDecoderFlops(config.vae, t.height / 8, t.width / 8).total / 1e12,
+        peak_rss_bytes: r.maxRssBytes,
+        steps: 1,
+      });
     measurePeak(100, 1);
   }
   const txt2imgFlops = (w: number, h: number, steps: number) =>
-    (2 * textEncoderFlops(config.textEncoder).total + steps * unetFlops(config.unet, h / 8, w / 8, 2).total + vaeDecoderFlops(config.vae, h / 8, w / 8).total) / 1e12;
+    (2 * textEncoderFlops(config.textEncoder).total +
+      steps * unetFlops(config.unet, h / 8, w / 8, 2).total +
+      vaeDecoderFlops(config.vae, h / 8, w / 8).total) /
+    1e12;
   if (want('txt2img')) {
     const steps = 2;
     say(`txt2img 512x512 through loadPipeline (euler, ${steps} steps, CFG 7.5) in a fresh process: peak RSS`);
-    const r = await runChild({ kind: 'txt2img', path, threads: o.threads, sizes: [{ width: 512, height: 512, steps }] });
+    const r = await runChild({
+      kind: 'txt2img',
+      path,
+      threads: o.threads,
+      sizes: [{ width: 512, height: 512, steps }],
+    });
     const t = r.timed[0];
-    rows.push({ ...base, name: 'txt2img_total', width: 512, height: 512, seconds: seconds(t, 0), tflop: txt2imgFlops(512, 512, steps), peak_rss_bytes: r.maxRssBytes, steps });
+    rows.push({
+      ...base,
+      name: 'txt2img_total',
+      width: 512,
+      height: 512,
+      seconds: seconds(t, 0),
+      tflop: txt2imgFlops(512, 512, steps),
+      peak_rss_bytes: r.maxRssBytes,
+      steps,
+    });
     const over = r.maxRssBytes - weightBytes;
-    say(`  peak RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB = weights ${(weightBytes / 2 ** 20).toFixed(0)} MiB + ${(over / 2 ** 20).toFixed(0)} MiB (target: + 700 MB) -> ${over <= 700e6 ? 'within' : 'OVER'} target`);
+    say(
+      `  peak RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB = weights ${(weightBytes / 2 ** 20).toFixed(0)} MiB + ${(over / 2 ** 20).toFixed(0)} MiB (target: + 700 MB) -> ${over <= 700e6 ? 'within' : 'OVER'} target`,
+    );
     measurePeak(100, 1);
   }
   if (want('1024') && !o.skip1024) {
     say('generation 1024x1024 (1 step, CFG batch 2, untiled VAE) from the pipeline components in a fresh process');
-    const r = await runChild({ kind: 'generate-components', path, threads: o.threads, sizes: [{ width: 1024, height: 1024, steps: 1 }] });
+    const r = await runChild({
+      kind: 'generate-components',
+      path,
+      threads: o.threads,
+      sizes: [{ width: 1024, height: 1024, steps: 1 }],
+    });
     const t = r.timed[0];
-    rows.push({ ...base, name: 'txt2img_total', width: 1024, height: 1024, seconds: seconds(t, 0), tflop: txt2imgFlops(1024, 1024, 1), peak_rss_bytes: r.maxRssBytes, steps: 1, peak_activation_bytes: t.peakActivationBytes });
+    rows.push({
+      ...base,
+      name: 'txt2img_total',
+      width: 1024,
+      height: 1024,
+      seconds: seconds(t, 0),
+      tflop: txt2imgFlops(1024, 1024, 1),
+      peak_rss_bytes: r.maxRssBytes,
+      steps: 1,
+      peak_activation_bytes: t.peakActivationBytes,
+    });
     // One f32 N×N matrix of the 1024² level-0 self-attention (N = 128·128 tokens) for one head and one batch element.
     const nn = (128 * 128) ** 2 * 4;
     const arena = t.peakActivationBytes ?? 0;
-    say(`  U-Net arena peak ${(arena / 2 ** 20).toFixed(0)} MiB vs one N×N f32 attention matrix ${(nn / 2 ** 20).toFixed(0)} MiB -> ${arena < nn ? 'no N² buffer' : 'N² BUFFER SUSPECTED'}`);
+    say(
+      `  U-Net arena peak ${(arena / 2 ** 20).toFixed(0)} MiB vs one N×N f32 attention matrix ${(nn / 2 ** 20).toFixed(0)} MiB -> ${arena < nn ? 'no N² buffer' : 'N² BUFFER SUSPECTED'}`,
+    );
     measurePeak(100, 1);
   }
 
-  const out: Sd15Row[] = rows.map((r) => ({ ...r, fraction: peak > 0 ? (r.tflop * 1e3) / r.seconds / peak : 0, peak_gflops: peak }));
-  say(`suite took ${((performance.now() - started) / 1000).toFixed(0)} s; seconds are ${o.cpuTime ? 'process CPU time / threads' : 'wall time'}; FLOPs: convs, linears and attention matmuls of the graph (lib/cli/bench/flops.ts)`);
+  const out: Sd15Row[] = rows.map((r) => ({
+    ...r,
+    fraction: peak > 0 ? (r.tflop * 1e3) / r.seconds / peak : 0,
+    peak_gflops: peak,
+  }));
+  say(
+    `suite took ${((performance.now() - started) / 1000).toFixed(0)} s; seconds are ${o.cpuTime ? 'process CPU time / threads' : 'wall time'}; FLOPs: convs, linears and attention matmuls of the graph (lib/cli/bench/flops.ts)`,
+  );
   process.stdout.write(o.json ? `${JSON.stringify(out)}\n` : `${table(out)}\n`);
 }

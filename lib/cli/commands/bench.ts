@@ -6,7 +6,9 @@ import { main as runBench } from '../bench.js';
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('run a benchmark suite (kernels: GEMM / conv / attention vs the measured FMA peak; sd15: whole-model U-Net / VAE / txt2img)')
+    .description(
+      'run a benchmark suite (kernels: GEMM / conv / attention vs the measured FMA peak; sd15: whole-model U-Net / VAE / txt2img)',
+    )
     .argument('[suite]', 'suite name, e.g. kernels')
     .argument('[options...]', 'suite options, e.g. --json --threads 2 (see bench <suite> --help)')
     .allowUnknownOption(true)

@@ -36,7 +36,10 @@ function num(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) {
-    throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected a number for ${flag} but received ${JSON.stringify(value)}`);
+    throw new DiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      `Expected a number for ${flag} but received ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }
@@ -44,7 +47,11 @@ function num(value: string | undefined, flag: string): number | undefined {
 function parseSize(size: string | undefined): { width?: number; height?: number } {
   if (size === undefined) return {};
   const m = /^(\d+)(?:x(\d+))?$/.exec(size);
-  if (!m) throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected WxH or N for --size but received ${JSON.stringify(size)}`);
+  if (!m)
+    throw new DiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      `Expected WxH or N for --size but received ${JSON.stringify(size)}`,
+    );
   return { width: Number(m[1]), height: Number(m[2] ?? m[1]) };
 }
 
@@ -69,7 +76,12 @@ export function toGenerateOptions(prompt: string, f: GenerateFlags): GenerateOpt
       rescale: num(f.rescale, '--rescale'),
     },
     attentionScaling: f.attentionScaling as GenerateOptions['attentionScaling'],
-    vaeTiling: f.vaeTiling === undefined ? undefined : f.vaeTiling === 'auto' ? 'auto' : f.vaeTiling === 'true' || f.vaeTiling === 'on',
+    vaeTiling:
+      f.vaeTiling === undefined
+        ? undefined
+        : f.vaeTiling === 'auto'
+          ? 'auto'
+          : f.vaeTiling === 'true' || f.vaeTiling === 'on',
   };
 }
 
@@ -102,14 +114,20 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'no progress bar or summary')
     .action(async (prompt: string, f: GenerateFlags) => {
       if (!f.model) {
-        throw new DiffusionError('ERR_INVALID_ARGUMENT', 'Expected a model path for -m/--model but received none (no embedded default model is installed yet)');
+        throw new DiffusionError(
+          'ERR_INVALID_ARGUMENT',
+          'Expected a model path for -m/--model but received none (no embedded default model is installed yet)',
+        );
       }
       let config: unknown;
       if (f.config !== undefined) {
         try {
           config = JSON.parse(f.config);
         } catch {
-          throw new DiffusionError('ERR_INVALID_ARGUMENT', `Expected JSON for --config but received ${JSON.stringify(f.config)}`);
+          throw new DiffusionError(
+            'ERR_INVALID_ARGUMENT',
+            `Expected JSON for --config but received ${JSON.stringify(f.config)}`,
+          );
         }
       }
       const options = toGenerateOptions(prompt, f);
@@ -120,7 +138,10 @@ export function register(program: Command): void {
         config: config as never,
       });
       try {
-        const bar = !f.quiet && process.stderr.isTTY ? new SingleBar({ format: 'denoising [{bar}] {value}/{total} | ETA {eta}s', stream: process.stderr }) : undefined;
+        const bar =
+          !f.quiet && process.stderr.isTTY
+            ? new SingleBar({ format: 'denoising [{bar}] {value}/{total} | ETA {eta}s', stream: process.stderr })
+            : undefined;
         const abort = new AbortController();
         const onSigint = () => abort.abort(new Error('interrupted'));
         process.once('SIGINT', onSigint);

@@ -11,7 +11,10 @@ export function register(program: Command): void {
     .argument('<path>', 'a single-file .safetensors checkpoint or a diffusers folder')
     .option('--json', 'print the full report as JSON')
     .option('--prediction <type>', 'override the prediction type (epsilon | v_prediction)')
-    .option('--config <json>', 'JSON partial config overriding what is detected, e.g. \'{"unet":{"numHeads":[2,4,8,8]}}\'')
+    .option(
+      '--config <json>',
+      'JSON partial config overriding what is detected, e.g. \'{"unet":{"numHeads":[2,4,8,8]}}\'',
+    )
     .action((path: string, opts: { json?: boolean; prediction?: string; config?: string }) => {
       const report = inspectModel(path, {
         prediction: opts.prediction as PredictionType | undefined,

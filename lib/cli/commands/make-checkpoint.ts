@@ -15,17 +15,25 @@ export function register(program: Command): void {
     .option('--width-scale <s>', 'narrow every width by this factor (0 < s <= 1) for small test models', '1')
     .action((opts: { family: string; dtype: string; output: string; seed: string; widthScale: string }) => {
       const seed = Number(opts.seed);
-      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) invalid('an integer in [0, 2^32)', '--seed', opts.seed);
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+        invalid('an integer in [0, 2^32)', '--seed', opts.seed);
       const widthScale = Number(opts.widthScale);
       const tty = process.stderr.isTTY;
       let last = -1;
       const started = Date.now();
-      const plan = writeCheckpoint(opts.output, { family: opts.family as CheckpointFamily, dtype: opts.dtype as 'f16' | 'f32', seed, widthScale }, (done, total) => {
-        const pct = Math.floor((100 * done) / total);
-        if (tty && pct !== last) process.stderr.write(`\r${opts.output}: ${pct}% of ${(total / 2 ** 30).toFixed(2)} GiB`);
-        last = pct;
-      });
+      const plan = writeCheckpoint(
+        opts.output,
+        { family: opts.family as CheckpointFamily, dtype: opts.dtype as 'f16' | 'f32', seed, widthScale },
+        (done, total) => {
+          const pct = Math.floor((100 * done) / total);
+          if (tty && pct !== last)
+            process.stderr.write(`\r${opts.output}: ${pct}% of ${(total / 2 ** 30).toFixed(2)} GiB`);
+          last = pct;
+        },
+      );
       if (tty) process.stderr.write('\n');
-      process.stdout.write(`wrote ${opts.output}: ${plan.tensors.length} tensors, ${(plan.bytes / 2 ** 20).toFixed(1)} MiB, ${plan.config.family} ${plan.config.dtype}, in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      process.stdout.write(
+        `wrote ${opts.output}: ${plan.tensors.length} tensors, ${(plan.bytes / 2 ** 20).toFixed(1)} MiB, ${plan.config.family} ${plan.config.dtype}, in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+      );
     });
 }
