@@ -41,6 +41,11 @@ export interface ProgressEvent {
   etaMs: number;
   /** fixed-point iterations used this step (characteristic guidance) */
   iterations?: number;
+  /**
+   * The sampler's current state after this step, [1, C, H/8, W/8] for Stable Diffusion (for previews).
+   * A view that the next step replaces: copy it to keep it.
+   */
+  latents?: Float32Array;
 }
 
 export interface GenerateOptions {

@@ -226,6 +226,7 @@ export class Pipeline implements PipelineLike {
         fraction: (i + 1) / calls,
         elapsedMs,
         etaMs: (elapsedMs / (i + 1)) * (calls - i - 1),
+        latents: x,
         ...(iterations === undefined ? {} : { iterations }),
       });
     }

@@ -70,7 +70,7 @@ export async function runJob(
       attentionScaling: request.attentionScaling as never,
       clipSkip: request.clipSkip,
       signal,
-      onProgress: (event: ProgressEvent & { latents?: Float32Array }) => {
+      onProgress: (event: ProgressEvent) => {
         const total = event.steps * request.n;
         const step = i * event.steps + event.step;
         const elapsedMs = Date.now() - started;
