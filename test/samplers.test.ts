@@ -3,6 +3,7 @@
 // (diffusers computes in float32, we in float64 rounded: observed ≤ 1.5e-6), 2e-5 over a whole 10-step run.
 import test from 'ava';
 import { DiffusionError } from '../lib/errors.js';
+import { sd15Scheduler } from '../lib/loading/defaults.js';
 import type { SchedulerConfig } from '../lib/loading/types.js';
 import {
   createSampler,
@@ -17,17 +18,8 @@ import { noiseTable } from '../lib/schedules/index.js';
 import { TorchGenerator } from './helpers/torch-randn.js';
 import { runTrace } from './helpers/trace.js';
 
-const SD15: SchedulerConfig = {
-  betaStart: 0.00085,
-  betaEnd: 0.012,
-  betaSchedule: 'scaled_linear',
-  numTrainTimesteps: 1000,
-  predictionType: 'epsilon',
-  timestepSpacing: 'leading',
-  stepsOffset: 1,
-  setAlphaToOne: false,
-  clipSample: false,
-};
+// The SD 1.5 scheduler config without its class name (the tests pick samplers explicitly).
+const { className: _sd15Class, ...SD15 }: SchedulerConfig = sd15Scheduler();
 const VPRED: SchedulerConfig = { ...SD15, predictionType: 'v_prediction' };
 
 const TRACES: Array<[string, SamplerName, SchedulerConfig, object, number?]> = [

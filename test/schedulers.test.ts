@@ -2,6 +2,7 @@
 // exact, σ to float32 rounding (rel 2e-7: diffusers' float32 pow/log vs our float64-then-round), init noise σ
 // and final ᾱ exact or to 1 ulp. Plus properties of the Karras / exponential / sgm-uniform / custom schedules.
 import test from 'ava';
+import { sd15Scheduler } from '../lib/loading/defaults.js';
 import type { SchedulerConfig } from '../lib/loading/types.js';
 import { createSampler } from '../lib/samplers/index.js';
 import {
@@ -21,17 +22,8 @@ import {
 } from '../lib/schedules/index.js';
 import { fixture, readSafetensors } from './helpers/fixtures.js';
 
-const SD15: SchedulerConfig = {
-  betaStart: 0.00085,
-  betaEnd: 0.012,
-  betaSchedule: 'scaled_linear',
-  numTrainTimesteps: 1000,
-  predictionType: 'epsilon',
-  timestepSpacing: 'leading',
-  stepsOffset: 1,
-  setAlphaToOne: false,
-  clipSample: false,
-};
+// The SD 1.5 scheduler config without its class name (the tests pick samplers explicitly).
+const { className: _sd15Class, ...SD15 }: SchedulerConfig = sd15Scheduler();
 
 const table = (name: string) => readSafetensors(fixture(`schedulers/table_${name}.safetensors`)).tensors;
 
