@@ -3,14 +3,15 @@
 // call the pipeline makes), timing each step; then the S-CFG pieces on their own (U-Net pass with and
 // without captured attention, interleaved; the mask/rate computation). Results go back over IPC; nothing
 // is written to stdout (the parent may be printing JSON).
+
+import { modelInputAlphaBar } from '../../guidance/characteristic-step.js';
+import { scfg, scfgMasks } from '../../guidance/scfg.js';
+import { type GuidanceSchedule, scheduledWeight } from '../../guidance/schedule.js';
+import { guidedModelCall } from '../../guidance/step.js';
 import { detectModel } from '../../loading/detect.js';
 import { NativeUNet, scfgLayers } from '../../native/unet.js';
 import type { GuidanceMethod, SamplerName } from '../../options.js';
 import { createSampler } from '../../samplers/index.js';
-import { modelInputAlphaBar } from '../../guidance/characteristic-step.js';
-import { type GuidanceSchedule, scheduledWeight } from '../../guidance/schedule.js';
-import { scfg, scfgMasks } from '../../guidance/scfg.js';
-import { guidedModelCall } from '../../guidance/step.js';
 import { cpuNow, noise } from './sd15-child.js';
 
 export interface MethodSpec {

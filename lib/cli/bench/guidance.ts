@@ -16,7 +16,8 @@ import { unetFlops } from './flops.js';
 import type { CaptureResult, GuidanceChildResult, GuidanceTask, MethodResult, MethodSpec } from './guidance-child.js';
 import { type BenchBinding, ensureCheckpoint } from './sd15.js';
 
-export const summary = 'per-step cost of each guidance method (S-CFG, CFG++, schedules, rescale, characteristic) vs CFG';
+export const summary =
+  'per-step cost of each guidance method (S-CFG, CFG++, schedules, rescale, characteristic) vs CFG';
 
 export interface GuidanceRow {
   /** guidance_step: one sampling step; scfg_maps: S-CFG mask/rate work; unet_capture_attention: the capture pass */
