@@ -43,6 +43,10 @@ export interface GuidanceRow {
   unet_ms_per_step?: number;
   other_ms_per_step?: number;
   converged_steps?: number;
+  /** guidance_step: the overhead rebuilt from load-independent parts (see estimatedOverheads) */
+  overhead_est_pct?: number;
+  /** scfg_maps: of its ms, the token/foreground masks (attention maps, smoothing, argmax); the rest is the rate */
+  masks_ms?: number;
   all_ms?: number[];
 }
 
@@ -229,6 +233,7 @@ function captureRows(c: CaptureResult, o: Options, cfgMs: number): GuidanceRow[]
       unet_passes_per_step: 0,
       stat: 'median',
       steps: c.scfgMs.length,
+      masks_ms: median(c.masksMs),
       all_ms: c.scfgMs.map((v) => Math.round(v * 10) / 10),
     },
     {
@@ -245,8 +250,35 @@ function captureRows(c: CaptureResult, o: Options, cfgMs: number): GuidanceRow[]
   ];
 }
 
+/**
+ * Overheads rebuilt from the parts that do not drift with the machine's load (wall time): every method's
+ * single-pass U-Net graph is the same, so a step costs passes × (the median U-Net pass over all plain steps)
+ * + its own time outside the U-Net (+ for S-CFG the paired capture-vs-plain difference).
+ */
+function estimatedOverheads(r: GuidanceChildResult): Map<string, number> {
+  const plainPasses = r.methods
+    .filter((m) => m.spec.method !== 's-cfg' && m.spec.method !== 'characteristic')
+    .flatMap((m) => m.steps.map((s) => s.unetMs));
+  const pass = median(plainPasses);
+  const c = r.capture;
+  const captureExtra = c ? median(c.captureMs.map((v, i) => v - c.plainMs[i])) : 0;
+  const cost = (m: MethodResult) => {
+    const passes = mean(m.steps.map((s) => s.passes));
+    const other = median(m.steps.map((s) => s.ms - s.unetMs));
+    return passes * pass + other + (m.spec.method === 's-cfg' ? captureExtra : 0);
+  };
+  const cfg = r.methods.find((m) => m.spec.label === 'cfg');
+  const out = new Map<string, number>();
+  if (!cfg) return out;
+  for (const m of r.methods) out.set(m.spec.label, pct(cost(m), cost(cfg)));
+  return out;
+}
+
+const signedPct = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)}%`;
+
 function table(rows: GuidanceRow[]): string {
-  const head = ['name', 'method', 'sampler', 'size', 'dtype', 'thr', 'ms/step', 'vs CFG', 'U-Net/step', 'non-U-Net ms'];
+  const head = ['name', 'method', 'sampler', 'size', 'dtype', 'thr', 'ms/step', 'vs CFG', 'est.', 'U-Net/step'];
+  head.push('non-U-Net ms');
   head.push('iters', 'of peak', 'steps (ms)');
   const body = rows.map((r) => [
     r.name,
@@ -256,7 +288,8 @@ function table(rows: GuidanceRow[]): string {
     r.dtype,
     String(r.threads),
     r.ms_per_step.toFixed(r.ms_per_step < 100 ? 2 : 0),
-    `${r.overhead_pct >= 0 ? '+' : ''}${r.overhead_pct.toFixed(1)}%`,
+    signedPct(r.overhead_pct),
+    r.overhead_est_pct === undefined ? '-' : signedPct(r.overhead_est_pct),
     r.unet_passes_per_step.toFixed(r.unet_passes_per_step % 1 ? 2 : 0),
     r.other_ms_per_step === undefined ? '-' : r.other_ms_per_step.toFixed(1),
     r.iterations_per_step === undefined
@@ -317,15 +350,25 @@ export async function run(args: string[]): Promise<void> {
   const passFlop = unetFlops(config.unet, o.height / 8, o.width / 8, 2).total;
   const steps = stepRows(r.methods, o, passFlop, peak);
   const cfgMs = steps.find((s) => s.method === 'cfg')?.ms_per_step ?? Number.NaN;
-  const rows: GuidanceRow[] = steps.map((s) => ({ ...s, overhead_pct: pct(s.ms_per_step, cfgMs) }));
+  const est = estimatedOverheads(r);
+  const rows: GuidanceRow[] = steps.map((s) => ({
+    ...s,
+    overhead_pct: pct(s.ms_per_step, cfgMs),
+    overhead_est_pct: est.get(s.method),
+  }));
   if (r.capture) {
     rows.push(...captureRows(r.capture, o, cfgMs));
-    say(`S-CFG layers: ${r.capture.layers} (${r.capture.layerSizes.join(', ')})`);
+    say(
+      `S-CFG layers: ${r.capture.layers} (${r.capture.layerSizes.join(', ')}); maps ${median(r.capture.scfgMs).toFixed(1)} ms ` +
+        `(median), of which masks ${median(r.capture.masksMs).toFixed(1)} ms, rate and combine the rest`,
+    );
   }
   say(
     `suite took ${((performance.now() - started) / 1000).toFixed(0)} s (warm-up pass ${(r.warmupMs / 1000).toFixed(1)} s, ` +
       `child peak RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB); ms are ${o.cpuTime ? 'process CPU time / threads' : 'wall time'}; ` +
-      'vs CFG = (ms_per_step − CFG ms_per_step) / CFG ms_per_step; scfg_maps vs CFG = its ms over the CFG step; ' +
+      'vs CFG = (ms_per_step − CFG ms_per_step) / CFG ms_per_step; est. = the same from passes × the median plain ' +
+      'U-Net pass + time outside the U-Net (+ S-CFG capture cost), robust to load drift; ' +
+      'scfg_maps vs CFG = its ms over the CFG step; ' +
       'unet_capture_attention vs CFG = over a plain pass (interleaved pairs)',
   );
   process.stdout.write(o.json ? `${JSON.stringify(rows)}\n` : `${table(rows)}\n`);
