@@ -6,6 +6,7 @@ import { invalid } from '../errors.js';
 type Suite = { run(args: string[]): Promise<void>; summary: string };
 
 const suites: Record<string, () => Promise<Suite>> = {
+  guidance: () => import('./bench/guidance.js'),
   kernels: () => import('./bench/kernels.js'),
   sd15: () => import('./bench/sd15.js'),
 };

@@ -45,7 +45,7 @@ export interface ChildResult {
   loadSeconds: number;
 }
 
-function cpuNow(): number {
+export function cpuNow(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
@@ -61,7 +61,7 @@ async function measure<T>(fn: () => Promise<T>): Promise<{ wall: number; cpu: nu
 }
 
 /** Deterministic pseudo-random N(0,1)-ish data (sum of uniforms): inputs only need realistic magnitudes. */
-function noise(n: number, seed: number, scale = 1): Float32Array {
+export function noise(n: number, seed: number, scale = 1): Float32Array {
   let s = seed >>> 0 || 1;
   const next = () => {
     s ^= s << 13;
@@ -262,8 +262,11 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  const e = err as Error & { code?: string };
-  process.stderr.write(`bench child failed: ${e.code ? `${e.code}: ` : ''}${e.stack ?? e.message}\n`);
-  process.exitCode = 1;
-});
+// Runs only as the forked child (other bench children import its helpers).
+if (/sd15-child\.(js|ts)$/.test(process.argv[1] ?? '')) {
+  main().catch((err: unknown) => {
+    const e = err as Error & { code?: string };
+    process.stderr.write(`bench child failed: ${e.code ? `${e.code}: ` : ''}${e.stack ?? e.message}\n`);
+    process.exitCode = 1;
+  });
+}

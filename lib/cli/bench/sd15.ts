@@ -133,7 +133,7 @@ function parse(args: string[]): Options | undefined {
   return o;
 }
 
-interface BenchBinding {
+export interface BenchBinding {
   fmaPeak(threads: number, ms: number): { gflops: number; cpuGflops: number; isa: string };
 }
 
@@ -161,7 +161,10 @@ function runChild(task: ChildTask): Promise<ChildResult> {
   });
 }
 
-async function ensureCheckpoint(o: Options, say: (s: string) => void): Promise<string> {
+export async function ensureCheckpoint(
+  o: Pick<Options, 'cache' | 'dtype' | 'widthScale'>,
+  say: (s: string) => void,
+): Promise<string> {
   mkdirSync(o.cache, { recursive: true });
   const scale = o.widthScale === 1 ? '' : `-w${o.widthScale}`;
   const path = join(o.cache, `sd15-random-${o.dtype}${scale}.safetensors`);
