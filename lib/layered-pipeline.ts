@@ -128,7 +128,8 @@ export class LayeredPipeline implements PipelineLike {
       o.latents = latents;
     }
     const entropy =
-      o.attentionScaling === 'entropy' || (o.attentionScaling === 'auto' && (o.width !== native || o.height !== native));
+      o.attentionScaling === 'entropy' ||
+      (o.attentionScaling === 'auto' && (o.width !== native || o.height !== native));
     return { ...o, entropy };
   }
 
@@ -262,8 +263,12 @@ export class LayeredPipeline implements PipelineLike {
 /** Opens a layered model folder (default: the embedded model) as a pipeline. */
 export async function loadLayeredPipeline(
   dir: string = defaultModelDir,
-  options: Pick<LoadOptions, 'threads' | 'device'> = {},
+  options: LoadOptions = {},
 ): Promise<LayeredPipeline> {
+  if (options.config !== undefined || options.prediction !== undefined)
+    unsupported(
+      'A layered model reads its whole configuration from its config.json: config and prediction are not supported',
+    );
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
     invalid('an integer in [0, 1024]', 'threads', threads);

@@ -302,10 +302,7 @@ export class Pipeline implements PipelineLike {
  */
 export async function loadPipeline(path?: undefined, options?: LoadOptions): Promise<LayeredPipeline>;
 export async function loadPipeline(path: string, options?: LoadOptions): Promise<Pipeline | LayeredPipeline>;
-export async function loadPipeline(
-  path?: string,
-  options: LoadOptions = {},
-): Promise<Pipeline | LayeredPipeline> {
+export async function loadPipeline(path?: string, options: LoadOptions = {}): Promise<Pipeline | LayeredPipeline> {
   if (path === undefined) return loadLayeredPipeline(undefined, options);
   if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
   if (isLayeredModelDir(path)) return loadLayeredPipeline(path, options);

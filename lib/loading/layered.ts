@@ -66,7 +66,9 @@ export interface LayeredOutputWithAttention {
 
 interface NativeLayeredUNet {
   encodeText(ids: Int32Array, batch: number): Promise<Float32Array>;
-  forward(args: LayeredForwardArgs & { captureAttention?: boolean }): Promise<Float32Array[] | LayeredOutputWithAttention>;
+  forward(
+    args: LayeredForwardArgs & { captureAttention?: boolean },
+  ): Promise<Float32Array[] | LayeredOutputWithAttention>;
   dispose(): void;
 }
 

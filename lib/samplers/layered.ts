@@ -195,7 +195,8 @@ export async function sampleLayered(model: LayeredDenoiser, o: LayeredSampleOpti
       if (f === 1) return zTop;
       const part = C * (H / f) * (W / f);
       const out = new Float32Array(k * part);
-      for (let b = 0; b < k; b++) out.set(lowerScaleState(zTop.subarray(b * per, (b + 1) * per), C, H, W, f, a, s), b * part);
+      for (let b = 0; b < k; b++)
+        out.set(lowerScaleState(zTop.subarray(b * per, (b + 1) * per), C, H, W, f, a, s), b * part);
       return out;
     });
     return {
