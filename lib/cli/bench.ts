@@ -7,6 +7,7 @@ type Suite = { run(args: string[]): Promise<void>; summary: string };
 
 const suites: Record<string, () => Promise<Suite>> = {
   kernels: () => import('./bench/kernels.js'),
+  quality: () => import('./bench/quality.js'),
   sd15: () => import('./bench/sd15.js'),
 };
 
