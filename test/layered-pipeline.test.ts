@@ -11,6 +11,8 @@ import { latentPreview } from '../examples/server/preview.js';
 import { DiffusionError, LayeredPipeline, loadPipeline, readPNGText, torchRandn } from '../lib/index.js';
 import type { GenerateOptions } from '../lib/options.js';
 import { repoRoot } from './helpers/fixtures.js';
+import { spawnTs, stop, waitForLine } from './helpers/processes.js';
+import { getJSON, postJSON, readEvents } from './helpers/server.js';
 
 const run = promisify(execFile);
 const pipe = await loadPipeline(undefined, { threads: 2 });
@@ -300,4 +302,23 @@ test('bench quality --json prints one valid row per cell (baseline = the same mo
   const { secondsPerImage: _a, ...cfg } = rows[0];
   const { secondsPerImage: _b, ...base } = rows[7];
   t.deepEqual({ ...base, cell: 'cfg', model: 'model' }, cfg);
+});
+
+test('serve without --model serves the embedded model as "default", with pixel-space previews', async (t) => {
+  const child = spawnTs(join(repoRoot, 'lib', 'cli', 'main.ts'), ['serve', '--port', '0', '--threads', '1']);
+  t.teardown(() => stop(child, 'SIGKILL'));
+  const url = (await waitForLine(child, /^listening on /)).slice('listening on '.length).trim();
+  t.is((await getJSON(`${url}/v1/models`)).body.data[0].id, 'default');
+  const r = await postJSON(`${url}/jobs`, { prompt: 'a red circle', steps: 3, seed: 2, preview: true });
+  t.is(r.status, 202);
+  const events = await readEvents(`${url}${r.body.links.events}`);
+  const progress = events.filter((e) => e.event === 'progress').map((e) => e.data);
+  const preview = progress.at(-1).preview as string;
+  t.regex(preview, /^data:image\/png;base64,/);
+  // the preview is the 64x64 image itself (PNG width at byte 16)
+  t.is(Buffer.from(preview.split(',')[1], 'base64').readUInt32BE(16), 64);
+  t.is(events.at(-1)?.data.status, 'succeeded');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
 });
