@@ -11,6 +11,7 @@ import { modelInputAlphaBar } from './guidance/characteristic-step.js';
 import { scheduledWeight } from './guidance/schedule.js';
 import { guidedModelCall } from './guidance/step.js';
 import { decodedToRGB, GeneratedImage } from './image/image.js';
+import { isLayeredModelDir, type LayeredPipeline, loadLayeredPipeline } from './layered-pipeline.js';
 import { type DetectedModel, detectModel } from './loading/detect.js';
 import type { ModelConfig } from './loading/types.js';
 import { packageRoot } from './native/load.js';
@@ -293,9 +294,18 @@ export class Pipeline implements PipelineLike {
   }
 }
 
-/** Opens a checkpoint and maps its weights (zero copy); the returned pipeline owns native memory until disposed. */
-export async function loadPipeline(path: string, options: LoadOptions = {}): Promise<Pipeline> {
+/**
+ * Opens a model and maps its weights (zero copy); the returned pipeline owns native memory until disposed.
+ * No path: the embedded default model (models/default, a layered pixel-space model) as a LayeredPipeline.
+ * A folder whose config.json has "format": "native-diffusion-layered": a LayeredPipeline. Otherwise a Stable
+ * Diffusion checkpoint (single file or diffusers folder): a Pipeline.
+ */
+export async function loadPipeline(path?: undefined, options?: LoadOptions): Promise<LayeredPipeline>;
+export async function loadPipeline(path: string, options?: LoadOptions): Promise<Pipeline | LayeredPipeline>;
+export async function loadPipeline(path?: string, options: LoadOptions = {}): Promise<Pipeline | LayeredPipeline> {
+  if (path === undefined) return loadLayeredPipeline(undefined, options);
   if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
+  if (isLayeredModelDir(path)) return loadLayeredPipeline(path, options);
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
     invalid('an integer in [0, 1024]', 'threads', threads);

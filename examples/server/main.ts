@@ -76,13 +76,16 @@ async function loadModels(
   flags: { threads?: string; config?: string },
 ): Promise<Map<string, PipelineLike>> {
   const paths = parseModelSpecs(specs);
-  if (paths.size === 0)
-    throw new DiffusionError('ERR_INVALID_ARGUMENT', 'Expected at least one --model name=path but received none');
   const options: LoadOptions = {
     threads: flags.threads === undefined ? undefined : int(flags.threads, '--threads'),
     config: flags.config ? JSON.parse(flags.config) : undefined,
   };
   const models = new Map<string, PipelineLike>();
+  if (paths.size === 0) {
+    // No --model: serve the embedded default model under the name "default".
+    models.set('default', await loadPipeline(undefined, options));
+    process.stderr.write('loaded default (the embedded model)\n');
+  }
   for (const [name, path] of paths) {
     const started = Date.now();
     models.set(name, await loadPipeline(path, options));

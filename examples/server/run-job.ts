@@ -90,8 +90,8 @@ export async function runJob(
         ) {
           const preview = latentPreview(
             event.latents,
-            (request.width ?? pipeline.info.nativeWidth) / 8,
-            (request.height ?? pipeline.info.nativeHeight) / 8,
+            request.width ?? pipeline.info.nativeWidth,
+            request.height ?? pipeline.info.nativeHeight,
           );
           if (preview) progress.preview = preview;
           lastPreview = now;

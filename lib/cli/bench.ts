@@ -8,6 +8,7 @@ type Suite = { run(args: string[]): Promise<void>; summary: string };
 const suites: Record<string, () => Promise<Suite>> = {
   guidance: () => import('./bench/guidance.js'),
   kernels: () => import('./bench/kernels.js'),
+  quality: () => import('./bench/quality.js'),
   sd15: () => import('./bench/sd15.js'),
 };
 

@@ -47,9 +47,28 @@ export interface LayeredForwardArgs {
   selfAttentionScales?: Float32Array;
 }
 
+/** Head-averaged attention probabilities of one layer (S-CFG), from forward(…, { captureAttention: true }). */
+export interface LayeredAttention {
+  /** module path, e.g. "middle_block.1.transformer_blocks.0.attn2" */
+  name: string;
+  kind: 'self' | 'cross';
+  h: number;
+  w: number;
+  /** [batch, h·w, Nk] (Nk = h·w for self, contextTokens for cross) */
+  probs: Float32Array;
+}
+
+export interface LayeredOutputWithAttention {
+  /** v at every scale, lowest first */
+  outputs: Float32Array[];
+  attention: LayeredAttention[];
+}
+
 interface NativeLayeredUNet {
   encodeText(ids: Int32Array, batch: number): Promise<Float32Array>;
-  forward(args: LayeredForwardArgs): Promise<Float32Array[]>;
+  forward(
+    args: LayeredForwardArgs & { captureAttention?: boolean },
+  ): Promise<Float32Array[] | LayeredOutputWithAttention>;
   dispose(): void;
 }
 
@@ -101,7 +120,12 @@ export class LayeredModel {
 
   /** v at every scale, lowest first (validation errors reject the promise). */
   async forward(args: LayeredForwardArgs): Promise<Float32Array[]> {
-    return this.live().forward(args);
+    return (await this.live().forward({ ...args, captureAttention: false })) as Float32Array[];
+  }
+
+  /** forward() plus the head-averaged self- and cross-attention probabilities of the 3 transformer blocks. */
+  async forwardWithAttention(args: LayeredForwardArgs): Promise<LayeredOutputWithAttention> {
+    return (await this.live().forward({ ...args, captureAttention: true })) as LayeredOutputWithAttention;
   }
 
   dispose(): void {

@@ -1,17 +1,88 @@
 // The layered sampler (DESIGN §5.2): DDIM (η = 0) in the top scale's (α, σ) over a uniform grid of the shared t
 // from 1 to 0. Each step the lower-scale inputs come from the top state, z_lo = D_k(z)/sqrt(α² + σ²/k²)
 // (lowerScaleState), the model's top-scale v gives x̂0 = α z − σ v (clipped to [−1, 1]) and ε̂ = σ z + α v, and
-// z ← α' x̂0 + σ' ε̂. CFG combines v: v = v_u + w (v_c − v_u), cond and uncond batched in one call.
+// z ← α' x̂0 + σ' ε̂. The guidance combine is pluggable (LayeredGuidance, lib/guidance/layered.ts holds CFG,
+// CFG++, S-CFG and characteristic guidance); the default is CFG on v: v = v_u + w (v_c − v_u), cond and uncond
+// batched in one call ([cond B; uncond B]).
 // At a size other than native the schedule keeps the native sides (the shift belongs to the scale index) and
 // `entropyScaling` rescales the self-attention softmax (DESIGN §5.1). training/sample.py is the reference.
 import { DiffusionError, invalid } from '../errors.js';
-import type { LayeredForwardArgs, LayeredModelConfig } from '../loading/layered.js';
+import type {
+  LayeredAttention,
+  LayeredForwardArgs,
+  LayeredModelConfig,
+  LayeredOutputWithAttention,
+} from '../loading/layered.js';
 import { lowerScaleState } from '../noise/multiscale.js';
 import { alphaSigma, type ShiftedCosineConfig, sharedTimeGrid, shiftedLogSnr } from '../schedules/shifted-cosine.js';
 
 export interface LayeredDenoiser {
   readonly config: LayeredModelConfig;
   forward(args: LayeredForwardArgs): Promise<Float32Array[]>;
+  /** needed only by guidance that captures attention (S-CFG) */
+  forwardWithAttention?(args: LayeredForwardArgs): Promise<LayeredOutputWithAttention>;
+}
+
+/** One step of the sampler as a guidance combine sees it. */
+export interface LayeredStep {
+  /** 0-based step index and the step count */
+  index: number;
+  steps: number;
+  /** shared time and the top scale's (α, σ) at this step */
+  t: number;
+  alpha: number;
+  sigma: number;
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  /** the current top-scale state [batch, C, H, W] */
+  z: Float32Array;
+  /** contexts of item b ([tokens, D]) */
+  condContext(b: number): Float32Array;
+  uncondContext(b: number): Float32Array;
+  /**
+   * Evaluates the model at this step's t on k top-scale states [k, C, H, W] (lower scales derived from each)
+   * with contexts [k, tokens, D]; resolves to the top-scale v [k, C, H, W]. For guidance that needs more
+   * passes than the batched one (characteristic guidance).
+   */
+  evaluate(z: Float32Array, context: Float32Array, k: number): Promise<Float32Array>;
+  signal?: AbortSignal;
+}
+
+/** What a guidance combine returns: the v that gives x̂0, and optionally another v for the renoising ε̂. */
+export interface LayeredCombined {
+  v: Float32Array;
+  /** CFG++: the unconditional v, so ε̂ = σ z + α v_u */
+  vRenoise?: Float32Array;
+  /** model passes this step beyond the batched one (characteristic guidance) */
+  iterations?: number;
+}
+
+export interface LayeredGuidance {
+  /** false: one conditional pass per step and v = v_c */
+  readonly unconditional: boolean;
+  /** the batched pass also returns the attention probabilities (S-CFG) */
+  readonly captureAttention?: boolean;
+  /**
+   * Combines the batched pass: vCond/vUncond [batch, C, H, W] (vUncond only when `unconditional`),
+   * attention (with captureAttention) over the [cond B; uncond B] batch.
+   */
+  combine(
+    step: LayeredStep,
+    vCond: Float32Array,
+    vUncond: Float32Array | undefined,
+    attention: LayeredAttention[] | undefined,
+  ): LayeredCombined | Promise<LayeredCombined>;
+}
+
+export interface LayeredProgress {
+  step: number;
+  steps: number;
+  /** the current x̂0 [batch, C, H, W] in [−1, 1] (a view the next step replaces) */
+  x0: Float32Array;
+  /** model passes this step beyond the batched one (characteristic guidance) */
+  iterations?: number;
 }
 
 export interface LayeredSampleOptions {
@@ -21,18 +92,20 @@ export interface LayeredSampleOptions {
   height: number;
   width: number;
   steps: number;
-  /** CFG scale w (1 = conditional only, one pass per step) */
+  /** CFG scale w (1 = conditional only, one pass per step); ignored when `guide` is given */
   guidance: number;
+  /** a guidance combine other than plain CFG (lib/guidance/layered.ts) */
+  guide?: LayeredGuidance;
   /** [batch, tokens, context_dim] */
   context: Float32Array;
-  /** unconditional context: [1, tokens, D] (shared) or [batch, tokens, D]; required when guidance != 1 */
+  /** unconditional context: [1, tokens, D] (shared) or [batch, tokens, D]; required when guided */
   uncondContext?: Float32Array;
   contextTokens: number;
   entropyScaling?: boolean;
   /** clamp x̂0 to [−1, 1] (default true) */
   clip?: boolean;
   signal?: AbortSignal;
-  onProgress?: (p: { step: number; steps: number }) => void;
+  onProgress?: (p: LayeredProgress) => void;
 }
 
 export function scheduleOf(config: LayeredModelConfig): ShiftedCosineConfig {
@@ -41,6 +114,12 @@ export function scheduleOf(config: LayeredModelConfig): ShiftedCosineConfig {
     logsnrMin: config.schedule.logsnr_min,
     logsnrMax: config.schedule.logsnr_max,
   };
+}
+
+/** The side every size must be a multiple of: the lowest scale is H·s0/top and it is halved twice. */
+export function layeredUnit(config: LayeredModelConfig): number {
+  const top = config.scales[config.scales.length - 1];
+  return (top / config.scales[0]) * 4;
 }
 
 /** λ = sqrt(ln N / ln T)/√d for the three self-attention layers (at s0/2, s0/4, s0/2 of the lowest scale). */
@@ -57,79 +136,156 @@ export function layeredEntropyScales(config: LayeredModelConfig, height: number,
   });
 }
 
+/** Plain CFG on v with a constant weight (the default combine). */
+export function constantCfg(scale: number): LayeredGuidance {
+  return {
+    unconditional: scale !== 1,
+    combine(_step, vc, vu) {
+      if (!vu) return { v: vc };
+      const v = new Float32Array(vc.length);
+      for (let j = 0; j < v.length; j++) v[j] = vu[j] + scale * (vc[j] - vu[j]);
+      return { v };
+    },
+  };
+}
+
 /** Runs the sampler; resolves to x̂0 at the top scale, [batch, C, height, width] in [−1, 1]. */
 export async function sampleLayered(model: LayeredDenoiser, o: LayeredSampleOptions): Promise<Float32Array> {
   const cfg = model.config;
   const C = cfg.in_channels;
   const top = cfg.scales[cfg.scales.length - 1];
-  const unit = (top / cfg.scales[0]) * 4;
+  const unit = layeredUnit(cfg);
   const { batch: B, height: H, width: W } = o;
   if (!Number.isInteger(B) || B < 1) invalid('a positive integer', 'batch', B);
   if (!Number.isInteger(H) || H < unit || H % unit) invalid(`a multiple of ${unit}`, 'height', H);
   if (!Number.isInteger(W) || W < unit || W % unit) invalid(`a multiple of ${unit}`, 'width', W);
+  if (!Number.isInteger(o.steps) || o.steps < 1) invalid('a positive integer', 'steps', o.steps);
   const per = C * H * W;
   if (o.noise.length !== B * per) invalid(`${B * per} values`, 'noise', o.noise.length);
   const D = cfg.context_dim,
     n = o.contextTokens;
-  if (o.context.length !== B * n * D) invalid(`${B * n * D} values`, 'context', o.context.length);
-  if (!Number.isFinite(o.guidance)) invalid('a finite number', 'guidance', o.guidance);
-  const guided = o.guidance !== 1;
+  const nd = n * D;
+  if (o.context.length !== B * nd) invalid(`${B * nd} values`, 'context', o.context.length);
+  if (!o.guide && !Number.isFinite(o.guidance)) invalid('a finite number', 'guidance', o.guidance);
+  const guide = o.guide ?? constantCfg(o.guidance);
+  const guided = guide.unconditional;
+  if (guide.captureAttention && !model.forwardWithAttention)
+    throw new DiffusionError('ERR_UNSUPPORTED', 'This layered model cannot return attention probabilities');
   let uncond: Float32Array | undefined;
   if (guided) {
     const u = o.uncondContext;
-    if (!u || (u.length !== n * D && u.length !== B * n * D))
-      invalid(`${n * D} or ${B * n * D} values`, 'uncondContext', u?.length);
-    uncond = new Float32Array(B * n * D);
-    for (let b = 0; b < B; b++) uncond.set(u.length === n * D ? u : u.subarray(b * n * D, (b + 1) * n * D), b * n * D);
+    if (!u || (u.length !== nd && u.length !== B * nd))
+      invalid(`${nd} or ${B * nd} values`, 'uncondContext', u?.length);
+    uncond = new Float32Array(B * nd);
+    for (let b = 0; b < B; b++) uncond.set(u.length === nd ? u : u.subarray(b * nd, (b + 1) * nd), b * nd);
   }
   const passes = guided ? 2 : 1;
-  const context = new Float32Array(passes * B * n * D);
+  const context = new Float32Array(passes * B * nd);
   context.set(o.context, 0);
-  if (uncond) context.set(uncond, B * n * D);
+  if (uncond) context.set(uncond, B * nd);
   const schedule = scheduleOf(cfg);
   const scales = o.entropyScaling ? layeredEntropyScales(cfg, H, W) : undefined;
   const ts = sharedTimeGrid(o.steps);
   const clip = o.clip ?? true;
+
+  /** forward args for k top-scale states at time t with (α, σ) */
+  const forwardArgs = (zTop: Float32Array, k: number, ctx: Float32Array, t: number, a: number, s: number) => {
+    const zs = cfg.scales.map((side) => {
+      const f = top / side;
+      if (f === 1) return zTop;
+      const part = C * (H / f) * (W / f);
+      const out = new Float32Array(k * part);
+      for (let b = 0; b < k; b++)
+        out.set(lowerScaleState(zTop.subarray(b * per, (b + 1) * per), C, H, W, f, a, s), b * part);
+      return out;
+    });
+    return {
+      z: zs,
+      batch: k,
+      height: H,
+      width: W,
+      t: new Float32Array(k).fill(t),
+      context: ctx,
+      contextTokens: n,
+      selfAttentionScales: scales,
+    } satisfies LayeredForwardArgs;
+  };
+
   let z = Float32Array.from(o.noise);
   const x0 = new Float32Array(B * per);
   for (let i = 0; i < o.steps; i++) {
     if (o.signal?.aborted) throw new DiffusionError('ERR_ABORTED', 'Sampling was aborted');
     const { alpha: a, sigma: s } = alphaSigma(shiftedLogSnr(ts[i], top, schedule));
-    const zs = cfg.scales.map((side) => {
-      const k = top / side;
-      const out = new Float32Array(passes * B * C * (H / k) * (W / k));
-      const part = C * (H / k) * (W / k);
-      for (let b = 0; b < B; b++) {
-        const item = z.subarray(b * per, (b + 1) * per);
-        const lo = k === 1 ? item : lowerScaleState(item, C, H, W, k, a, s);
-        for (let p = 0; p < passes; p++) out.set(lo, (p * B + b) * part);
-      }
-      return out;
-    });
-    const t = new Float32Array(passes * B).fill(ts[i]);
-    const vs = await model.forward({
-      z: zs,
-      batch: passes * B,
+    // The lower-scale states are computed once per item and repeated for the uncond half.
+    const once = forwardArgs(z, B, context.subarray(0, B * nd), ts[i], a, s);
+    const args: LayeredForwardArgs = guided
+      ? {
+          ...once,
+          z: once.z.map((zi) => {
+            const both = new Float32Array(2 * zi.length);
+            both.set(zi, 0);
+            both.set(zi, zi.length);
+            return both;
+          }),
+          batch: 2 * B,
+          t: new Float32Array(2 * B).fill(ts[i]),
+          context,
+        }
+      : once;
+    let vAll: Float32Array;
+    let attention: LayeredAttention[] | undefined;
+    if (guide.captureAttention && model.forwardWithAttention) {
+      const r = await model.forwardWithAttention(args);
+      vAll = r.outputs[r.outputs.length - 1];
+      attention = r.attention;
+    } else {
+      const vs = await model.forward(args);
+      vAll = vs[vs.length - 1];
+    }
+    if (o.signal?.aborted) throw new DiffusionError('ERR_ABORTED', 'Sampling was aborted');
+    const step: LayeredStep = {
+      index: i,
+      steps: o.steps,
+      t: ts[i],
+      alpha: a,
+      sigma: s,
+      batch: B,
+      channels: C,
       height: H,
       width: W,
-      t,
-      context,
-      contextTokens: n,
-      selfAttentionScales: scales,
-    });
-    const vAll = vs[vs.length - 1];
+      z,
+      condContext: (b) => context.subarray(b * nd, (b + 1) * nd),
+      uncondContext: (b) => (uncond ?? context).subarray(b * nd, (b + 1) * nd),
+      evaluate: async (zTop, ctx, k) => {
+        const vs = await model.forward(forwardArgs(zTop, k, ctx, ts[i], a, s));
+        return vs[vs.length - 1];
+      },
+      signal: o.signal,
+    };
+    const r = await guide.combine(
+      step,
+      vAll.subarray(0, B * per),
+      guided ? vAll.subarray(B * per, 2 * B * per) : undefined,
+      attention,
+    );
+    const { v } = r;
+    const vr = r.vRenoise ?? v;
     const { alpha: a2, sigma: s2 } = alphaSigma(shiftedLogSnr(ts[i + 1], top, schedule));
     const next = new Float32Array(B * per);
     for (let j = 0; j < B * per; j++) {
-      const v = guided ? vAll[B * per + j] + o.guidance * (vAll[j] - vAll[B * per + j]) : vAll[j];
-      let x = a * z[j] - s * v;
+      let x = a * z[j] - s * v[j];
       if (clip) x = Math.min(1, Math.max(-1, x));
-      const eps = s * z[j] + a * v;
+      const eps = s * z[j] + a * vr[j];
       x0[j] = x;
       next[j] = a2 * x + s2 * eps;
     }
     z = next;
-    o.onProgress?.({ step: i + 1, steps: o.steps });
+    o.onProgress?.({
+      step: i + 1,
+      steps: o.steps,
+      x0,
+      ...(r.iterations === undefined ? {} : { iterations: r.iterations }),
+    });
   }
   return x0;
 }

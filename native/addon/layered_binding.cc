@@ -1,7 +1,9 @@
 // JS class LayeredUNet(weights, configJson, { threads }) over models/layered_unet:
 //   encodeText(ids: Int32Array, batch) -> Promise<Float32Array>            context [batch, n, width]
 //   forward({ z: Float32Array[], batch, height, width, t: Float32Array, context: Float32Array, contextTokens,
-//             selfAttentionScales?: Float32Array }) -> Promise<Float32Array[]>   v per scale, lowest first
+//             selfAttentionScales?: Float32Array, captureAttention?: boolean }) -> Promise<Float32Array[]>
+//     v per scale, lowest first; with captureAttention: Promise<{ outputs: Float32Array[], attention:
+//     { name, kind: 'self' | 'cross', h, w, probs: Float32Array [batch, h*w, nk] }[] }> (head-averaged, S-CFG)
 //   dispose()
 // Inputs are copied into the worker (they are small), so the JS arrays may change while a call runs.
 #include <napi.h>
@@ -42,6 +44,7 @@ struct ForwardArgs {
   std::vector<std::vector<float>> z;
   std::vector<float> t, context, self_scales;
   int64_t batch = 0, height = 0, width = 0, tokens = 0;
+  bool capture = false;
 };
 
 class ForwardWorker : public PromiseWorker {
@@ -52,19 +55,35 @@ class ForwardWorker : public PromiseWorker {
     std::vector<const float*> zs;
     for (auto& z : a_.z) zs.push_back(z.data());
     out_ = m_->forward(zs, a_.batch, a_.height, a_.width, a_.t.data(), a_.context.data(), a_.tokens,
-                       a_.self_scales.empty() ? nullptr : a_.self_scales.data());
+                       a_.self_scales.empty() ? nullptr : a_.self_scales.data(), a_.capture ? &captured_ : nullptr);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array arr = Napi::Array::New(env, out_.size());
     for (size_t i = 0; i < out_.size(); ++i)
       arr.Set((uint32_t)i, f32_to_js(env, out_[i].data(), (size_t)out_[i].numel()));
-    return arr;
+    if (!a_.capture) return arr;
+    Napi::Array att = Napi::Array::New(env, captured_.size());
+    for (size_t i = 0; i < captured_.size(); ++i) {
+      const models::layered::Capture& c = captured_[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", c.name);
+      o.Set("kind", c.cross ? "cross" : "self");
+      o.Set("h", Napi::Number::New(env, (double)c.h));
+      o.Set("w", Napi::Number::New(env, (double)c.w));
+      o.Set("probs", f32_to_js(env, c.probs.data(), c.probs.size()));
+      att.Set((uint32_t)i, o);
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("outputs", arr);
+    result.Set("attention", att);
+    return result;
   }
 
  private:
   std::shared_ptr<LayeredUNet> m_;
   ForwardArgs a_;
   std::vector<Buffer> out_;
+  std::vector<models::layered::Capture> captured_;
 };
 
 class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
@@ -155,6 +174,7 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
           fail_expected(code::kInvalidArgument, "3 values", "selfAttentionScales",
                         std::to_string(a.self_scales.size()));
       }
+      a.capture = bool_from_js(o, "captureAttention", false);
       auto* w = new ForwardWorker(info.Env(), m, std::move(a));
       w->Queue();
       return w->promise();

@@ -29,7 +29,7 @@ void transpose_last2(const float* x, float* y, int64_t B, int64_t R, int64_t Cc)
 
 // Multi-head attention `p` (to_q/to_k/to_v without bias, to_out.0 with bias) of x [B, N, C] over kv [B, M, D].
 Buffer attention(Net& n, const std::string& p, const float* x, int64_t B, int64_t N, int64_t C, const float* kv,
-                 int64_t M, int64_t D, float scale) {
+                 int64_t M, int64_t D, float scale, float* probs_mean = nullptr) {
   Buffer q = linear(n, p + ".to_q", x, B * N, C, C, false);   // [B, N, C]
   Buffer k = linear(n, p + ".to_k", kv, B * M, D, C, false);  // [B, M, C]
   Buffer v = linear(n, p + ".to_v", kv, B * M, D, C, false);  // [B, M, C]
@@ -41,6 +41,7 @@ Buffer attention(Net& n, const std::string& p, const float* x, int64_t B, int64_
   a.q_batch = a.out_batch = N * C;
   a.k_batch = a.v_batch = M * C;
   a.scale = scale;
+  a.probs_mean = probs_mean;  // [B, N, M] when capturing (S-CFG)
   cpu::attention(n.pool, a);
   return linear(n, p + ".to_out.0", o.data(), B * N, C, C);  // [B, N, C]
 }
@@ -114,7 +115,7 @@ Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& em
 }
 
 Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const float* ctx, int64_t n_ctx,
-                           int64_t ctx_dim, float self_scale) {
+                           int64_t ctx_dim, float self_scale, std::vector<Capture>* capture, const std::string& root) {
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), N = H * W;
   Buffer h = group_norm(n, p + ".norm", x, 1e-6f, false);  // [B, C, H, W]
   h = conv(n, p + ".proj_in", h, C, 1, 1, 0);              // [B, C, H, W]
@@ -122,12 +123,24 @@ Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const 
   transpose_last2(h.data(), tok.data(), B, C, N);  // [B, N, C]
   const std::string blk = p + ".transformer_blocks.0";
   const float cross_scale = 1.f / std::sqrt((float)n.head_dim);
+  auto capture_into = [&](const char* attn, bool cross, int64_t nk) -> float* {
+    if (!capture) return nullptr;
+    Capture c;
+    c.name = blk.substr(root.size()) + attn;
+    c.cross = cross;
+    c.h = H, c.w = W, c.nk = nk;
+    c.probs.assign((size_t)(B * N * nk), 0.f);
+    capture->push_back(std::move(c));
+    return capture->back().probs.data();
+  };
   Buffer tmp(Shape{B, N, C});
   layer_norm(n, blk + ".norm1", tok.data(), tmp.data(), B * N, C);
-  Buffer a = attention(n, blk + ".attn1", tmp.data(), B, N, C, tmp.data(), N, C, self_scale);  // [B, N, C]
+  Buffer a = attention(n, blk + ".attn1", tmp.data(), B, N, C, tmp.data(), N, C, self_scale,
+                       capture_into(".attn1", false, N));  // [B, N, C]
   cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   layer_norm(n, blk + ".norm2", tok.data(), tmp.data(), B * N, C);
-  a = attention(n, blk + ".attn2", tmp.data(), B, N, C, ctx, n_ctx, ctx_dim, cross_scale);  // [B, N, C]
+  a = attention(n, blk + ".attn2", tmp.data(), B, N, C, ctx, n_ctx, ctx_dim, cross_scale,
+                capture_into(".attn2", true, n_ctx));  // [B, N, C]
   cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   layer_norm(n, blk + ".norm3", tok.data(), tmp.data(), B * N, C);
   Buffer g = linear(n, blk + ".ff.net.0.proj", tmp.data(), B * N, C, 8 * C);  // [B, N, 8C]

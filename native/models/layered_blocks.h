@@ -2,12 +2,21 @@
 // skip_connection, SpatialTransformer norm/proj_in/transformer_blocks.0/proj_out). Activations are f32 NCHW Buffers.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 #include "core/threadpool.h"
 #include "models/weights.h"
 
 namespace nd::models::layered {
+
+// Head-averaged attention probabilities of one layer, kept for S-CFG (lib/guidance/scfg.ts).
+struct Capture {
+  std::string name;  // e.g. "middle_block.1.transformer_blocks.0.attn2"
+  bool cross = false;
+  int64_t h = 0, w = 0, nk = 0;
+  std::vector<float> probs;  // [B, h*w, nk]
+};
 
 struct Net {
   ThreadPool& pool;
@@ -25,9 +34,11 @@ Buffer concat_channels(const Buffer& a, const Buffer& b);
 
 // ResBlock: skip(x) + out_layers(in_layers(x) + emb_layers(emb)); emb_silu = SiLU(time embedding) [B, E]
 Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& emb_silu, int64_t cout);
-// SD1-style SpatialTransformer with one block; self_scale = softmax scale of attn1
+// SD1-style SpatialTransformer with one block; self_scale = softmax scale of attn1. With `capture`, the
+// head-averaged probabilities of attn1 and attn2 are appended to it (names relative to the U-Net prefix `root`).
 Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const float* ctx, int64_t n_ctx,
-                           int64_t ctx_dim, float self_scale);
+                           int64_t ctx_dim, float self_scale, std::vector<Capture>* capture = nullptr,
+                           const std::string& root = "");
 // nearest 2x + conv 3x3 (`p`.conv)
 Buffer upsample(Net& n, const std::string& p, const Buffer& x, int64_t cout);
 // GroupNorm + SiLU + conv 3x3 (`p`.norm, `p`.conv)

@@ -178,8 +178,8 @@ Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
 }
 
 std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, int64_t B, int64_t H, int64_t W,
-                                         const float* t, const float* context, int64_t n_ctx,
-                                         const float* self_scales) {
+                                         const float* t, const float* context, int64_t n_ctx, const float* self_scales,
+                                         std::vector<layered::Capture>* capture) {
   const LayeredConfig& c = cfg_;
   const size_t S = c.scales.size();
   const int64_t top = c.scales.back(), ratio = top / c.scales[0], unit = ratio * 4;
@@ -218,14 +218,15 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
   Buffer a = layered::res_block(net, p + "input_blocks.0.0", skips[0], emb, c0);  // [B, c0, s0, s0]
   Buffer h = layered::conv(net, p + "down.0.op", a, c0, 3, 2, 1);                 // [B, c0, s0/2]
   h = layered::res_block(net, p + "input_blocks.1.0", h, emb, c.inner1);          // [B, c1, s0/2]
-  Buffer b = layered::spatial_transformer(net, p + "input_blocks.1.1", h, context, n_ctx, c.context_dim, ss(0));
+  Buffer b =
+      layered::spatial_transformer(net, p + "input_blocks.1.1", h, context, n_ctx, c.context_dim, ss(0), capture, p);
   h = layered::conv(net, p + "down.1.op", b, c.inner1, 3, 2, 1);        // [B, c1, s0/4]
   h = layered::res_block(net, p + "middle_block.0", h, emb, c.inner2);  // [B, c2, s0/4]
-  h = layered::spatial_transformer(net, p + "middle_block.1", h, context, n_ctx, c.context_dim, ss(1));
+  h = layered::spatial_transformer(net, p + "middle_block.1", h, context, n_ctx, c.context_dim, ss(1), capture, p);
   h = layered::res_block(net, p + "middle_block.2", h, emb, c.inner2);
   h = layered::upsample(net, p + "up.0", h, c.inner2);                                                  // [B, c2, s0/2]
   h = layered::res_block(net, p + "output_blocks.0.0", layered::concat_channels(h, b), emb, c.inner1);  // [B, c1, s0/2]
-  h = layered::spatial_transformer(net, p + "output_blocks.0.1", h, context, n_ctx, c.context_dim, ss(2));
+  h = layered::spatial_transformer(net, p + "output_blocks.0.1", h, context, n_ctx, c.context_dim, ss(2), capture, p);
   h = layered::upsample(net, p + "up.1", h, c.inner1);                                            // [B, c1, s0]
   h = layered::res_block(net, p + "output_blocks.1.0", layered::concat_channels(h, a), emb, c0);  // [B, c0, s0]
   std::vector<Buffer> outs;

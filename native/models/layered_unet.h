@@ -9,6 +9,7 @@
 
 #include "core/tensor.h"
 #include "core/threadpool.h"
+#include "models/layered_blocks.h"
 #include "models/weights.h"
 
 namespace nd::models {
@@ -41,9 +42,11 @@ class LayeredUNet {
 
   // zs[i]: [B, C, H_i, W_i] with H_i = H·scales[i]/scales.back(); t: [B] in [0, 1]; context: [B, n_ctx, context_dim];
   // self_scales: 3 softmax scales for the self-attention layers (entropy scaling) or null for 1/sqrt(head_dim).
-  // Returns v at every scale, lowest first.
+  // Returns v at every scale, lowest first. With `capture`, the head-averaged self- and cross-attention
+  // probabilities of the 3 transformer blocks are appended to it (S-CFG).
   std::vector<Buffer> forward(const std::vector<const float*>& zs, int64_t batch, int64_t height, int64_t width,
-                              const float* t, const float* context, int64_t n_ctx, const float* self_scales);
+                              const float* t, const float* context, int64_t n_ctx, const float* self_scales,
+                              std::vector<layered::Capture>* capture = nullptr);
 
  private:
   std::shared_ptr<WeightStore> w_;

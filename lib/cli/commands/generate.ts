@@ -1,4 +1,5 @@
-// `native-diffusion [generate] "prompt" -m model [...] -o out.png`: the main job from the shell.
+// `native-diffusion [generate] "prompt" [-m model] [...] -o out.png`: the main job from the shell. Without -m it
+// runs the embedded default model (models/default, a small layered pixel-space model, 64 px native).
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
@@ -90,10 +91,13 @@ export function register(program: Command): void {
     .command('generate', { isDefault: true })
     .description('generate an image from a prompt and write it as PNG (the default command)')
     .argument('<prompt>', 'the prompt; supports (word:1.2), (word), [word], BREAK')
-    .option('-m, --model <path>', 'a .safetensors checkpoint or a diffusers folder')
+    .option(
+      '-m, --model <path>',
+      'a .safetensors checkpoint, a diffusers folder or a layered model folder (default: the embedded model)',
+    )
     .option('-o, --output <file>', 'PNG to write', 'out.png')
-    .option('-W, --width <px>', 'width, a multiple of 8')
-    .option('-H, --height <px>', 'height, a multiple of 8')
+    .option('-W, --width <px>', 'width, a multiple of 8 (of 16 for the embedded model)')
+    .option('-H, --height <px>', 'height, a multiple of 8 (of 16 for the embedded model)')
     .option('--size <WxH>', 'size as WxH (or N for a square)')
     .option('--steps <n>', 'sampling steps')
     .option('--sampler <name>', 'euler, euler-a, heun, dpmpp-2m, dpmpp-2m-sde, ddim, pndm, lms, unipc, lcm')
@@ -113,12 +117,6 @@ export function register(program: Command): void {
     .option('--config <json>', 'JSON partial model config for what the weights cannot tell')
     .option('-q, --quiet', 'no progress bar or summary')
     .action(async (prompt: string, f: GenerateFlags) => {
-      if (!f.model) {
-        throw new DiffusionError(
-          'ERR_INVALID_ARGUMENT',
-          'Expected a model path for -m/--model but received none (no embedded default model is installed yet)',
-        );
-      }
       let config: unknown;
       if (f.config !== undefined) {
         try {
@@ -132,11 +130,14 @@ export function register(program: Command): void {
       }
       const options = toGenerateOptions(prompt, f);
       const threads = num(f.threads, '--threads');
-      const pipe = await loadPipeline(f.model, {
+      const loadOptions = {
         threads,
         prediction: f.prediction as 'epsilon' | 'v_prediction' | undefined,
         config: config as never,
-      });
+      };
+      const pipe = await (f.model === undefined
+        ? loadPipeline(undefined, loadOptions)
+        : loadPipeline(f.model, loadOptions));
       try {
         const bar =
           !f.quiet && process.stderr.isTTY
