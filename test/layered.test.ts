@@ -132,3 +132,51 @@ test('generateLayered: seeded, any multiple-of-16 size, deterministic', async (t
   t.notDeepEqual(a.data, c.data);
   await t.throwsAsync(generateLayered(model, { ...opts, width: 40 }), { code: 'ERR_INVALID_ARGUMENT' });
 });
+
+// The single-scale baseline (training --single-scale) has 24- and 48-channel attention layers with head_dim 16:
+// heads = floor(C / head_dim) of C / heads channels each (24 → one 24-wide head), as training/model.py counts.
+test('single-scale baseline with head sizes other than head_dim matches PyTorch (U-Net, entropy scales, sampler)', async (t) => {
+  const dir = fixture('layered/baseline');
+  const bx = readSafetensors(join(dir, 'parity.safetensors')).tensors;
+  const b32 = (name: string) => bx[name].data as Float32Array;
+  const baseline = loadLayeredModel(dir, { threads: 2 });
+  try {
+    for (const [c, h, w] of [
+      ['sq', 64, 64],
+      ['ns', 48, 80],
+    ] as const) {
+      const selfScales = bx[`${c}.self_attention_scales`] ? b32(`${c}.self_attention_scales`) : undefined;
+      if (selfScales)
+        t.true(maxAbsDiff(layeredEntropyScales(baseline.config, h, w), selfScales) < 1e-6, 'entropy scales');
+      const tt = b32(`${c}.t`);
+      const [v] = await baseline.forward({
+        z: [b32(`${c}.z0`)],
+        batch: tt.length,
+        height: h,
+        width: w,
+        t: tt,
+        context: b32(`${c}.context`),
+        contextTokens: 77,
+        selfAttentionScales: selfScales,
+      });
+      const err = maxAbsDiff(v, b32(`${c}.v0`));
+      t.true(err <= 1e-4, `${c}: max abs ${err}`);
+    }
+    const id = Int32Array.from(bx['sample.ids'].data as number[]);
+    const x0 = await sampleLayered(baseline, {
+      noise: b32('sample.noise'),
+      batch: 1,
+      height: 64,
+      width: 64,
+      steps: 4,
+      guidance: 3,
+      context: await baseline.encodeIds(id, 1),
+      uncondContext: await baseline.encodePrompts(['']),
+      contextTokens: 77,
+    });
+    const err = maxAbsDiff(x0, b32('sample.x0'));
+    t.true(err <= 2e-3, `sampler: max abs ${err}`);
+  } finally {
+    baseline.dispose();
+  }
+});

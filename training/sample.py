@@ -30,9 +30,11 @@ def entropy_scales(cfg: dict, height: int, width: int) -> list[float]:
     """λ = sqrt(ln N / ln T)/sqrt(d) for the three self-attention layers (s0/2, s0/4, s0/2 of the lowest scale)."""
     top = cfg['scales'][-1]
     s0 = cfg['scales'][0]
-    d = cfg['head_dim']
     out = []
     for div in (2, 4, 2):
+        # the layer's real head size: C / floor(C / head_dim) (Attention.heads), so that N = T gives 1/sqrt(d)
+        ch = cfg['inner_channels'][1 if div == 4 else 0]
+        d = ch / max(1, ch // cfg['head_dim'])
         n = max(2, (height * s0 // top // div) * (width * s0 // top // div))
         t = max(2, (s0 // div) ** 2)
         out.append(math.sqrt(math.log(n) / math.log(t)) / math.sqrt(d))

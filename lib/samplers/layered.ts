@@ -132,7 +132,10 @@ export function layeredEntropyScales(config: LayeredModelConfig, height: number,
       Math.floor(Math.floor((height * s0) / top) / div) * Math.floor(Math.floor((width * s0) / top) / div),
     );
     const t = Math.max(2, Math.floor(s0 / div) ** 2);
-    return Math.sqrt(Math.log(n) / Math.log(t)) / Math.sqrt(config.head_dim);
+    // Each head has ch / floor(ch / head_dim) channels (training/model.py), ch = inner1, inner2, inner1.
+    const ch = div === 4 ? config.inner_channels[1] : config.inner_channels[0];
+    const d = ch / Math.max(1, Math.floor(ch / config.head_dim));
+    return Math.sqrt(Math.log(n) / Math.log(t)) / Math.sqrt(d);
   });
 }
 

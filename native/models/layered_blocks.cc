@@ -36,7 +36,8 @@ Buffer attention(Net& n, const std::string& p, const float* x, int64_t B, int64_
   Buffer o(Shape{B, N, C});
   cpu::AttentionArgs a;
   a.q = q.data(), a.k = k.data(), a.v = v.data(), a.out = o.data();
-  a.batch = B, a.heads = C / n.head_dim, a.nq = N, a.nk = M, a.head_dim = n.head_dim;
+  a.batch = B, a.heads = attention_heads(C, n.head_dim), a.nq = N, a.nk = M;
+  a.head_dim = attention_head_size(C, n.head_dim);
   a.q_row = a.k_row = a.v_row = a.out_row = C;
   a.q_batch = a.out_batch = N * C;
   a.k_batch = a.v_batch = M * C;
@@ -122,7 +123,7 @@ Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const 
   Buffer tok(Shape{B, N, C});
   transpose_last2(h.data(), tok.data(), B, C, N);  // [B, N, C]
   const std::string blk = p + ".transformer_blocks.0";
-  const float cross_scale = 1.f / std::sqrt((float)n.head_dim);
+  const float cross_scale = 1.f / std::sqrt((float)attention_head_size(C, n.head_dim));
   auto capture_into = [&](const char* attn, bool cross, int64_t nk) -> float* {
     if (!capture) return nullptr;
     Capture c;

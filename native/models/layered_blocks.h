@@ -25,6 +25,11 @@ struct Net {
   int64_t head_dim;
 };
 
+// Heads of an attention layer of C channels, as training/model.py counts them: floor(C / head_dim), at
+// least 1; each head then has C / heads channels (equal to head_dim when head_dim divides C).
+inline int64_t attention_heads(int64_t C, int64_t head_dim) { return C / head_dim > 0 ? C / head_dim : 1; }
+inline int64_t attention_head_size(int64_t C, int64_t head_dim) { return C / attention_heads(C, head_dim); }
+
 // conv `name` (weight [cout, cin, k, k], bias [cout]) with stride/pad
 Buffer conv(Net& n, const std::string& name, const Buffer& x, int64_t cout, int k, int stride, int pad);
 // y = x · Wᵀ + b for x [M, K] rows -> [M, N]

@@ -94,8 +94,9 @@ LayeredConfig parse_layered_config(const std::string& text) {
   c.time_freq_dim = int_field(root, "time_freq_dim", w, 2, 65536);
   c.context_dim = int_field(root, "context_dim", w, 1, 65536);
   for (int64_t ch : {c.inner1, c.inner2}) {
-    if (ch % c.head_dim)
-      fail_expected(code::kInvalidFile, "channels divisible by head_dim", "config.inner_channels", std::to_string(ch));
+    if (ch % layered::attention_heads(ch, c.head_dim))
+      fail_expected(code::kInvalidFile, "channels divisible by their head count (floor(channels / head_dim))",
+                    "config.inner_channels", std::to_string(ch));
   }
   for (int64_t ch : c.scale_channels)
     if (ch % c.groups)
@@ -195,8 +196,13 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
     fail_expected(code::kInvalidArgument, "1 to 4096 context tokens", "context", std::to_string(n_ctx));
   layered::Net net{pool_, *w_, (int)c.groups, c.head_dim};
   const std::string p = kUnet;
-  const float default_scale = 1.f / std::sqrt((float)c.head_dim);
-  auto ss = [&](int i) { return self_scales ? self_scales[i] : default_scale; };
+  // Default softmax scales 1/sqrt(d) per self-attention layer (input_blocks.1.1 and output_blocks.0.1 at
+  // inner1 channels, middle_block.1 at inner2).
+  const int64_t layer_channels[3] = {c.inner1, c.inner2, c.inner1};
+  auto ss = [&](int i) {
+    return self_scales ? self_scales[i]
+                       : 1.f / std::sqrt((float)layered::attention_head_size(layer_channels[i], c.head_dim));
+  };
 
   // time embedding: Linear, SiLU, Linear; every ResBlock applies SiLU first, so keep SiLU(emb).
   Buffer freq(Shape{B, c.time_freq_dim});
