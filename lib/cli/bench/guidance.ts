@@ -6,12 +6,18 @@
 // since the ≤ 5% S-CFG target is about those. Characteristic guidance reports its fixed-point iterations
 // (U-Net passes) per step. The FMA peak is measured in the same run, so the step rows carry a fraction.
 import { fork } from 'node:child_process';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
+import {
+  ArgCursor,
+  MODEL_BENCH_FLAGS,
+  type ModelBenchOptions,
+  modelBenchDefaults,
+  parseModelBenchFlag,
+  parseSize,
+} from './args.js';
 import { unetFlops } from './flops.js';
 import type { CaptureResult, GuidanceChildResult, GuidanceTask, MethodResult, MethodSpec } from './guidance-child.js';
 import { type BenchBinding, ensureCheckpoint } from './sd15.js';
@@ -50,17 +56,9 @@ export interface GuidanceRow {
   all_ms?: number[];
 }
 
-interface Options {
-  json: boolean;
-  threads: number;
-  dtype: 'f16' | 'f32';
-  cache: string;
-  steps: number;
-  cpuTime: boolean;
+interface Options extends ModelBenchOptions {
   width: number;
   height: number;
-  widthScale: number;
-  only: string[];
 }
 
 export const METHODS: MethodSpec[] = [
@@ -90,62 +88,18 @@ const HELP = `Usage: native-diffusion bench guidance [--json] [--threads N] [--d
   --width-scale S  narrow every width of the generated model (0 < S <= 1; for tests, not a benchmark)`;
 
 function parse(args: string[]): Options | undefined {
-  const o: Options = {
-    json: false,
-    threads: 2,
-    dtype: 'f16',
-    cache: process.env.ND_BENCH_CACHE ?? join(homedir(), '.cache', 'native-diffusion', 'bench'),
-    steps: 3,
-    cpuTime: false,
-    width: 512,
-    height: 512,
-    widthScale: 1,
-    only: [],
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) invalid('a value', a, v);
-      return v;
-    };
-    const int = (min: number, max: number): number => {
-      const raw = value();
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < min || n > max) invalid(`an integer in [${min}, ${max}]`, a, raw);
-      return n;
-    };
-    if (a === '--json') o.json = true;
-    else if (a === '--threads') o.threads = int(1, 1024);
-    else if (a === '--dtype') {
-      const d = value();
-      if (d !== 'f16' && d !== 'f32') invalid('f16 or f32', a, d);
-      o.dtype = d;
-    } else if (a === '--cache') o.cache = value();
-    else if (a === '--steps') o.steps = int(1, 100);
-    else if (a === '--cpu-time') o.cpuTime = true;
-    else if (a === '--size') {
-      const raw = value();
-      const m = /^(\d+)(?:x(\d+))?$/.exec(raw);
-      const width = Number(m?.[1]);
-      const height = Number(m?.[2] ?? m?.[1]);
-      if (!m || width % 8 || height % 8 || width < 64 || height < 64 || width > 4096 || height > 4096)
-        invalid('a size like 512 or 640x384 (multiples of 8 in 64..4096)', a, raw);
-      o.width = width;
-      o.height = height;
-    } else if (a === '--only') {
-      const raw = value();
-      o.only = raw.split(',').filter(Boolean);
-      const known = METHODS.map((m) => m.label);
-      for (const m of o.only) if (!known.includes(m)) invalid(`methods among ${known.join(', ')}`, a, raw);
-    } else if (a === '--width-scale') {
-      const raw = value();
-      o.widthScale = Number(raw);
-      if (!(o.widthScale > 0 && o.widthScale <= 1)) invalid('a number in (0, 1]', a, raw);
-    } else if (a === '--help' || a === '-h') return undefined;
-    else
-      invalid('--json, --threads, --dtype, --cache, --steps, --size, --cpu-time, --only or --width-scale', 'option', a);
+  const o: Options = { ...modelBenchDefaults(3), width: 512, height: 512 };
+  const cursor = new ArgCursor(args);
+  for (let a = cursor.next(); a !== undefined; a = cursor.next()) {
+    if (a === '--help' || a === '-h') return undefined;
+    if (a === '--size')
+      Object.assign(o, parseSize(cursor.value(), a, 'a size like 512 or 640x384 (multiples of 8 in 64..4096)'));
+    else if (!parseModelBenchFlag(o, a, cursor))
+      invalid(`${[...MODEL_BENCH_FLAGS, '--size'].join(', ')} or --width-scale`, 'option', a);
   }
+  const known = METHODS.map((m) => m.label);
+  for (const m of o.only)
+    if (!known.includes(m)) invalid(`methods among ${known.join(', ')}`, '--only', o.only.join(','));
   return o;
 }
 
@@ -210,11 +164,10 @@ function stepRows(
       all_ms: ms.map((v) => Math.round(v)),
     };
     if (!chr) return row;
-    // guidedModelCall reports the passes; a step that used the whole budget (1 + 50) fell back to CFG.
     return {
       ...row,
       iterations_per_step: passes,
-      converged_steps: r.steps.filter((s) => s.passes <= 50).length,
+      converged_steps: r.steps.filter((s) => s.converged).length,
     };
   });
 }

@@ -2,6 +2,7 @@
 // shapes, reported as GFLOP/s and as a fraction of the FMA peak measured in the same run.
 import { invalid } from '../../errors.js';
 import { loadBinding } from '../../native/load.js';
+import { ArgCursor } from './args.js';
 
 export const summary = 'CPU kernels (GEMM, conv, attention, group norm) vs the measured FMA peak';
 
@@ -71,23 +72,12 @@ const HELP = `Usage: native-diffusion bench kernels [--json] [--threads N] [--mi
 
 function parse(args: string[], hardwareThreads: number): Options | undefined {
   const o: Options = { json: false, threads: hardwareThreads, minMs: 400, peakMs: 250, only: [], cpuTime: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) invalid('a value', a, v);
-      return v;
-    };
-    const int = (min: number): number => {
-      const raw = value();
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < min) invalid(`an integer >= ${min}`, a, raw);
-      return n;
-    };
+  const cursor = new ArgCursor(args);
+  for (let a = cursor.next(); a !== undefined; a = cursor.next()) {
     if (a === '--json') o.json = true;
-    else if (a === '--threads') o.threads = int(1);
-    else if (a === '--min-ms') o.minMs = int(0);
-    else if (a === '--only') o.only = value().split(',').filter(Boolean);
+    else if (a === '--threads') o.threads = cursor.int(1);
+    else if (a === '--min-ms') o.minMs = cursor.int(0);
+    else if (a === '--only') o.only = cursor.list();
     else if (a === '--cpu-time') o.cpuTime = true;
     else if (a === '--help' || a === '-h') return undefined;
     else invalid('--json, --threads, --min-ms, --only or --cpu-time', 'option', a);

@@ -6,13 +6,20 @@
 // FLOPs come from the graph (flops.ts); the FMA peak is measured in the same run.
 import { fork } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
 import { writeCheckpoint } from '../make-checkpoint.js';
+import {
+  ArgCursor,
+  MODEL_BENCH_FLAGS,
+  type ModelBenchOptions,
+  modelBenchDefaults,
+  parseModelBenchFlag,
+  parseSize,
+} from './args.js';
 import { textEncoderFlops, unetFlops, vaeDecoderFlops } from './flops.js';
 import type { ChildResult, ChildTask, OpProfile, Timed } from './sd15-child.js';
 
@@ -34,20 +41,11 @@ export interface Sd15Row {
   peak_gflops?: number;
 }
 
-interface Options {
-  json: boolean;
-  threads: number;
-  dtype: 'f16' | 'f32';
-  cache: string;
-  steps: number;
-  cpuTime: boolean;
+interface Options extends ModelBenchOptions {
   skip1024: boolean;
-  only: string[];
   profile: boolean;
   /** U-Net / VAE sizes (default 512x512, 768x768, 640x384) */
   sizes: Array<{ width: number; height: number }>;
-  /** narrows the generated model (tests); 1 = the real SD 1.5 architecture */
-  widthScale: number;
 }
 
 const HELP = `Usage: native-diffusion bench sd15 [--json] [--threads N] [--dtype f16|f32] [--cache DIR] [--steps N]
@@ -67,15 +65,8 @@ const HELP = `Usage: native-diffusion bench sd15 [--json] [--threads N] [--dtype
 
 function parse(args: string[]): Options | undefined {
   const o: Options = {
-    json: false,
-    threads: 2,
-    dtype: 'f16',
-    cache: process.env.ND_BENCH_CACHE ?? join(homedir(), '.cache', 'native-diffusion', 'bench'),
-    steps: 2,
-    cpuTime: false,
+    ...modelBenchDefaults(2),
     skip1024: false,
-    only: [],
-    widthScale: 1,
     profile: false,
     sizes: [
       { width: 512, height: 512 },
@@ -83,49 +74,21 @@ function parse(args: string[]): Options | undefined {
       { width: 640, height: 384 },
     ],
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) invalid('a value', a, v);
-      return v;
-    };
-    const int = (min: number, max: number): number => {
-      const raw = value();
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < min || n > max) invalid(`an integer in [${min}, ${max}]`, a, raw);
-      return n;
-    };
-    if (a === '--json') o.json = true;
-    else if (a === '--threads') o.threads = int(1, 1024);
-    else if (a === '--dtype') {
-      const d = value();
-      if (d !== 'f16' && d !== 'f32') invalid('f16 or f32', a, d);
-      o.dtype = d;
-    } else if (a === '--cache') o.cache = value();
-    else if (a === '--steps') o.steps = int(1, 100);
-    else if (a === '--cpu-time') o.cpuTime = true;
-    else if (a === '--skip-1024') o.skip1024 = true;
+  const cursor = new ArgCursor(args);
+  for (let a = cursor.next(); a !== undefined; a = cursor.next()) {
+    if (a === '--help' || a === '-h') return undefined;
+    if (a === '--skip-1024') o.skip1024 = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--sizes') {
-      const raw = value();
+      const raw = cursor.value();
+      const expected = 'sizes like 512x512,640x384 (multiples of 8 in 64..4096)';
       o.sizes = raw.split(',').map((s) => {
-        const m = /^(\d+)x(\d+)$/.exec(s);
-        const width = Number(m?.[1]);
-        const height = Number(m?.[2]);
-        if (!m || width % 8 || height % 8 || width < 64 || height < 64 || width > 4096 || height > 4096)
-          invalid('sizes like 512x512,640x384 (multiples of 8 in 64..4096)', a, raw);
-        return { width, height };
+        if (!/^\d+x\d+$/.test(s)) invalid(expected, a, raw);
+        return parseSize(s, a, expected);
       });
-    } else if (a === '--only') o.only = value().split(',').filter(Boolean);
-    else if (a === '--width-scale') {
-      const raw = value();
-      o.widthScale = Number(raw);
-      if (!(o.widthScale > 0 && o.widthScale <= 1)) invalid('a number in (0, 1]', a, raw);
-    } else if (a === '--help' || a === '-h') return undefined;
-    else
+    } else if (!parseModelBenchFlag(o, a, cursor))
       invalid(
-        '--json, --threads, --dtype, --cache, --steps, --cpu-time, --skip-1024, --only, --profile or --width-scale',
+        `${[...MODEL_BENCH_FLAGS, '--skip-1024', '--sizes', '--profile'].join(', ')} or --width-scale`,
         'option',
         a,
       );
