@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
+import { abortError, CallQueue } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
 import { layeredGuidance } from './guidance/layered.js';
 import { GeneratedImage } from './image/image.js';
@@ -23,11 +24,6 @@ const MAX_SIDE = 4096;
 /** The embedded default model's folder. */
 export const defaultModelDir = join(packageRoot, 'models', 'default');
 
-function abortError(signal: AbortSignal): DiffusionError {
-  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
-  return new DiffusionError('ERR_ABORTED', `The generation was aborted${reason}`, { cause: signal.reason });
-}
-
 function unsupported(message: string): never {
   throw new DiffusionError('ERR_UNSUPPORTED', message);
 }
@@ -42,8 +38,7 @@ export class LayeredPipeline implements PipelineLike {
   readonly model: LayeredModel;
   /** sizes must be multiples of this (and at least this) */
   readonly unit: number;
-  #queue: Promise<unknown> = Promise.resolve();
-  #disposed = false;
+  readonly #calls = new CallQueue();
 
   constructor(model: LayeredModel, dir: string, threads: number) {
     this.model = model;
@@ -71,17 +66,6 @@ export class LayeredPipeline implements PipelineLike {
       threads,
       device: 'cpu',
     };
-  }
-
-  #check(): void {
-    if (this.#disposed) throw new DiffusionError('ERR_DISPOSED', 'This pipeline has been disposed');
-  }
-
-  /** Runs calls one at a time: concurrent generate() calls queue and never share native buffers. */
-  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 
   #side(value: unknown, name: string): number {
@@ -137,21 +121,21 @@ export class LayeredPipeline implements PipelineLike {
     prompt: string,
     options: { clipSkip?: number; signal?: AbortSignal } = {},
   ): Promise<EncodedPrompt> {
-    this.#check();
+    this.#calls.check();
     if (typeof prompt !== 'string') invalid('a string', 'prompt', prompt);
     if (options.clipSkip) unsupported('The layered model has no clip skip');
     const ids = this.model.tokenize([prompt]);
-    const embeddings = await this.#enqueue(() => this.model.encodePrompts([prompt]));
+    const embeddings = await this.#calls.run(() => this.model.encodePrompts([prompt]));
     const end = 49407;
     return { embeddings, tokens: ids.filter((id, i) => i > 0 && id !== end).length, chunks: 1 };
   }
 
   generate(options: GenerateOptions): Promise<GenerateResult> {
     try {
-      this.#check();
+      this.#calls.check();
       const o = this.#resolve(options);
       if (o.signal?.aborted) throw abortError(o.signal);
-      return this.#enqueue(() => this.#generate(o));
+      return this.#calls.run(() => this.#generate(o));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -196,6 +180,7 @@ export class LayeredPipeline implements PipelineLike {
           etaMs: (elapsedMs / p.step) * (p.steps - p.step),
           latents: p.x0,
           ...(p.iterations === undefined ? {} : { iterations: p.iterations }),
+          ...(p.converged === undefined ? {} : { converged: p.converged }),
         });
       },
     }).catch((err: unknown) => {
@@ -249,9 +234,7 @@ export class LayeredPipeline implements PipelineLike {
   }
 
   async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    await this.#queue;
+    if (!(await this.#calls.close())) return;
     this.model.dispose();
   }
 

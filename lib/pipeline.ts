@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
+import { abortError, CallQueue } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
 import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
 import { modelInputAlphaBar } from './guidance/characteristic-step.js';
@@ -28,11 +29,6 @@ import { ClipTokenizer } from './tokenizer/clip-bpe.js';
 
 const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
-function abortError(signal: AbortSignal): DiffusionError {
-  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
-  return new DiffusionError('ERR_ABORTED', `The generation was aborted${reason}`, { cause: signal.reason });
-}
-
 function concat(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a, 0);
@@ -52,8 +48,7 @@ export class Pipeline implements PipelineLike {
   readonly #textEncoder: ClipTextEncoder;
   readonly #unet: NativeUNet;
   readonly #vae: Vae;
-  #queue: Promise<unknown> = Promise.resolve();
-  #disposed = false;
+  readonly #calls = new CallQueue();
 
   constructor(detected: DetectedModel, threads: number) {
     const config = detected.config;
@@ -84,17 +79,6 @@ export class Pipeline implements PipelineLike {
     };
   }
 
-  #check(): void {
-    if (this.#disposed) throw new DiffusionError('ERR_DISPOSED', 'This pipeline has been disposed');
-  }
-
-  /** Runs calls one at a time: concurrent generate() calls queue and never share native buffers. */
-  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-
   async #encodeChunks(chunks: PromptChunk[], clipSkip: number): Promise<Float32Array> {
     const ids = new Int32Array(chunks.length * 77);
     chunks.forEach((c, k) => ids.set(c.ids, k * 77));
@@ -110,10 +94,10 @@ export class Pipeline implements PipelineLike {
     prompt: string,
     options: { clipSkip?: number; signal?: AbortSignal } = {},
   ): Promise<EncodedPrompt> {
-    this.#check();
+    this.#calls.check();
     if (typeof prompt !== 'string') invalid('a string', 'prompt', prompt);
     const chunks = promptToChunks(this.#tokenizer, prompt);
-    const embeddings = await this.#enqueue(() => this.#encodeChunks(chunks, options.clipSkip ?? 0));
+    const embeddings = await this.#calls.run(() => this.#encodeChunks(chunks, options.clipSkip ?? 0));
     return {
       embeddings,
       tokens: chunks.reduce(
@@ -126,7 +110,7 @@ export class Pipeline implements PipelineLike {
 
   generate(options: GenerateOptions): Promise<GenerateResult> {
     try {
-      this.#check();
+      this.#calls.check();
       const o = resolveOptions(options, {
         size: this.config.nativeSize,
         sampler: this.info.defaultSampler as SamplerName,
@@ -140,7 +124,7 @@ export class Pipeline implements PipelineLike {
         );
       }
       if (o.signal?.aborted) throw abortError(o.signal);
-      return this.#enqueue(() => this.#generate(o));
+      return this.#calls.run(() => this.#generate(o));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -229,6 +213,7 @@ export class Pipeline implements PipelineLike {
         etaMs: (elapsedMs / (i + 1)) * (calls - i - 1),
         latents: x,
         ...(iterations === undefined ? {} : { iterations }),
+        ...(r.converged === undefined ? {} : { converged: r.converged }),
       });
     }
     const denoiseMs = performance.now() - tDenoise;
@@ -281,9 +266,7 @@ export class Pipeline implements PipelineLike {
   }
 
   async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    await this.#queue;
+    if (!(await this.#calls.close())) return;
     await this.#textEncoder[Symbol.asyncDispose]();
     await this.#unet[Symbol.asyncDispose]();
     await this.#vae[Symbol.asyncDispose]();
