@@ -41,6 +41,8 @@ export interface ProgressEvent {
   etaMs: number;
   /** fixed-point iterations used this step (characteristic guidance) */
   iterations?: number;
+  /** characteristic guidance: false when this step's solver hit its iteration cap and fell back to CFG */
+  converged?: boolean;
   /**
    * The sampler's current state after this step, [1, C, H/8, W/8] for Stable Diffusion (for previews).
    * A view that the next step replaces: copy it to keep it.

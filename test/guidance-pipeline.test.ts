@@ -100,8 +100,10 @@ test('characteristic guidance runs on ε and v models, reports iterations per st
       onProgress: (e) => events.push(e),
     });
     t.is(events.length, 2);
-    for (const e of events)
+    for (const e of events) {
       t.true(Number.isInteger(e.iterations) && e.iterations! >= 1 && e.iterations! <= 51, `${name}: ${e.iterations}`);
+      t.is(typeof e.converged, 'boolean', `${name}: converged is reported`);
+    }
     t.log(`${name}: iterations per step ${events.map((e) => e.iterations).join(', ')}`);
     t.true(r.latents.every(Number.isFinite));
     const c = await pipe.generate({ ...base, guidance: 7.5 });

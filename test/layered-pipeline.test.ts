@@ -93,7 +93,10 @@ test('guidance: every method runs and differs from CFG; CFG++ λ = 0 is the unco
   const iterations: number[] = [];
   const ch = await gen({
     guidance: { method: 'characteristic', scale: 3 },
-    onProgress: (e) => iterations.push(e.iterations ?? -1),
+    onProgress: (e) => {
+      iterations.push(e.iterations ?? -1);
+      t.is(typeof e.converged, 'boolean');
+    },
   });
   const pp = await gen({ guidance: { method: 'cfg++', scale: 0.6 } });
   for (const [name, r] of [

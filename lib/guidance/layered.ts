@@ -135,6 +135,7 @@ export function layeredGuidance(g: LayeredGuidanceSettings): LayeredGuidance {
           if (!vu) throw new Error('characteristic guidance needs the unconditional pass');
           const w = weight(step);
           let iterations = 0;
+          let converged = true;
           const out = new Float32Array(vc.length);
           const per = step.channels * step.height * step.width;
           for (let b = 0; b < step.batch; b++) {
@@ -166,8 +167,9 @@ export function layeredGuidance(g: LayeredGuidanceSettings): LayeredGuidance {
               },
             });
             out.set(r.output, b * per);
+            converged &&= r.converged;
           }
-          return { v: out, iterations };
+          return { v: out, iterations, converged };
         },
       };
     default:

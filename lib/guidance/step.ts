@@ -41,6 +41,8 @@ export interface GuidedCallResult {
   uncondOutput?: Float32Array;
   /** characteristic guidance: U-Net passes this call */
   iterations?: number;
+  /** characteristic guidance: false when the solver hit its cap and fell back to CFG */
+  converged?: boolean;
   /** time in U-Net passes (ms) */
   unetMs: number;
 }
@@ -84,7 +86,7 @@ export async function guidedModelCall(g: GuidedCallInput): Promise<GuidedCallRes
       forward: (sample) => timed(() => g.unet.forward({ ...inputs, sample }, g.forwardOptions)),
       checkAbort: g.checkAbort,
     });
-    return { output: r.output, iterations: r.iterations, unetMs };
+    return { output: r.output, iterations: r.iterations, converged: r.converged, unetMs };
   }
   let out: Float32Array;
   let attention: CapturedAttention[] = [];

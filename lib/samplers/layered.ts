@@ -57,6 +57,8 @@ export interface LayeredCombined {
   vRenoise?: Float32Array;
   /** model passes this step beyond the batched one (characteristic guidance) */
   iterations?: number;
+  /** characteristic guidance: false when a sample's solver fell back to CFG */
+  converged?: boolean;
 }
 
 export interface LayeredGuidance {
@@ -83,6 +85,8 @@ export interface LayeredProgress {
   x0: Float32Array;
   /** model passes this step beyond the batched one (characteristic guidance) */
   iterations?: number;
+  /** characteristic guidance: false when a sample's solver fell back to CFG */
+  converged?: boolean;
 }
 
 export interface LayeredSampleOptions {
@@ -288,6 +292,7 @@ export async function sampleLayered(model: LayeredDenoiser, o: LayeredSampleOpti
       steps: o.steps,
       x0,
       ...(r.iterations === undefined ? {} : { iterations: r.iterations }),
+      ...(r.converged === undefined ? {} : { converged: r.converged }),
     });
   }
   return x0;

@@ -45,6 +45,8 @@ export interface StepTiming {
   unetMs: number;
   /** U-Net passes this step (characteristic: fixed-point iterations, each one batched pass) */
   passes: number;
+  /** false when characteristic guidance's solver fell back to CFG this step */
+  converged: boolean;
 }
 
 export interface MethodResult {
@@ -143,6 +145,7 @@ async function main(): Promise<void> {
         cpuMs: (cpuNow() - c0) * 1000,
         unetMs: r.unetMs,
         passes: r.iterations ?? 1,
+        converged: r.converged ?? true,
       };
       steps.push(step);
       log(
