@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
+import emoji_data as emoji  # noqa: E402
 import model as M  # noqa: E402
 from tokenizer import ClipBPE, build_vocab, rows_of  # noqa: E402
 
@@ -28,13 +29,15 @@ VOCAB_WORDS = ' '.join(list(data.COLOURS) + list(data.SHAPES) + list(data.SIZES)
     'a left of above and , on a black background white'])
 
 
-def make_config(single_scale: bool, bpe: ClipBPE) -> dict:
+def make_config(single_scale: bool, bpe: ClipBPE, with_emoji: bool = False) -> dict:
     cfg = copy.deepcopy(M.DEFAULT_CONFIG)
     if single_scale:  # the same blocks on the top scale alone; the down path starts at 64 px
         cfg.update(scales=[64], scale_channels=[12], inner_channels=[24, 48], loss_weights=[1.0])
         cfg['schedule'] = dict(cfg['schedule'], base_size=16)  # the same shifted schedule at 64 px
         cfg['format'] = 'native-diffusion-layered'
     captions = [data.make_scene(0, i).caption for i in range(500)] + [VOCAB_WORDS]
+    if with_emoji:
+        captions += emoji.all_captions()
     cfg['vocab'] = build_vocab(bpe, captions)
     cfg['text']['vocab_size'] = len(cfg['vocab']) + 1
     return cfg
@@ -42,6 +45,21 @@ def make_config(single_scale: bool, bpe: ClipBPE) -> dict:
 
 def encode_batch(bpe: ClipBPE, cfg: dict, captions: list[str]) -> torch.Tensor:
     return torch.tensor([rows_of(bpe.window(c), cfg['vocab']) for c in captions], dtype=torch.long)
+
+
+def mixed_batch(seed: int, start: int, n: int, emoji_frac: float) -> tuple[np.ndarray, list[str]]:
+    """Samples start .. start+n-1: each one an emoji with probability emoji_frac (drawn from seed and index),
+    otherwise the synthetic scene of that index."""
+    imgs, caps = [], []
+    for index in range(start, start + n):
+        if emoji_frac > 0 and np.random.default_rng([seed, index, 1]).random() < emoji_frac:
+            img, cap = emoji.sample(seed, index)
+        else:
+            scene = data.make_scene(seed, index)
+            img, cap = data.render(scene), scene.caption
+        imgs.append(img)
+        caps.append(cap)
+    return np.stack(imgs), caps
 
 
 def noised_batch(cfg: dict, x_top: torch.Tensor, t: torch.Tensor):
@@ -78,6 +96,8 @@ def main() -> None:
                     help='fraction of each batch with t ~ U(0, --low-t-max) instead of U(0, 1): the top scale is '
                          'below SNR 1 for t > 0.1, so uniform t spends 90%% of its samples on its noisy end')
     ap.add_argument('--low-t-max', type=float, default=0.2)
+    ap.add_argument('--emoji-frac', type=float, default=0.0,
+                    help='fraction of samples drawn from the emoji sets (training/fetch_emoji.sh) instead of shapes')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
@@ -87,7 +107,7 @@ def main() -> None:
         ck = torch.load(ckpt_path, weights_only=False)
         cfg = ck['config']
     else:
-        ck, cfg = None, make_config(args.single_scale, bpe)
+        ck, cfg = None, make_config(args.single_scale, bpe, args.emoji_frac > 0)
     net = M.LayeredModel(cfg)
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
@@ -112,7 +132,7 @@ def main() -> None:
     last_save, t0 = time.time(), clock() - elapsed
     running = None
     while clock() - t0 < args.minutes * 60:
-        imgs, caps = data.batch(args.seed, step * args.batch, args.batch)
+        imgs, caps = mixed_batch(args.seed, step * args.batch, args.batch, args.emoji_frac)
         x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         rows = encode_batch(bpe, cfg, caps)
         drop = torch.rand(len(caps)) < args.uncond_prob
