@@ -107,6 +107,40 @@ def evaluate(net, cfg, bpe, n: int, seed: int = 1, size: int = 64, entropy: bool
     return out
 
 
+def evaluate_emoji(net, cfg, bpe, n: int, seed: int = 1, guidance: float = 3.0, **kw) -> dict:
+    """Emoji retrieval: generate from an emoji's name, then rank all emoji images (both styles) by L2 distance
+    at 16 px to the sample; a hit is the prompted emoji at rank 1 (top1) or within the first 5 (top5).
+    Chance level is 1/len(emoji) and 5/len(emoji)."""
+    import emoji_data
+    items = emoji_data.load()
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(items), size=n, replace=False)
+    refs, owner = [], []
+    for k, e in enumerate(items):
+        for img in e.images.values():
+            refs.append(data.area_downsample(img.astype(np.float32), 4).ravel())
+            owner.append(k)
+    refs, owner = np.stack(refs), np.array(owner)
+    uncond = encode_batch(bpe, cfg, [''])
+    top1 = top5 = 0
+    for start in range(0, n, 16):
+        chunk = picks[start:start + 16]
+        caps = [items[k].labels[0] for k in chunk]
+        imgs = to_uint8(sample(net, cfg, encode_batch(bpe, cfg, caps), uncond, seed=start, guidance=guidance, **kw))
+        for img, k in zip(imgs, chunk):
+            d = ((refs - data.area_downsample(img.astype(np.float32), 4).ravel()) ** 2).sum(axis=1)
+            ranked = []
+            for j in np.argsort(d):  # distinct emoji in order of their nearest image
+                if owner[j] not in ranked:
+                    ranked.append(owner[j])
+                if len(ranked) == 5:
+                    break
+            top1 += ranked[0] == k
+            top5 += k in ranked
+    return {'emoji': len(items), 'n': n, 'top1': top1 / n, 'top5': top5 / n,
+            'chance_top1': 1 / len(items), 'chance_top5': 5 / len(items)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument('--run', required=True)
@@ -117,6 +151,8 @@ def main() -> None:
     ap.add_argument('--size', type=int, default=64)
     ap.add_argument('--entropy', action='store_true')
     ap.add_argument('--power', type=float, default=1.0)
+    ap.add_argument('--emoji-eval', type=int, default=0, help='emoji retrieval accuracy over N emoji names')
+    ap.add_argument('--prompts', help="with --grid: 16 prompts separated by ';' instead of held-out scenes")
     args = ap.parse_args()
     torch.set_num_threads(1)
     net, cfg, step = load(args.run)
@@ -126,6 +162,9 @@ def main() -> None:
         from PIL import Image
         scenes = [data.make_scene(1, i) for i in range(16)]
         caps = [s.caption for s in scenes]
+        if args.prompts:
+            caps = (args.prompts.split(';') * 16)[:16]
+            scenes = [None] * 16
         imgs = to_uint8(sample(net, cfg, encode_batch(bpe, cfg, caps), encode_batch(bpe, cfg, ['']),
                                steps=args.steps, guidance=args.guidance, height=args.size, width=args.size,
                                entropy=args.entropy, power=args.power))
@@ -133,7 +172,10 @@ def main() -> None:
         grid = imgs.reshape(4, 4, sz, sz, 3).transpose(0, 2, 1, 3, 4).reshape(4 * sz, 4 * sz, 3)
         Image.fromarray(grid).resize((4 * 128, 4 * 128), Image.NEAREST).save(args.grid)
         for i, (c, img, sc) in enumerate(zip(caps, imgs, scenes)):
-            print(i, c, '->', 'OK' if data.check(img, sc).all_ok else '', [(f.size, f.colour, f.shape) for f in data.detect(img)])
+            ok = 'OK' if sc is not None and data.check(img, sc).all_ok else ''
+            print(i, c, '->', ok, [(f.size, f.colour, f.shape) for f in data.detect(img)])
+    if args.emoji_eval:
+        print(evaluate_emoji(net, cfg, bpe, args.emoji_eval, steps=args.steps, guidance=args.guidance))
     if args.eval:
         print(evaluate(net, cfg, bpe, args.eval, steps=args.steps, guidance=args.guidance, size=args.size,
                        entropy=args.entropy, power=args.power))
