@@ -110,17 +110,20 @@ def evaluate(net, cfg, bpe, n: int, seed: int = 1, size: int = 64, entropy: bool
 def evaluate_emoji(net, cfg, bpe, n: int, seed: int = 1, guidance: float = 3.0, **kw) -> dict:
     """Emoji retrieval: generate from an emoji's name, then rank all emoji images (both styles) by L2 distance
     at 16 px to the sample; a hit is the prompted emoji at rank 1 (top1) or within the first 5 (top5).
-    Chance level is 1/len(emoji) and 5/len(emoji)."""
+    Chance level is 1/len(emoji) and 5/len(emoji). `closer_than` is the mean fraction of the other emoji that are
+    farther from the sample than the prompted one at 4x4 px (colour and coarse layout; chance 0.5)."""
     import emoji_data
     items = emoji_data.load()
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(items), size=n, replace=False)
-    refs, owner = [], []
+    refs, coarse, owner = [], [], []
     for k, e in enumerate(items):
         for img in e.images.values():
             refs.append(data.area_downsample(img.astype(np.float32), 4).ravel())
+            coarse.append(data.area_downsample(img.astype(np.float32), 16).ravel())
             owner.append(k)
-    refs, owner = np.stack(refs), np.array(owner)
+    refs, coarse, owner = np.stack(refs), np.stack(coarse), np.array(owner)
+    closer = []
     uncond = encode_batch(bpe, cfg, [''])
     top1 = top5 = 0
     for start in range(0, n, 16):
@@ -137,7 +140,11 @@ def evaluate_emoji(net, cfg, bpe, n: int, seed: int = 1, guidance: float = 3.0, 
                     break
             top1 += ranked[0] == k
             top5 += k in ranked
-    return {'emoji': len(items), 'n': n, 'top1': top1 / n, 'top5': top5 / n,
+            dc = ((coarse - data.area_downsample(img.astype(np.float32), 16).ravel()) ** 2).sum(axis=1)
+            best = np.full(len(items), np.inf)
+            np.minimum.at(best, owner, dc)
+            closer.append(float((best > best[k]).sum()) / (len(items) - 1))
+    return {'emoji': len(items), 'n': n, 'top1': top1 / n, 'top5': top5 / n, 'closer_than': float(np.mean(closer)),
             'chance_top1': 1 / len(items), 'chance_top5': 5 / len(items)}
 
 
