@@ -5,8 +5,6 @@
 // the U-Net pass with attention capture vs without (interleaved pairs) and the mask/rate computation,
 // since the ≤ 5% S-CFG target is about those. Characteristic guidance reports its fixed-point iterations
 // (U-Net passes) per step. The FMA peak is measured in the same run, so the step rows carry a fraction.
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
@@ -18,6 +16,7 @@ import {
   parseModelBenchFlag,
   parseSize,
 } from './args.js';
+import { runBenchChild } from './child.js';
 import { unetFlops } from './flops.js';
 import type { CaptureResult, GuidanceChildResult, GuidanceTask, MethodResult, MethodSpec } from './guidance-child.js';
 import { type BenchBinding, ensureCheckpoint } from './sd15.js';
@@ -103,26 +102,8 @@ function parse(args: string[]): Options | undefined {
   return o;
 }
 
-function childPath(): string {
-  return fileURLToPath(import.meta.url).replace(/guidance\.(ts|js)$/, 'guidance-child.$1');
-}
-
 function runChild(task: GuidanceTask): Promise<GuidanceChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(childPath(), [JSON.stringify(task)], {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    let result: GuidanceChildResult | undefined;
-    child.on('message', (m) => {
-      result = m as GuidanceChildResult;
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (result && code === 0) resolve(result);
-      else reject(new Error(`bench guidance child failed (exit ${code ?? signal})`));
-    });
-  });
+  return runBenchChild(import.meta.url, 'guidance', task, 'bench guidance child');
 }
 
 const median = (v: number[]): number => {

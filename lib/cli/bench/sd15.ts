@@ -4,10 +4,8 @@
 // the same sizes, a 512² txt2img through loadPipeline (peak RSS vs the weight bytes) and a 1024²
 // generation (peak RSS and the U-Net's arena peak, which must stay far below one N×N matrix).
 // FLOPs come from the graph (flops.ts); the FMA peak is measured in the same run.
-import { fork } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
@@ -20,6 +18,7 @@ import {
   parseModelBenchFlag,
   parseSize,
 } from './args.js';
+import { runBenchChild } from './child.js';
 import { textEncoderFlops, unetFlops, vaeDecoderFlops } from './flops.js';
 import type { ChildResult, ChildTask, OpProfile, Timed } from './sd15-child.js';
 
@@ -100,28 +99,9 @@ export interface BenchBinding {
   fmaPeak(threads: number, ms: number): { gflops: number; cpuGflops: number; isa: string };
 }
 
-function childPath(): string {
-  const self = fileURLToPath(import.meta.url);
-  return self.replace(/sd15\.(ts|js)$/, 'sd15-child.$1');
-}
-
 /** Runs one piece in a fresh child process (same loader flags, e.g. tsx) and returns its result. */
 function runChild(task: ChildTask): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(childPath(), [JSON.stringify(task)], {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    let result: ChildResult | undefined;
-    child.on('message', (m) => {
-      result = m as ChildResult;
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (result && code === 0) resolve(result);
-      else reject(new Error(`bench child "${task.kind}" failed (exit ${code ?? signal})`));
-    });
-  });
+  return runBenchChild(import.meta.url, 'sd15', task, `bench child "${task.kind}"`);
 }
 
 export async function ensureCheckpoint(
