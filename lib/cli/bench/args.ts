@@ -86,6 +86,26 @@ export function parseModelBenchFlag(o: ModelBenchOptions, flag: string, cursor: 
   return true;
 }
 
+/**
+ * Parses a model-bench suite's arguments into `o`: the shared flags, plus the suite's own through `own`
+ * (returns false for a flag it does not know; `ownFlags` names them in the unknown-option message).
+ * Undefined for --help.
+ */
+export function parseModelBenchArgs<T extends ModelBenchOptions>(
+  args: readonly string[],
+  o: T,
+  ownFlags: readonly string[],
+  own: (flag: string, cursor: ArgCursor) => boolean,
+): T | undefined {
+  const cursor = new ArgCursor(args);
+  for (let a = cursor.next(); a !== undefined; a = cursor.next()) {
+    if (a === '--help' || a === '-h') return undefined;
+    if (!own(a, cursor) && !parseModelBenchFlag(o, a, cursor))
+      invalid(`${[...MODEL_BENCH_FLAGS, ...ownFlags].join(', ')} or --width-scale`, 'option', a);
+  }
+  return o;
+}
+
 /** "512" or "640x384": multiples of 8 in 64..4096. */
 export function parseSize(raw: string, flag: string, expected: string): { width: number; height: number } {
   const m = /^(\d+)(?:x(\d+))?$/.exec(raw);

@@ -8,14 +8,7 @@
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
-import {
-  ArgCursor,
-  MODEL_BENCH_FLAGS,
-  type ModelBenchOptions,
-  modelBenchDefaults,
-  parseModelBenchFlag,
-  parseSize,
-} from './args.js';
+import { type ModelBenchOptions, modelBenchDefaults, parseModelBenchArgs, parseSize } from './args.js';
 import { runBenchChild } from './child.js';
 import { unetFlops } from './flops.js';
 import type { CaptureResult, GuidanceChildResult, GuidanceTask, MethodResult, MethodSpec } from './guidance-child.js';
@@ -88,14 +81,12 @@ const HELP = `Usage: native-diffusion bench guidance [--json] [--threads N] [--d
 
 function parse(args: string[]): Options | undefined {
   const o: Options = { ...modelBenchDefaults(3), width: 512, height: 512 };
-  const cursor = new ArgCursor(args);
-  for (let a = cursor.next(); a !== undefined; a = cursor.next()) {
-    if (a === '--help' || a === '-h') return undefined;
-    if (a === '--size')
-      Object.assign(o, parseSize(cursor.value(), a, 'a size like 512 or 640x384 (multiples of 8 in 64..4096)'));
-    else if (!parseModelBenchFlag(o, a, cursor))
-      invalid(`${[...MODEL_BENCH_FLAGS, '--size'].join(', ')} or --width-scale`, 'option', a);
-  }
+  const parsed = parseModelBenchArgs(args, o, ['--size'], (a, cursor) => {
+    if (a !== '--size') return false;
+    Object.assign(o, parseSize(cursor.value(), a, 'a size like 512 or 640x384 (multiples of 8 in 64..4096)'));
+    return true;
+  });
+  if (!parsed) return undefined;
   const known = METHODS.map((m) => m.label);
   for (const m of o.only)
     if (!known.includes(m)) invalid(`methods among ${known.join(', ')}`, '--only', o.only.join(','));

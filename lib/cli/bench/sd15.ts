@@ -10,14 +10,7 @@ import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
 import { writeCheckpoint } from '../make-checkpoint.js';
-import {
-  ArgCursor,
-  MODEL_BENCH_FLAGS,
-  type ModelBenchOptions,
-  modelBenchDefaults,
-  parseModelBenchFlag,
-  parseSize,
-} from './args.js';
+import { type ModelBenchOptions, modelBenchDefaults, parseModelBenchArgs, parseSize } from './args.js';
 import { runBenchChild } from './child.js';
 import { textEncoderFlops, unetFlops, vaeDecoderFlops } from './flops.js';
 import type { ChildResult, ChildTask, OpProfile, Timed } from './sd15-child.js';
@@ -63,7 +56,7 @@ const HELP = `Usage: native-diffusion bench sd15 [--json] [--threads N] [--dtype
   --width-scale S  narrow every width of the generated model (0 < S <= 1; for tests, not a benchmark)`;
 
 function parse(args: string[]): Options | undefined {
-  const o: Options = {
+  const defaults: Options = {
     ...modelBenchDefaults(2),
     skip1024: false,
     profile: false,
@@ -73,26 +66,19 @@ function parse(args: string[]): Options | undefined {
       { width: 640, height: 384 },
     ],
   };
-  const cursor = new ArgCursor(args);
-  for (let a = cursor.next(); a !== undefined; a = cursor.next()) {
-    if (a === '--help' || a === '-h') return undefined;
-    if (a === '--skip-1024') o.skip1024 = true;
-    else if (a === '--profile') o.profile = true;
+  return parseModelBenchArgs(args, defaults, ['--skip-1024', '--sizes', '--profile'], (a, cursor) => {
+    if (a === '--skip-1024') defaults.skip1024 = true;
+    else if (a === '--profile') defaults.profile = true;
     else if (a === '--sizes') {
       const raw = cursor.value();
       const expected = 'sizes like 512x512,640x384 (multiples of 8 in 64..4096)';
-      o.sizes = raw.split(',').map((s) => {
+      defaults.sizes = raw.split(',').map((s) => {
         if (!/^\d+x\d+$/.test(s)) invalid(expected, a, raw);
         return parseSize(s, a, expected);
       });
-    } else if (!parseModelBenchFlag(o, a, cursor))
-      invalid(
-        `${[...MODEL_BENCH_FLAGS, '--skip-1024', '--sizes', '--profile'].join(', ')} or --width-scale`,
-        'option',
-        a,
-      );
-  }
-  return o;
+    } else return false;
+    return true;
+  });
 }
 
 export interface BenchBinding {
