@@ -96,6 +96,7 @@ test('decode inverts encode for plain text', (t) => {
 
 test('ftfy-like clean-up: entities, ligatures, full width, quotes, mojibake, controls, whitespace', (t) => {
   t.is(unescapeHtml('&amp; &lt; &#39; &#x41; &AMP; &unknown; &#xD800;'), "& < ' A & &unknown; \ufffd");
+  t.is(unescapeHtml('&constructor; &toString; &zwj;'), '&constructor; &toString; \u200d');
   t.is(fixTextLikeFtfy('&lt;b&gt; <i>'), '&lt;b&gt; <i>', 'a line with < is not unescaped');
   t.is(fixTextLikeFtfy('&amp;amp;'), '&', 'repeated until stable');
   t.is(cleanFtfy('\ufb01ne \ufb02ow'), 'fine flow');

@@ -12,7 +12,24 @@
 //   do_split_on_punc=False): drops control/format characters (so a zero-width joiner disappears),
 //   maps Unicode spaces to ' ', puts spaces around CJK ideographs, NFC, lower-cases per word. It does
 //   not unescape HTML.
-import { HTML5_ENTITIES } from './html-entities.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tokenizerDataDir } from './data-dir.js';
+
+let htmlEntities: ReadonlyMap<string, string> | undefined;
+
+/**
+ * The WHATWG HTML5 named character references ftfy's unescape_html uses (every name ending in ';', plus
+ * ftfy's upper-case variants), keyed without '&' and ';': models/tokenizers/html5-entities.json, generated
+ * from Python's html.entities.html5. Read on the first named reference, not at start-up.
+ */
+function html5Entities(): ReadonlyMap<string, string> {
+  // A Map, so that names like "constructor" are not found on Object.prototype.
+  htmlEntities ??= new Map(
+    Object.entries(JSON.parse(readFileSync(join(tokenizerDataDir(), 'html5-entities.json'), 'utf8')) as object),
+  );
+  return htmlEntities;
+}
 
 /** Python `str.isspace()` characters (what `re`'s `\s` and `str.split()` use on str). */
 const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
@@ -51,7 +68,7 @@ function numericCharref(num: number): string {
 /** ftfy's `unescape_html`: `&#?[0-9A-Za-z]{1,24};` references; unknown or partial ones stay as written. */
 export function unescapeHtml(text: string): string {
   return text.replace(/&#?[0-9A-Za-z]{1,24};/g, (ref) => {
-    if (ref[1] !== '#') return HTML5_ENTITIES[ref.slice(1, -1)] ?? ref;
+    if (ref[1] !== '#') return html5Entities().get(ref.slice(1, -1)) ?? ref;
     const m = /^&#(?:([0-9]+)|[xX]([0-9a-fA-F]+));$/.exec(ref);
     if (!m) return ref;
     const num = m[1] !== undefined ? Number.parseInt(m[1], 10) : Number.parseInt(m[2], 16);

@@ -11,10 +11,10 @@
 // 4. Ids are truncated to 75, wrapped in 49406 ... 49407 and padded to 77; the attention mask is 1 on the
 //    real tokens (start and end included) and 0 on padding.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { invalid } from '../errors.js';
 import { cleanBasic, cleanFtfy } from './clean.js';
+import { tokenizerDataDir } from './data-dir.js';
 
 export const START_OF_TEXT = '<|startoftext|>';
 export const END_OF_TEXT = '<|endoftext|>';
@@ -62,7 +62,7 @@ const CACHE_LIMIT = 50_000;
 
 /** Default location of the shipped vocabulary: <package>/models/tokenizers/clip (from lib/ or dist/). */
 export function defaultClipVocabDir(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'tokenizers', 'clip');
+  return join(tokenizerDataDir(), 'clip');
 }
 
 export class ClipTokenizer {
