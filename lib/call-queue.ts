@@ -8,10 +8,6 @@ export class CallQueue {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Throws ERR_DISPOSED once closed (call it before queueing, and again inside the queued call). */
   check(): void {
     if (this.#closed) throw new DiffusionError('ERR_DISPOSED', 'This pipeline has been disposed');

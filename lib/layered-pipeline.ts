@@ -13,12 +13,11 @@ import { layeredGuidance } from './guidance/layered.js';
 import { GeneratedImage } from './image/image.js';
 import { type LayeredModel, loadLayeredModel } from './loading/layered.js';
 import { readSafetensorsHeader } from './loading/safetensors.js';
-import { packageRoot } from './native/load.js';
+import { packageRoot, packageVersion } from './native/load.js';
 import { TorchGenerator } from './noise/torch-rng.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { layeredUnit, sampleLayered, toRgbBytes } from './samplers/layered.js';
 
-const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const MAX_SIDE = 4096;
 
 /** The embedded default model's folder. */
@@ -228,7 +227,7 @@ export class LayeredPipeline implements PipelineLike {
     if (g.schedule !== 'constant') fields.push(['Guidance schedule', g.schedule]);
     if (g.rescale > 0) fields.push(['Guidance rescale', g.rescale]);
     fields.push(['Attention scaling', o.entropy ? 'entropy' : 'none']);
-    fields.push(['Version', `native-diffusion ${VERSION}`]);
+    fields.push(['Version', `native-diffusion ${packageVersion}`]);
     const neg = o.negativePrompt ? `\nNegative prompt: ${o.negativePrompt}` : '';
     return `${o.prompt}${neg}\n${fields.map(([k, v]) => `${k}: ${v}`).join(', ')}`;
   }

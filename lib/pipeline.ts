@@ -2,8 +2,6 @@
 // The denoising loop runs here, in TypeScript: per model call it awaits one native U-Net evaluation
 // (both CFG halves batched, off the main thread), combines guidance and applies the sampler step —
 // the latent is ~16K floats at 512², so this arithmetic is microseconds against seconds of U-Net.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
 import { abortError, CallQueue } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
@@ -15,7 +13,7 @@ import { decodedToRGB, GeneratedImage } from './image/image.js';
 import { isLayeredModelDir, type LayeredPipeline, loadLayeredPipeline } from './layered-pipeline.js';
 import { type DetectedModel, detectModel } from './loading/detect.js';
 import type { ModelConfig } from './loading/types.js';
-import { packageRoot } from './native/load.js';
+import { packageVersion } from './native/load.js';
 import { ClipTextEncoder } from './native/text-encoder.js';
 import { NativeUNet } from './native/unet.js';
 import { Vae } from './native/vae.js';
@@ -26,8 +24,6 @@ import { createSampler, samplerForDiffusersClass } from './samplers/index.js';
 import { matchChunkCounts, type PromptChunk, promptToChunks } from './text/prompt.js';
 import { applyChunkWeights } from './text/weighting.js';
 import { ClipTokenizer } from './tokenizer/clip-bpe.js';
-
-const VERSION = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
@@ -260,7 +256,7 @@ export class Pipeline implements PipelineLike {
     if (o.attentionScaling !== 'auto') fields.push(['Attention scaling', o.attentionScaling]);
     if (o.clipSkip > 0) fields.push(['Clip skip', o.clipSkip + 1]);
     if (o.sampler === 'ddim' && o.eta > 0) fields.push(['Eta', o.eta]);
-    fields.push(['Version', `native-diffusion ${VERSION}`]);
+    fields.push(['Version', `native-diffusion ${packageVersion}`]);
     const neg = o.negativePrompt ? `\nNegative prompt: ${o.negativePrompt}` : '';
     return `${o.prompt}${neg}\n${fields.map(([k, v]) => `${k}: ${v}`).join(', ')}`;
   }

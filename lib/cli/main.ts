@@ -4,26 +4,19 @@
 // new subcommand (generate as the default command, bench, serve, ...) is a new file and no shared
 // list is edited. A module registering the default command passes `{ isDefault: true }` to
 // program.command().
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { DiffusionError } from '../errors.js';
+import { packageVersion } from '../native/load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-function packageVersion(): string {
-  try {
-    return JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 export async function buildProgram(): Promise<Command> {
   const program = new Command('native-diffusion')
     .description('Text-to-image diffusion models (Stable Diffusion 1.x/2.x) on the CPU')
-    .version(packageVersion())
+    .version(packageVersion)
     .showHelpAfterError();
   // .js under dist/, .ts when run from source with tsx
   const ext = extname(fileURLToPath(import.meta.url));

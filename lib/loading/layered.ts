@@ -94,7 +94,8 @@ export class LayeredModel {
 
   /**
    * CLIP ids [batch, 77] of prompts: start, BPE ids, end, padded with end (SD1 style). Ids outside the model's
-   * vocabulary are dropped (its "unknown" row was never trained), so "a photorealistic red apple" reads as "a red apple".
+   * vocabulary are dropped (its "unknown" row was never trained), so "a photorealistic red apple" reads as
+   * "a red apple".
    */
   tokenize(prompts: string[]): Int32Array {
     const n = this.config.text.max_positions;

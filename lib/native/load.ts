@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,10 @@ import { DiffusionError } from '../errors.js';
 const require = createRequire(import.meta.url);
 /** Package root: dist/native/load.js and lib/native/load.ts both sit two levels below it. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** This package's version (package.json), read once. */
+export const packageVersion: string = (
+  JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
+).version;
 
 let cached: unknown;
 

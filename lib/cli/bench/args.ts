@@ -64,7 +64,7 @@ export function modelBenchDefaults(steps: number): ModelBenchOptions {
   };
 }
 
-export const MODEL_BENCH_FLAGS = ['--json', '--threads', '--dtype', '--cache', '--steps', '--cpu-time', '--only'];
+const MODEL_BENCH_FLAGS = ['--json', '--threads', '--dtype', '--cache', '--steps', '--cpu-time', '--only'];
 
 /** Applies one of the shared flags; false when `flag` is not one of them. */
 export function parseModelBenchFlag(o: ModelBenchOptions, flag: string, cursor: ArgCursor): boolean {

@@ -56,7 +56,7 @@ const HELP = `Usage: native-diffusion bench sd15 [--json] [--threads N] [--dtype
   --width-scale S  narrow every width of the generated model (0 < S <= 1; for tests, not a benchmark)`;
 
 function parse(args: string[]): Options | undefined {
-  const defaults: Options = {
+  const o: Options = {
     ...modelBenchDefaults(2),
     skip1024: false,
     profile: false,
@@ -66,13 +66,13 @@ function parse(args: string[]): Options | undefined {
       { width: 640, height: 384 },
     ],
   };
-  return parseModelBenchArgs(args, defaults, ['--skip-1024', '--sizes', '--profile'], (a, cursor) => {
-    if (a === '--skip-1024') defaults.skip1024 = true;
-    else if (a === '--profile') defaults.profile = true;
+  return parseModelBenchArgs(args, o, ['--skip-1024', '--sizes', '--profile'], (a, cursor) => {
+    if (a === '--skip-1024') o.skip1024 = true;
+    else if (a === '--profile') o.profile = true;
     else if (a === '--sizes') {
       const raw = cursor.value();
       const expected = 'sizes like 512x512,640x384 (multiples of 8 in 64..4096)';
-      defaults.sizes = raw.split(',').map((s) => {
+      o.sizes = raw.split(',').map((s) => {
         if (!/^\d+x\d+$/.test(s)) invalid(expected, a, raw);
         return parseSize(s, a, expected);
       });
