@@ -116,33 +116,33 @@ def evaluate_emoji(net, cfg, bpe, n: int, seed: int = 1, guidance: float = 3.0, 
     items = emoji_data.load()
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(items), size=n, replace=False)
-    refs, coarse, owner = [], [], []
+    fine, coarse, owner = [], [], []
     for k, e in enumerate(items):
         for img in e.images.values():
-            refs.append(data.area_downsample(img.astype(np.float32), 4).ravel())
+            fine.append(data.area_downsample(img.astype(np.float32), 4).ravel())
             coarse.append(data.area_downsample(img.astype(np.float32), 16).ravel())
             owner.append(k)
-    refs, coarse, owner = np.stack(refs), np.stack(coarse), np.array(owner)
-    closer = []
+    fine, coarse, owner = np.stack(fine), np.stack(coarse), np.array(owner)
+
+    def per_emoji(refs: np.ndarray, img: np.ndarray, k: int) -> np.ndarray:
+        # squared L2 from the sample to each emoji's nearest image (either style), at refs' resolution
+        d = ((refs - data.area_downsample(img.astype(np.float32), k).ravel()) ** 2).sum(axis=1)
+        best = np.full(len(items), np.inf)
+        np.minimum.at(best, owner, d)
+        return best
+
     uncond = encode_batch(bpe, cfg, [''])
     top1 = top5 = 0
+    closer = []
     for start in range(0, n, 16):
         chunk = picks[start:start + 16]
         caps = [items[k].labels[0] for k in chunk]
         imgs = to_uint8(sample(net, cfg, encode_batch(bpe, cfg, caps), uncond, seed=start, guidance=guidance, **kw))
         for img, k in zip(imgs, chunk):
-            d = ((refs - data.area_downsample(img.astype(np.float32), 4).ravel()) ** 2).sum(axis=1)
-            ranked = []
-            for j in np.argsort(d):  # distinct emoji in order of their nearest image
-                if owner[j] not in ranked:
-                    ranked.append(owner[j])
-                if len(ranked) == 5:
-                    break
+            ranked = np.argsort(per_emoji(fine, img, 4), kind='stable')[:5]
             top1 += ranked[0] == k
             top5 += k in ranked
-            dc = ((coarse - data.area_downsample(img.astype(np.float32), 16).ravel()) ** 2).sum(axis=1)
-            best = np.full(len(items), np.inf)
-            np.minimum.at(best, owner, dc)
+            best = per_emoji(coarse, img, 16)
             closer.append(float((best > best[k]).sum()) / (len(items) - 1))
     return {'emoji': len(items), 'n': n, 'top1': top1 / n, 'top5': top5 / n, 'closer_than': float(np.mean(closer)),
             'chance_top1': 1 / len(items), 'chance_top5': 5 / len(items)}
