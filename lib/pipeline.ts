@@ -3,6 +3,7 @@
 // (both CFG halves batched, off the main thread), combines guidance and applies the sampler step —
 // the latent is ~16K floats at 512², so this arithmetic is microseconds against seconds of U-Net.
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
+import { concat } from './arrays.js';
 import { abortError, CallQueue } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
 import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
@@ -24,13 +25,6 @@ import { createSampler, samplerForDiffusersClass } from './samplers/index.js';
 import { matchChunkCounts, type PromptChunk, promptToChunks } from './text/prompt.js';
 import { applyChunkWeights } from './text/weighting.js';
 import { ClipTokenizer } from './tokenizer/clip-bpe.js';
-
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
 
 function defaultSampler(config: ModelConfig): SamplerName {
   return (samplerForDiffusersClass(config.scheduler.className) ??
