@@ -2,7 +2,7 @@
 // models once, start the service or the worker, shut down gracefully on SIGINT/SIGTERM.
 import type { LoadOptions, PipelineLike } from '../../lib/api.js';
 import { DiffusionError } from '../../lib/errors.js';
-import { loadPipeline } from '../../lib/pipeline.js';
+import { loadPipeline } from '../../lib/load-pipeline.js';
 import { createService } from './app.js';
 import { type JobBackend, LocalBackend } from './jobs.js';
 import { RedisBackend } from './redis-backend.js';

@@ -3,12 +3,13 @@
 // Returns the model output the sampler steps with (and, for CFG++, the unconditional output).
 import { concat } from '../arrays.js';
 import type { PredictionType } from '../loading/types.js';
-import { type CapturedAttention, type NativeUNet, scfgLayers, type UNetForwardOptions } from '../native/unet.js';
+import type { CapturedAttention, NativeUNet, UNetForwardOptions } from '../native/unet.js';
 import { cfg } from './cfg.js';
 import { characteristicStep } from './characteristic-step.js';
 import type { GuidanceMethod } from './methods.js';
 import { rescaleGuidance } from './rescale.js';
 import { scfg } from './scfg.js';
+import { scfgLayers } from './scfg-layers.js';
 
 export interface GuidedCallInput {
   unet: NativeUNet;

@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { DiffusionError } from '../../errors.js';
+import { loadPipeline } from '../../load-pipeline.js';
 import { type GenerateOptions, GUIDANCE_METHODS } from '../../options.js';
-import { loadPipeline } from '../../pipeline.js';
 
 interface GenerateFlags {
   model?: string;
