@@ -2,8 +2,8 @@
 // t' = t − T/N (diffusers uses T // N whatever the spacing), ᾱ_{t'<0} = 1 (set_alpha_to_one) or ᾱ_0.
 // CFG++ (docs/design.md §5.4): x̂0 from the λ-guided output, ε̂ from the unconditional one.
 import { ddimTimesteps } from '../schedules/index.js';
+import { TimestepSampler } from './bases.js';
 import { clamp, lincomb, type Resolved, type StepExtras, splitVP } from './common.js';
-import { TimestepSampler } from './families.js';
 
 const f32 = Math.fround;
 

@@ -15,8 +15,9 @@
 //   x' = α'·x̂0_λ,i + σ_t'·ε_u,i + α'(1 − e^{−h})·(x̂0_λ,i − x̂0_u,i−1)/(2r)     (second-order steps)
 //   x' = α'·x̂0_λ,i + σ_t'·ε_u,i                                                 (first-order steps)
 // λ = 0 reproduces the plain sampler on the unconditional output exactly.
+
+import { DpmSampler, vpOfSigma } from './bases.js';
 import { lincomb, type Resolved, type StepExtras } from './common.js';
-import { DpmSampler, vpOfSigma } from './families.js';
 
 /** 'dpmpp-2m' and 'dpmpp-2m-sde' (the table's row name picks the algorithm). */
 export class DpmSolverMultistepSampler extends DpmSampler {

@@ -3,8 +3,9 @@
 // the last one included (where σ_up = 0), so `drawsNoise` is always true to keep the generator in step.
 // `eta` scales σ_up as k-diffusion's sample_euler_ancestral (1 = diffusers).
 // CFG++ (docs/design.md §5.4): x_{i+1} = x̂0_λ + σ_down·ε_u + σ_up·z.
+
+import { KDiffusionSampler } from './bases.js';
 import { denoisedVE, lincomb, type StepExtras } from './common.js';
-import { KDiffusionSampler } from './families.js';
 
 /** k-diffusion's get_ancestral_step; η = 1 is diffusers' EulerAncestralDiscreteScheduler. */
 export function ancestralStep(from: number, to: number, eta = 1): { up: number; down: number } {

@@ -1,8 +1,9 @@
 // Euler (EulerDiscreteScheduler, Karras et al. 2022 Alg. 2 without churn), with CFG++ (docs/design.md §5.4):
 // plain:  x_{i+1} = x_i + (σ_{i+1} − σ_i)·(x_i − x̂0)/σ_i
 // CFG++:  x_{i+1} = x̂0_λ + σ_{i+1}·ε_u,  ε_u = (x_i − x̂0_u)/σ_i  (= the unconditional ε for ε-models)
+
+import { KDiffusionSampler } from './bases.js';
 import { denoisedVE, lincomb, type StepExtras } from './common.js';
-import { KDiffusionSampler } from './families.js';
 
 export class EulerSampler extends KDiffusionSampler {
   protected advance(m: Float32Array, i: number, x: Float32Array, extras: StepExtras): Float32Array {

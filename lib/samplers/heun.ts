@@ -2,8 +2,8 @@
 // 2k+1 evaluates the model at the predicted point (timestep t_{k+1}) and averages the two slopes. The last
 // step (to σ = 0) is Euler only.
 import type { SigmaPlan } from '../schedules/index.js';
+import { KDiffusionSampler } from './bases.js';
 import { denoisedVE, lincomb, type Resolved, type StepExtras } from './common.js';
-import { KDiffusionSampler } from './families.js';
 
 /** Per-call tables as diffusers keeps them: σ_0, σ_1, σ_1, σ_2, σ_2, ..., σ_{N−1}, σ_{N−1}, 0 (timesteps alike). */
 function repeatInner(plan: SigmaPlan): SigmaPlan {

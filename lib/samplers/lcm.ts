@@ -2,9 +2,9 @@
 // fresh noise (every step but the last, which returns the denoised sample).
 // c_skip = σ_d²/((10t)² + σ_d²), c_out = 10t/√((10t)² + σ_d²), σ_d = 0.5 (timestep_scaling 10).
 import { lcmTimesteps } from '../schedules/index.js';
+import { TimestepSampler } from './bases.js';
 import { clamp, lincomb, type Resolved, type StepExtras, splitVP } from './common.js';
 import { alphaProd } from './ddim.js';
-import { TimestepSampler } from './families.js';
 
 const f32 = Math.fround;
 

@@ -2,8 +2,9 @@
 // The coefficient of derivative j is ∫_{σ_i}^{σ_{i+1}} ℓ_j(τ) dτ with ℓ_j the Lagrange basis over the last
 // (up to 4) σs. diffusers integrates it with scipy's quad (epsrel 1e-4, float32 integrand); the integrand is a
 // polynomial of degree ≤ 3, so an 8-point Gauss–Legendre rule is exact here up to float64 rounding.
+
+import { KDiffusionSampler } from './bases.js';
 import { denoisedVE, lincomb, type StepExtras } from './common.js';
-import { KDiffusionSampler } from './families.js';
 
 const GL_NODES = [
   -0.9602898564975363, -0.7966664774136267, -0.525532409916329, -0.1834346424956498, 0.1834346424956498,

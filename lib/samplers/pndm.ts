@@ -2,9 +2,9 @@
 // 901→801 with ε_0; call 1 re-evaluates at 801 and redoes 901→801 with (ε_0 + ε_1)/2 (Heun-like); later calls
 // use the Adams–Bashforth combinations of the last 2, 3, 4 ε. The transfer is PNDM's φ (eq. 11 of the paper).
 import { pndmTimesteps } from '../schedules/index.js';
+import { TimestepSampler } from './bases.js';
 import { lincomb, type Resolved, type StepExtras } from './common.js';
 import { alphaProd } from './ddim.js';
-import { TimestepSampler } from './families.js';
 
 const f32 = Math.fround;
 

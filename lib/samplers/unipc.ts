@@ -5,8 +5,9 @@
 //                     − α_t·B·(ρ_c,0·D1 + ρ_c,last·(m_t − m0)),  ρ_c solves R·ρ = b (order 1: ρ = ½)
 // with b_k = h·φ_k-style coefficients exactly as diffusers builds them. The order drops to 1 on the first step
 // (warm-up) and on the last (lower_order_final).
+
+import { DpmSampler, vpOfSigma } from './bases.js';
 import { lincomb, type StepExtras } from './common.js';
-import { DpmSampler, vpOfSigma } from './families.js';
 
 /** diffusers' b vector: b_k = h_phi_k·k!/B_h for k = 1..order (hh = −h, bh2). */
 function bCoefficients(hh: number, order: number): number[] {
