@@ -1,4 +1,4 @@
-// The public shapes of the pipeline API (lib/pipeline.ts implements them).
+// The public shapes of the pipeline API (lib/pipeline.ts and lib/layered-pipeline.ts implement them).
 import type { GeneratedImage } from './image/image.js';
 import type { ModelConfig, ModelFamily, PredictionType } from './loading/types.js';
 import type { GenerateOptions } from './options.js';
