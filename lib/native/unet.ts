@@ -2,6 +2,7 @@
 import { callNative, DiffusionError, fromNative, invalid } from '../errors.js';
 import type { ScfgLayerAttention } from '../guidance/scfg.js';
 import type { UNetConfig, WeightMap } from '../loading/types.js';
+import { withCancel } from './cancel.js';
 import { loadBinding } from './load.js';
 import { type NativeWeights, toNativeWeights } from './weights.js';
 
@@ -26,6 +27,8 @@ export interface UNetForwardOptions {
   nativeLatentSize?: { h: number; w: number };
   /** S-CFG: also return head-averaged attention probabilities at 1/4 and 1/8 of the latent side + middle */
   captureAttention?: boolean;
+  /** Stops the forward between U-Net blocks (rejects with ERR_ABORTED). */
+  signal?: AbortSignal;
 }
 
 export interface CapturedAttention {
@@ -50,7 +53,7 @@ interface NativeUNetHandle {
     timesteps: Float64Array | number[] | number,
     context: Float32Array,
     contextShape: number[],
-    options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean },
+    options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean; cancel?: Int32Array },
   ): Promise<Float32Array | UNetOutputWithAttention>;
   dispose(): void;
   stats(): { disposed: boolean; peakActivationBytes: number };
@@ -87,18 +90,21 @@ export class NativeUNet {
   async forward(inputs: UNetInputs, options: UNetForwardOptions = {}): Promise<Float32Array | UNetOutputWithAttention> {
     const handle = this.#handle;
     if (!handle) throw new DiffusionError('ERR_DISPOSED', 'This UNet was disposed');
-    try {
-      return await handle.forward(
-        inputs.sample,
-        inputs.sampleShape,
-        inputs.timesteps,
-        inputs.context,
-        inputs.contextShape,
-        options,
-      );
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const { signal, ...native } = options;
+    return withCancel(signal, async (cancel) => {
+      try {
+        return await handle.forward(
+          inputs.sample,
+          inputs.sampleShape,
+          inputs.timesteps,
+          inputs.context,
+          inputs.contextShape,
+          cancel ? { ...native, cancel } : native,
+        );
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
   }
 
   /** The native object, for bindings that take a UNet (they recognise it by its N-API type tag). */

@@ -3,19 +3,18 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu/ops.h"
 
 namespace nd::models::layered {
 
 namespace {
 
-cpu::WeightRef ref(const Tensor& t) { return cpu::WeightRef{t.data, t.dtype}; }
+WeightRef ref(const Tensor& t) { return WeightRef{t.data, t.dtype}; }
 
 // GroupNorm `name` over x (optionally fused SiLU) into a new buffer.
 Buffer group_norm(Net& n, const std::string& name, const Buffer& x, float eps, bool silu) {
   Buffer y(x.shape);
   const int64_t C = x.dim(1);
-  cpu::group_norm(n.pool, x.data(), y.data(), x.dim(0), C, x.dim(2) * x.dim(3), n.groups,
+  n.be.group_norm(n.pool, x.data(), y.data(), x.dim(0), C, x.dim(2) * x.dim(3), n.groups,
                   n.w.f32(name + ".weight").data(), n.w.f32(name + ".bias").data(), eps, silu);
   return y;
 }
@@ -34,7 +33,7 @@ Buffer attention(Net& n, const std::string& p, const float* x, int64_t B, int64_
   Buffer k = linear(n, p + ".to_k", kv, B * M, D, C, false);  // [B, M, C]
   Buffer v = linear(n, p + ".to_v", kv, B * M, D, C, false);  // [B, M, C]
   Buffer o(Shape{B, N, C});
-  cpu::AttentionArgs a;
+  AttentionArgs a;
   a.q = q.data(), a.k = k.data(), a.v = v.data(), a.out = o.data();
   a.batch = B, a.heads = attention_heads(C, n.head_dim), a.nq = N, a.nk = M;
   a.head_dim = attention_head_size(C, n.head_dim);
@@ -43,12 +42,12 @@ Buffer attention(Net& n, const std::string& p, const float* x, int64_t B, int64_
   a.k_batch = a.v_batch = M * C;
   a.scale = scale;
   a.probs_mean = probs_mean;  // [B, N, M] when capturing (S-CFG)
-  cpu::attention(n.pool, a);
+  n.be.attention(n.pool, a);
   return linear(n, p + ".to_out.0", o.data(), B * N, C, C);  // [B, N, C]
 }
 
 void layer_norm(Net& n, const std::string& name, const float* x, float* y, int64_t M, int64_t C) {
-  cpu::layer_norm(n.pool, x, y, M, C, n.w.f32(name + ".weight").data(), n.w.f32(name + ".bias").data(), 1e-5f);
+  n.be.layer_norm(n.pool, x, y, M, C, n.w.f32(name + ".weight").data(), n.w.f32(name + ".bias").data(), 1e-5f);
 }
 
 }  // namespace
@@ -62,7 +61,7 @@ Buffer conv(Net& n, const std::string& name, const Buffer& x, int64_t cout, int 
                   std::to_string(bias.size()));
   const int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
   Buffer y(Shape{B, cout, Ho, Wo});
-  cpu::conv2d(n.pool, x.data(), B, C, H, W, ref(wt), cout, k, k, stride, pad, bias.data(), y.data());
+  n.be.conv2d(n.pool, x.data(), B, C, H, W, ref(wt), cout, k, k, stride, pad, bias.data(), y.data());
   return y;
 }
 
@@ -77,7 +76,7 @@ Buffer linear(Net& n, const std::string& name, const float* x, int64_t M, int64_
     b = bv.data();
   }
   Buffer y(Shape{M, N});
-  cpu::linear(n.pool, x, M, K, K, ref(wt), N, b, y.data(), N);
+  n.be.linear(n.pool, x, M, K, K, ref(wt), N, b, y.data(), N);
   return y;
 }
 
@@ -108,9 +107,9 @@ Buffer res_block(Net& n, const std::string& p, const Buffer& x, const Buffer& em
   h = conv(n, p + ".out_layers.3", h, cout, 3, 1, 1);  // [B, Cout, H, W]
   if (x.dim(1) != cout) {
     Buffer s = conv(n, p + ".skip_connection", x, cout, 1, 1, 0);  // [B, Cout, H, W]
-    cpu::add(n.pool, h.data(), s.data(), h.data(), h.numel());
+    n.be.add(n.pool, h.data(), s.data(), h.data(), h.numel());
   } else {
-    cpu::add(n.pool, h.data(), x.data(), h.data(), h.numel());
+    n.be.add(n.pool, h.data(), x.data(), h.data(), h.numel());
   }
   return h;
 }
@@ -138,26 +137,26 @@ Buffer spatial_transformer(Net& n, const std::string& p, const Buffer& x, const 
   layer_norm(n, blk + ".norm1", tok.data(), tmp.data(), B * N, C);
   Buffer a = attention(n, blk + ".attn1", tmp.data(), B, N, C, tmp.data(), N, C, self_scale,
                        capture_into(".attn1", false, N));  // [B, N, C]
-  cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
+  n.be.add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   layer_norm(n, blk + ".norm2", tok.data(), tmp.data(), B * N, C);
   a = attention(n, blk + ".attn2", tmp.data(), B, N, C, ctx, n_ctx, ctx_dim, cross_scale,
                 capture_into(".attn2", true, n_ctx));  // [B, N, C]
-  cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
+  n.be.add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   layer_norm(n, blk + ".norm3", tok.data(), tmp.data(), B * N, C);
   Buffer g = linear(n, blk + ".ff.net.0.proj", tmp.data(), B * N, C, 8 * C);  // [B, N, 8C]
   Buffer gg(Shape{B * N, 4 * C});
-  cpu::geglu(n.pool, g.data(), gg.data(), B * N, 4 * C);         // [B, N, 4C]
+  n.be.geglu(n.pool, g.data(), gg.data(), B * N, 4 * C);         // [B, N, 4C]
   a = linear(n, blk + ".ff.net.2", gg.data(), B * N, 4 * C, C);  // [B, N, C]
-  cpu::add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
+  n.be.add(n.pool, tok.data(), a.data(), tok.data(), tok.numel());
   transpose_last2(tok.data(), h.data(), B, N, C);  // [B, C, H, W]
   Buffer y = conv(n, p + ".proj_out", h, C, 1, 1, 0);
-  cpu::add(n.pool, y.data(), x.data(), y.data(), y.numel());
+  n.be.add(n.pool, y.data(), x.data(), y.data(), y.numel());
   return y;
 }
 
 Buffer upsample(Net& n, const std::string& p, const Buffer& x, int64_t cout) {
   Buffer u(Shape{x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
-  cpu::upsample_nearest2x(n.pool, x.data(), u.data(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3));  // [B, C, 2H, 2W]
+  n.be.upsample_nearest2x(n.pool, x.data(), u.data(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3));  // [B, C, 2H, 2W]
   return conv(n, p + ".conv", u, cout, 3, 1, 1);                                                 // [B, Cout, 2H, 2W]
 }
 

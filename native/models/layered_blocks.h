@@ -1,9 +1,11 @@
-// The layered U-Net's building blocks over cpu/ops.h (LDM names: ResBlock in_layers/emb_layers/out_layers/
+// The layered U-Net's building blocks over the backend interface (backend/backend.h) (LDM names: ResBlock in_layers/emb_layers/out_layers/
 // skip_connection, SpatialTransformer norm/proj_in/transformer_blocks.0/proj_out). Activations are f32 NCHW Buffers.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+#include "core/cancel.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
 #include "models/weights.h"
@@ -19,6 +21,7 @@ struct Capture {
 };
 
 struct Net {
+  const Backend& be;
   ThreadPool& pool;
   const WeightStore& w;
   int groups;

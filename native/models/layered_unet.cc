@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "core/json.h"
-#include "cpu/ops.h"
 #include "models/layered_blocks.h"
 
 namespace nd::models {
@@ -119,21 +118,22 @@ LayeredConfig parse_layered_config(const std::string& text) {
   return c;
 }
 
-LayeredUNet::LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config, int threads)
-    : w_(std::move(weights)), cfg_(std::move(config)), pool_(threads) {
+LayeredUNet::LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config)
+    : w_(std::move(weights)), cfg_(std::move(config)), be_(default_backend()) {
   // Fail at load, not at the first call, when the checkpoint is not this architecture.
   w_->get(std::string(kUnet) + "conv_in.0.weight", Shape{cfg_.scale_channels[0], cfg_.in_channels, 3, 3});
   w_->get(std::string(kText) + "embeddings.token_embedding.weight", Shape{cfg_.text.vocab_size, cfg_.text.width});
 }
 
-Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
+Buffer LayeredUNet::encode_text(ThreadPool& pool, const CancelFlag& cancel, const int32_t* ids, int64_t B,
+                                int64_t n) const {
   const LayeredTextConfig& tc = cfg_.text;
   if (B < 1) fail_expected(code::kInvalidArgument, "at least one prompt", "ids", std::to_string(B));
   if (n < 1 || n > tc.max_positions)
     fail_expected(code::kInvalidArgument, "1 to " + std::to_string(tc.max_positions) + " tokens", "ids",
                   std::to_string(n));
   const int64_t W = tc.width, heads = tc.heads, hd = W / heads, M = B * n;
-  layered::Net net{pool_, *w_, 1, hd};
+  layered::Net net{be_, pool, *w_, 1, hd};
   const std::string p = kText;
   const std::vector<float>& tok = w_->f32(p + "embeddings.token_embedding.weight");
   const std::vector<float>& pos = w_->f32(p + "embeddings.position_embedding.weight");
@@ -149,8 +149,9 @@ Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
   Buffer h(Shape{B, n, W}), scores(Shape{n, n}), o(Shape{B, n, W});
   const float scale = 1.f / std::sqrt((float)hd);
   for (int64_t l = 0; l < tc.layers; ++l) {
+    cancel.check();
     const std::string lp = p + "encoder.layers." + std::to_string(l);
-    cpu::layer_norm(pool_, x.data(), h.data(), M, W, w_->f32(lp + ".layer_norm1.weight").data(),
+    be_.layer_norm(pool, x.data(), h.data(), M, W, w_->f32(lp + ".layer_norm1.weight").data(),
                     w_->f32(lp + ".layer_norm1.bias").data(), 1e-5f);
     Buffer q = layered::linear(net, lp + ".self_attn.q_proj", h.data(), M, W, W);  // [B, n, W]
     Buffer k = layered::linear(net, lp + ".self_attn.k_proj", h.data(), M, W, W);
@@ -158,29 +159,30 @@ Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t hh = 0; hh < heads; ++hh) {  // causal attention: n is at most 77, a plain GEMM per head
         const int64_t off = b * n * W + hh * hd;
-        cpu::gemm_f32(pool_, false, true, n, n, hd, scale, q.data() + off, W, k.data() + off, W, 0.f, scores.data(), n);
+        be_.gemm_f32(pool, false, true, n, n, hd, scale, q.data() + off, W, k.data() + off, W, 0.f, scores.data(), n);
         for (int64_t r = 0; r < n; ++r)
           for (int64_t c = r + 1; c < n; ++c) scores.data()[r * n + c] = -INFINITY;
-        cpu::softmax_rows(pool_, scores.data(), n, n);
-        cpu::gemm_f32(pool_, false, false, n, hd, n, 1.f, scores.data(), n, v.data() + off, W, 0.f, o.data() + off, W);
+        be_.softmax_rows(pool, scores.data(), n, n);
+        be_.gemm_f32(pool, false, false, n, hd, n, 1.f, scores.data(), n, v.data() + off, W, 0.f, o.data() + off, W);
       }
     Buffer a = layered::linear(net, lp + ".self_attn.out_proj", o.data(), M, W, W);  // [B, n, W]
-    cpu::add(pool_, x.data(), a.data(), x.data(), x.numel());
-    cpu::layer_norm(pool_, x.data(), h.data(), M, W, w_->f32(lp + ".layer_norm2.weight").data(),
+    be_.add(pool, x.data(), a.data(), x.data(), x.numel());
+    be_.layer_norm(pool, x.data(), h.data(), M, W, w_->f32(lp + ".layer_norm2.weight").data(),
                     w_->f32(lp + ".layer_norm2.bias").data(), 1e-5f);
     Buffer f = layered::linear(net, lp + ".mlp.fc1", h.data(), M, W, W * tc.mlp_ratio);  // [B, n, rW]
-    cpu::quick_gelu(pool_, f.data(), f.numel());
+    be_.quick_gelu(pool, f.data(), f.numel());
     a = layered::linear(net, lp + ".mlp.fc2", f.data(), M, W * tc.mlp_ratio, W);  // [B, n, W]
-    cpu::add(pool_, x.data(), a.data(), x.data(), x.numel());
+    be_.add(pool, x.data(), a.data(), x.data(), x.numel());
   }
-  cpu::layer_norm(pool_, x.data(), x.data(), M, W, w_->f32(p + "final_layer_norm.weight").data(),
+  be_.layer_norm(pool, x.data(), x.data(), M, W, w_->f32(p + "final_layer_norm.weight").data(),
                   w_->f32(p + "final_layer_norm.bias").data(), 1e-5f);
   return x;
 }
 
-std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, int64_t B, int64_t H, int64_t W,
+std::vector<Buffer> LayeredUNet::forward(ThreadPool& pool, const CancelFlag& cancel,
+                                         const std::vector<const float*>& zs, int64_t B, int64_t H, int64_t W,
                                          const float* t, const float* context, int64_t n_ctx, const float* self_scales,
-                                         std::vector<layered::Capture>* capture) {
+                                         std::vector<layered::Capture>* capture) const {
   const LayeredConfig& c = cfg_;
   const size_t S = c.scales.size();
   const int64_t top = c.scales.back(), ratio = top / c.scales[0], unit = ratio * 4;
@@ -194,7 +196,7 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
     fail_expected(code::kInvalidArgument, "a multiple of " + std::to_string(unit), "width", std::to_string(W));
   if (n_ctx < 1 || n_ctx > 4096)
     fail_expected(code::kInvalidArgument, "1 to 4096 context tokens", "context", std::to_string(n_ctx));
-  layered::Net net{pool_, *w_, (int)c.groups, c.head_dim};
+  layered::Net net{be_, pool, *w_, (int)c.groups, c.head_dim};
   const std::string p = kUnet;
   // Default softmax scales 1/sqrt(d) per self-attention layer (input_blocks.1.1 and output_blocks.0.1 at
   // inner1 channels, middle_block.1 at inner2).
@@ -208,9 +210,9 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
   Buffer freq(Shape{B, c.time_freq_dim});
   timestep_embedding(t, B, c.time_freq_dim, freq.data());  // [B, F]
   Buffer emb = layered::linear(net, p + "time_embed.0", freq.data(), B, c.time_freq_dim, c.time_embed_dim);
-  cpu::silu(pool_, emb.data(), emb.numel());
+  be_.silu(pool, emb.data(), emb.numel());
   emb = layered::linear(net, p + "time_embed.2", emb.data(), B, c.time_embed_dim, c.time_embed_dim);  // [B, E]
-  cpu::silu(pool_, emb.data(), emb.numel());
+  be_.silu(pool, emb.data(), emb.numel());
 
   std::vector<Buffer> skips;
   for (size_t i = 0; i < S; ++i) {
@@ -221,21 +223,34 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
         layered::conv(net, p + "conv_in." + std::to_string(i), z, c.scale_channels[i], 3, 1, 1));  // [B, c_i, H_i, W_i]
   }
   const int64_t c0 = c.scale_channels[0];
+  cancel.check();
   Buffer a = layered::res_block(net, p + "input_blocks.0.0", skips[0], emb, c0);  // [B, c0, s0, s0]
   Buffer h = layered::conv(net, p + "down.0.op", a, c0, 3, 2, 1);                 // [B, c0, s0/2]
+  cancel.check();
   h = layered::res_block(net, p + "input_blocks.1.0", h, emb, c.inner1);          // [B, c1, s0/2]
+  cancel.check();
   Buffer b =
       layered::spatial_transformer(net, p + "input_blocks.1.1", h, context, n_ctx, c.context_dim, ss(0), capture, p);
+  cancel.check();
   h = layered::conv(net, p + "down.1.op", b, c.inner1, 3, 2, 1);        // [B, c1, s0/4]
+  cancel.check();
   h = layered::res_block(net, p + "middle_block.0", h, emb, c.inner2);  // [B, c2, s0/4]
+  cancel.check();
   h = layered::spatial_transformer(net, p + "middle_block.1", h, context, n_ctx, c.context_dim, ss(1), capture, p);
+  cancel.check();
   h = layered::res_block(net, p + "middle_block.2", h, emb, c.inner2);
+  cancel.check();
   h = layered::upsample(net, p + "up.0", h, c.inner2);                                                  // [B, c2, s0/2]
+  cancel.check();
   h = layered::res_block(net, p + "output_blocks.0.0", layered::concat_channels(h, b), emb, c.inner1);  // [B, c1, s0/2]
+  cancel.check();
   h = layered::spatial_transformer(net, p + "output_blocks.0.1", h, context, n_ctx, c.context_dim, ss(2), capture, p);
+  cancel.check();
   h = layered::upsample(net, p + "up.1", h, c.inner1);                                            // [B, c1, s0]
+  cancel.check();
   h = layered::res_block(net, p + "output_blocks.1.0", layered::concat_channels(h, a), emb, c0);  // [B, c0, s0]
   std::vector<Buffer> outs;
+  cancel.check();
   outs.push_back(layered::out_head(net, p + "out.0", h, c.in_channels));  // [B, 3, s0]
   for (size_t i = 1; i < S; ++i) {
     const std::string si = std::to_string(i);

@@ -32,26 +32,27 @@ LayeredConfig parse_layered_config(const std::string& json_text);
 
 class LayeredUNet {
  public:
-  LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config, int threads);
+  LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config);
 
   const LayeredConfig& config() const { return cfg_; }
 
   // CLIP ids [B, n] (n <= max_positions) -> context [B, n, width]: vocabulary remap, causal CLIP transformer,
   // final layer norm.
-  Buffer encode_text(const int32_t* ids, int64_t batch, int64_t n);
+  // Both calls compute with the process compute pool `pool` and stop between layers once `cancel` is set.
+  Buffer encode_text(ThreadPool& pool, const CancelFlag& cancel, const int32_t* ids, int64_t batch, int64_t n) const;
 
   // zs[i]: [B, C, H_i, W_i] with H_i = H·scales[i]/scales.back(); t: [B] in [0, 1]; context: [B, n_ctx, context_dim];
   // self_scales: 3 softmax scales for the self-attention layers (entropy scaling) or null for 1/sqrt(head_dim).
   // Returns v at every scale, lowest first. With `capture`, the head-averaged self- and cross-attention
   // probabilities of the 3 transformer blocks are appended to it (S-CFG).
-  std::vector<Buffer> forward(const std::vector<const float*>& zs, int64_t batch, int64_t height, int64_t width,
+  std::vector<Buffer> forward(ThreadPool& pool, const CancelFlag& cancel, const std::vector<const float*>& zs, int64_t batch, int64_t height, int64_t width,
                               const float* t, const float* context, int64_t n_ctx, const float* self_scales,
-                              std::vector<layered::Capture>* capture = nullptr);
+                              std::vector<layered::Capture>* capture = nullptr) const;
 
  private:
   std::shared_ptr<WeightStore> w_;
   LayeredConfig cfg_;
-  ThreadPool pool_;
+  const Backend& be_;
 };
 
 }  // namespace nd::models

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "core/dtype.h"
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
-#include "cuda/ops.h"
-#include "cuda/selftest.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device.h"
+#include "backend/cuda/ops.h"
+#include "backend/cuda/selftest.h"
 
 namespace nd::cuda {
 namespace {
