@@ -30,7 +30,7 @@
     },
     {
       "target_name": "native_diffusion_dev",
-      "product_extension": "devnode",
+      "target_conditions": [["_type=='loadable_module'", {"product_extension": "devnode"}]],
       "sources": ["<!@(node tools/sources.cjs dev)"],
       "dependencies": ["native_diffusion_lib"]
     }
