@@ -38,15 +38,17 @@ struct ForwardArgs {
 };
 
 // The JS result of a forward: v per scale, plus the captured attention with S-CFG.
-Napi::Value forward_result(Napi::Env env, const std::vector<Buffer>& out, const std::vector<models::layered::Capture>* captured) {
+Napi::Value forward_result(Napi::Env env, const std::vector<Buffer>& out,
+                           const std::vector<nn::CapturedAttention>* captured) {
   Napi::Array arr = Napi::Array::New(env, out.size());
   for (size_t i = 0; i < out.size(); ++i) arr.Set((uint32_t)i, f32_to_js(env, out[i].data(), (size_t)out[i].numel()));
   if (!captured) return arr;
   Napi::Array att = Napi::Array::New(env, captured->size());
   for (size_t i = 0; i < captured->size(); ++i) {
-    const models::layered::Capture& c = (*captured)[i];
+    const nn::CapturedAttention& c = (*captured)[i];
+    const std::string prefix = "model.diffusion_model.";  // names are relative to the U-Net
     Napi::Object o = Napi::Object::New(env);
-    o.Set("name", c.name);
+    o.Set("name", c.name.compare(0, prefix.size(), prefix) == 0 ? c.name.substr(prefix.size()) : c.name);
     o.Set("kind", c.cross ? "cross" : "self");
     o.Set("h", Napi::Number::New(env, (double)c.h));
     o.Set("w", Napi::Number::New(env, (double)c.w));
@@ -156,7 +158,7 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
       a.capture = bool_from_js(o, "captureAttention", false);
       auto args = std::make_shared<ForwardArgs>(std::move(a));
       auto out = std::make_shared<std::vector<Buffer>>();
-      auto captured = std::make_shared<std::vector<models::layered::Capture>>();
+      auto captured = std::make_shared<std::vector<nn::CapturedAttention>>();
       return queue_call(
           info.Env(), slot_, o.Get("cancel"),
           [=](ThreadPool& pool, const CancelFlag& cancel) {

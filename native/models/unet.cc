@@ -275,13 +275,7 @@ void UNet::forward(ThreadPool& pool, const CancelFlag& cancel, const UNetInputs&
       fail(code::kInternal, "U-Net skip size mismatch at level " + std::to_string(blk.level));
     const Arena::Mark mark = arena.mark();
     Act cat{ctx.alloc((size_t)(B * (h.C + skip.C) * h.H * h.W)), B, h.C + skip.C, h.H, h.W};  // [B, C+Cs, H, W]
-    const int64_t hw = h.H * h.W;
-    ND_TIMED(
-        Copy, for (int64_t b = 0; b < B; ++b) {
-          std::memcpy(cat.data + b * cat.C * hw, h.data + b * h.C * hw, sizeof(float) * (size_t)(h.C * hw));
-          std::memcpy(cat.data + (b * cat.C + h.C) * hw, skip.data + b * skip.C * hw,
-                      sizeof(float) * (size_t)(skip.C * hw));
-        });
+    nn::concat_channels(h, skip, cat.data);
     cur ^= 1;
     Act o{ping[cur], B, blk.res.out_channels(), h.H, h.W};  // [B, C_l, H_l, W_l]
     blk.res.forward(ctx, cat, emb, o.data);

@@ -1,6 +1,7 @@
 // ResBlock, Downsample, Upsample (the SpatialTransformer is in nn/transformer.cc).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "nn/blocks.h"
 #include "nn/profile.h"
@@ -54,8 +55,8 @@ void Downsample::forward(Compute& c, const Act& x, float* out) const {
   op_.forward(c, x.data, x.B, x.H, x.W, out);  // [B, C, ceil(H/2), ceil(W/2)]
 }
 
-Upsample::Upsample(const WeightStore& w, const std::string& p, int64_t channels) {
-  conv_ = Conv2d::load(w, p + ".conv", channels, channels, 3);
+Upsample::Upsample(const WeightStore& w, const std::string& p, int64_t channels, int64_t out_channels) {
+  conv_ = Conv2d::load(w, p + ".conv", out_channels > 0 ? out_channels : channels, channels, 3);
 }
 
 void Upsample::forward(Compute& c, const Act& x, int64_t Ho, int64_t Wo, float* out) const {
@@ -80,6 +81,18 @@ void Upsample::forward(Compute& c, const Act& x, int64_t Ho, int64_t Wo, float* 
   }
   conv_.forward(c, up, x.B, Ho, Wo, out);  // [B, C, Ho, Wo]
   c.arena.reset(mark);
+}
+
+void concat_channels(const Act& a, const Act& b, float* out) {
+  if (b.B != a.B || b.H != a.H || b.W != a.W)
+    fail(code::kInternal, "Channel concatenation of [" + std::to_string(a.B) + ", " + std::to_string(a.C) + ", " +
+                              std::to_string(a.H) + ", " + std::to_string(a.W) + "] and a map of another size");
+  const int64_t hw = a.H * a.W, C = a.C + b.C;
+  ND_TIMED(
+      Copy, for (int64_t i = 0; i < a.B; ++i) {
+        std::memcpy(out + i * C * hw, a.data + i * a.C * hw, sizeof(float) * (size_t)(a.C * hw));
+        std::memcpy(out + (i * C + a.C) * hw, b.data + i * b.C * hw, sizeof(float) * (size_t)(b.C * hw));
+      });
 }
 
 }  // namespace nd::nn

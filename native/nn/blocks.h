@@ -25,6 +25,7 @@ struct CapturedAttention {
 struct AttentionCall {
   float self_scale_factor = 1.f;  // multiplies 1/sqrt(d) in self-attention (entropy scaling); 1 = stock
   bool use_factor = false;        // false: exactly 1/sqrt(d)
+  float self_scale = 0.f;         // > 0: the self-attention softmax scale itself (the layered model's per-layer scales)
   std::vector<CapturedAttention>* capture = nullptr;  // non-null: record probabilities of every layer here
 };
 
@@ -85,15 +86,19 @@ class Downsample {
   Conv2d op_;
 };
 
-// Nearest-neighbour resize to (Ho, Wo) (the matching skip's size; 2x in the usual case), then 3x3 conv.
+// Nearest-neighbour resize to (Ho, Wo) (the matching skip's size; 2x in the usual case), then 3x3 conv
+// (`conv`: channels -> out_channels; the same count in the SD U-Net).
 class Upsample {
  public:
   Upsample() = default;
-  Upsample(const WeightStore& w, const std::string& prefix, int64_t channels);
+  Upsample(const WeightStore& w, const std::string& prefix, int64_t channels, int64_t out_channels = 0);
   void forward(Compute& c, const Act& x, int64_t Ho, int64_t Wo, float* out) const;
 
  private:
   Conv2d conv_;
 };
+
+// out [B, a.C + b.C, H, W] = the channels of a, then those of b (the U-Nets' skip concatenation).
+void concat_channels(const Act& a, const Act& b, float* out);
 
 }  // namespace nd::nn

@@ -29,9 +29,9 @@ const float* checked_f32(const WeightStore& store, const std::string& name, cons
 
 // ---------------------------------------------------------------------------------------------
 Linear Linear::load(const WeightStore& w, const std::string& name, int64_t out, int64_t in, bool with_bias,
-                    const Shape& alt) {
+                    const Shape& stored) {
   Linear l;
-  l.weight = checked_matrix(w, name + ".weight", {out, in}, alt);
+  l.weight = checked_matrix(w, name + ".weight", stored.empty() ? Shape{out, in} : stored);
   if (with_bias) l.bias = checked_f32(w, name + ".bias", {out});
   l.in = in;
   l.out = out;

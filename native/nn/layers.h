@@ -39,9 +39,10 @@ struct Linear {
   const float* bias = nullptr;  // null: no bias
   int64_t in = 0, out = 0;
 
-  // weight [out, in] (or `alt`, e.g. a 1x1 conv's [out, in, 1, 1]); the bias [out] when `with_bias`.
+  // weight [out, in] (or exactly `stored` when given, e.g. a 1x1 conv's [out, in, 1, 1]: the same product on
+  // token rows); the bias [out] when `with_bias`.
   static Linear load(const WeightStore& w, const std::string& name, int64_t out, int64_t in, bool with_bias,
-                     const Shape& alt = {});
+                     const Shape& stored = {});
   // x rows are ldx apart, y rows ldy apart (ldx = in, ldy = out when 0); accumulate adds into y.
   void forward(Compute& c, const float* x, int64_t M, float* y, int64_t ldy = 0, bool accumulate = false,
                int64_t ldx = 0) const;

@@ -75,7 +75,9 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
   float* gated = c.alloc((size_t)(ff_rows * 4 * C));  // [rows, 4C]
   const double base_scale = 1.0 / std::sqrt((double)d);
   // Same expression with and without entropy scaling: a factor of exactly 1 gives the stock scale.
-  const float self_scale = (float)(call.use_factor ? base_scale * (double)call.self_scale_factor : base_scale);
+  const float self_scale = call.self_scale > 0.f ? call.self_scale
+                                                : (float)(call.use_factor ? base_scale * (double)call.self_scale_factor
+                                                                          : base_scale);
 
   auto capture_into = [&](const std::string& name, bool cross, int64_t nk) -> float* {
     if (!call.capture) return nullptr;
