@@ -127,7 +127,7 @@ UNetForwardOptions options_from_js(const Napi::Value& v) {
 
 // The JS result of a forward: the output, plus the captured attention with S-CFG.
 Napi::Value forward_result(Napi::Env env, const std::vector<float>& output,
-                          const std::vector<nn::CapturedAttention>* captured) {
+                           const std::vector<nn::CapturedAttention>* captured) {
   Napi::Float32Array out = f32_to_js(env, output.data(), output.size());
   if (!captured) return out;
   Napi::Object r = Napi::Object::New(env);

@@ -34,9 +34,8 @@ class Backend {
                         const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                         int64_t ldc) const = 0;
   // y[B, Cout, Ho, Wo] = conv(x[B, Cin, H, W], W[Cout, Cin, kh, kw]) + bias.
-  virtual void conv2d(ThreadPool& pool, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W,
-                      WeightRef weight, int64_t Cout, int kh, int kw, int stride, int pad, const float* bias,
-                      float* y) const = 0;
+  virtual void conv2d(ThreadPool& pool, const float* x, int64_t B, int64_t Cin, int64_t H, int64_t W, WeightRef weight,
+                      int64_t Cout, int kh, int kw, int stride, int pad, const float* bias, float* y) const = 0;
   // Group norm over x[B, C, HW], optional fused SiLU; y may equal x.
   virtual void group_norm(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C, int64_t HW, int groups,
                           const float* gamma, const float* beta, float eps, bool silu) const = 0;

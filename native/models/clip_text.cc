@@ -11,7 +11,6 @@ namespace {
 
 constexpr float kLayerNormEps = 1e-5f;  // HF CLIP layer_norm_eps and OpenCLIP's nn.LayerNorm default
 
-
 void check_config(const TextEncoderConfig& c) {
   auto positive = [](int64_t v, const char* name) {
     if (v <= 0)
@@ -151,7 +150,7 @@ void ClipTextEncoder::run_layer(Compute& c, const Layer& layer, float* hidden, i
                                 float* norm, float* qkv, float* attn, float* mlp) const {
   const int64_t C = config_.hidden, M = batch * tokens, I = config_.intermediate;
   const int64_t heads = config_.heads, d = C / heads;
-  layer.ln1.forward(c, hidden, norm, M);                                     // [M, C]
+  layer.ln1.forward(c, hidden, norm, M);                                                      // [M, C]
   for (const Projection& p : layer.qkv) p.linear.forward(c, norm, M, qkv + p.column, 3 * C);  // [M, 3C] = q | k | v
   // Causal self-attention: query i sees keys 0..i. One fused-attention call per query position
   // keeps the mask exact (no -inf sentinels) and covers every batch row and head at once.
@@ -174,8 +173,8 @@ void ClipTextEncoder::run_layer(Compute& c, const Layer& layer, float* hidden, i
     ND_TIMED(Attention, c.be.attention(c.pool, a));  // [B, 1, C] per position
   }
   layer.out_proj.forward(c, attn, M, hidden, C, /*accumulate=*/true);  // h += out_proj(attn)
-  layer.ln2.forward(c, hidden, norm, M);                                // [M, C]
-  layer.fc1.forward(c, norm, M, mlp);                                   // [M, I]
+  layer.ln2.forward(c, hidden, norm, M);                               // [M, C]
+  layer.fc1.forward(c, norm, M, mlp);                                  // [M, I]
   if (config_.activation == TextEncoderConfig::Activation::kQuickGelu)
     ND_TIMED(Elementwise, c.be.quick_gelu(c.pool, mlp, M * I));
   else
@@ -217,9 +216,9 @@ Buffer ClipTextEncoder::encode(ThreadPool& pool, const CancelFlag& cancel, const
   Arena arena(size_t(4) << 20);
   Compute c{be_, pool, arena, cancel};
   if (layers_to_run > 0) {
-    float* norm = c.alloc((size_t)(M * C));                     // [M, C]
-    float* qkv = c.alloc((size_t)(M * 3 * C));                  // [M, 3C]
-    float* attn = c.alloc((size_t)(M * C));                     // [M, C]
+    float* norm = c.alloc((size_t)(M * C));                    // [M, C]
+    float* qkv = c.alloc((size_t)(M * 3 * C));                 // [M, 3C]
+    float* attn = c.alloc((size_t)(M * C));                    // [M, C]
     float* mlp = c.alloc((size_t)(M * config_.intermediate));  // [M, I]
     for (int64_t l = 0; l < layers_to_run; ++l) {
       c.check_cancel();

@@ -11,7 +11,7 @@
 #include "core/cancel.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
-#include "models/weights.h"
+#include "core/weights.h"
 #include "nn/layers.h"
 
 namespace nd {

@@ -199,14 +199,16 @@ std::vector<Buffer> LayeredUNet::forward(ThreadPool& pool, const CancelFlag& can
   prof::Scope forward_scope(prof::Op::Forward);
   Arena arena;
   Compute cx{be_, pool, arena, cancel};
-  const auto act = [&](int64_t C, int64_t h, int64_t w) { return nn::Act{cx.alloc((size_t)(B * C * h * w)), B, C, h, w}; };
+  const auto act = [&](int64_t C, int64_t h, int64_t w) {
+    return nn::Act{cx.alloc((size_t)(B * C * h * w)), B, C, h, w};
+  };
   // Softmax scales of the self-attention layers (input_blocks.1.1 and output_blocks.0.1 at inner1 channels,
   // middle_block.1 at inner2): given (entropy scaling) or 1/sqrt(head size).
   const int64_t layer_channels[3] = {c.inner1, c.inner2, c.inner1};
   const auto attention = [&](int i) {
     nn::AttentionCall call;
-    call.self_scale = self_scales ? self_scales[i]
-                                  : 1.f / std::sqrt((float)attention_head_size(layer_channels[i], c.head_dim));
+    call.self_scale =
+        self_scales ? self_scales[i] : 1.f / std::sqrt((float)attention_head_size(layer_channels[i], c.head_dim));
     call.capture = capture;
     return call;
   };

@@ -13,8 +13,8 @@
 #include "core/cancel.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
+#include "core/weights.h"
 #include "models/clip_text.h"
-#include "models/weights.h"
 #include "nn/blocks.h"
 
 namespace nd::models {
@@ -55,8 +55,9 @@ class LayeredUNet {
   // self_scales: 3 softmax scales for the self-attention layers (entropy scaling) or null for 1/sqrt(head_dim).
   // Returns v at every scale, lowest first. With `capture`, the head-averaged self- and cross-attention
   // probabilities of the 3 transformer blocks are appended to it (S-CFG).
-  std::vector<Buffer> forward(ThreadPool& pool, const CancelFlag& cancel, const std::vector<const float*>& zs, int64_t batch, int64_t height, int64_t width,
-                              const float* t, const float* context, int64_t n_ctx, const float* self_scales,
+  std::vector<Buffer> forward(ThreadPool& pool, const CancelFlag& cancel, const std::vector<const float*>& zs,
+                              int64_t batch, int64_t height, int64_t width, const float* t, const float* context,
+                              int64_t n_ctx, const float* self_scales,
                               std::vector<nn::CapturedAttention>* capture = nullptr) const;
 
  private:
@@ -69,14 +70,14 @@ class LayeredUNet {
   LayeredConfig cfg_;
   const Backend& be_;
   std::unique_ptr<ClipTextEncoder> text_;
-  nn::Linear time_embed_0_, time_embed_2_;   // time_embed.0, time_embed.2
-  std::vector<nn::Conv2d> conv_in_;          // conv_in.i, one per scale
-  nn::ResBlock in0_, in1_, mid0_, mid2_;     // input_blocks.{0,1}.0, middle_block.{0,2}
+  nn::Linear time_embed_0_, time_embed_2_;                  // time_embed.0, time_embed.2
+  std::vector<nn::Conv2d> conv_in_;                         // conv_in.i, one per scale
+  nn::ResBlock in0_, in1_, mid0_, mid2_;                    // input_blocks.{0,1}.0, middle_block.{0,2}
   nn::SpatialTransformer in1_attn_, mid_attn_, out0_attn_;  // input_blocks.1.1, middle_block.1, output_blocks.0.1
-  nn::Downsample down0_, down1_;             // down.0, down.1
-  std::vector<nn::Upsample> up_;             // up.0 .. up.S
-  std::vector<nn::ResBlock> out_res_;        // output_blocks.0.0 .. output_blocks.S.0
-  std::vector<OutHead> out_;                 // out.0 .. out.{S-1}
+  nn::Downsample down0_, down1_;                            // down.0, down.1
+  std::vector<nn::Upsample> up_;                            // up.0 .. up.S
+  std::vector<nn::ResBlock> out_res_;                       // output_blocks.0.0 .. output_blocks.S.0
+  std::vector<OutHead> out_;                                // out.0 .. out.{S-1}
 };
 
 }  // namespace nd::models

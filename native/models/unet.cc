@@ -109,7 +109,8 @@ UNet::UNet(std::shared_ptr<const WeightStore> weights, const UNetConfig& config)
       b.res = nn::ResBlock(w, p + ".0", res(ch, out));
       ch = out;
       b.has_attn = c.attention_levels[l] && c.transformer_depth[l] > 0;
-      if (b.has_attn) b.attn = nn::SpatialTransformer(w, p + ".1", transformer(ch, c.num_heads[l], c.transformer_depth[l]));
+      if (b.has_attn)
+        b.attn = nn::SpatialTransformer(w, p + ".1", transformer(ch, c.num_heads[l], c.transformer_depth[l]));
       input_blocks_.push_back(std::move(b));
       skip_channels.push_back(ch);
     }
@@ -125,7 +126,8 @@ UNet::UNet(std::shared_ptr<const WeightStore> weights, const UNetConfig& config)
   }
 
   mid_res1_ = nn::ResBlock(w, kPrefix + "middle_block.0", res(ch, ch));
-  mid_attn_ = nn::SpatialTransformer(w, kPrefix + "middle_block.1", transformer(ch, c.mid_heads, c.mid_transformer_depth));
+  mid_attn_ =
+      nn::SpatialTransformer(w, kPrefix + "middle_block.1", transformer(ch, c.mid_heads, c.mid_transformer_depth));
   mid_res2_ = nn::ResBlock(w, kPrefix + "middle_block.2", res(ch, ch));
 
   index = 0;
@@ -211,15 +213,15 @@ void UNet::forward(ThreadPool& pool, const CancelFlag& cancel, const UNetInputs&
   for (int64_t b = 0; b < B; ++b) ts[b] = in.timesteps[in.num_timesteps == 1 ? 0 : b];
   float* tproj = ctx.alloc((size_t)(B * mc));  // [B, mc]
   nn::timestep_embedding(ts.data(), B, mc, tproj);
-  float* temb1 = ctx.alloc((size_t)(B * TE));  // [B, 4 mc]
+  float* temb1 = ctx.alloc((size_t)(B * TE));   // [B, 4 mc]
   time_embed_0_.forward(ctx, tproj, B, temb1);  // time_embed.0
   ND_TIMED(Elementwise, be_.silu(pool, temb1, B * TE));
-  float* emb = ctx.alloc((size_t)(B * TE));  // [B, 4 mc]
+  float* emb = ctx.alloc((size_t)(B * TE));   // [B, 4 mc]
   time_embed_2_.forward(ctx, temb1, B, emb);  // time_embed.2
   if (c.adm_in_channels > 0) {
-    float* y1 = ctx.alloc((size_t)(B * TE));                      // [B, 4 mc]
-    label_emb_0_.forward(ctx, in.added, B, y1);                    // label_emb.0.0
-    ND_TIMED(Elementwise, be_.silu(pool, y1, B * TE));             // label_emb.0.1
+    float* y1 = ctx.alloc((size_t)(B * TE));                         // [B, 4 mc]
+    label_emb_0_.forward(ctx, in.added, B, y1);                      // label_emb.0.0
+    ND_TIMED(Elementwise, be_.silu(pool, y1, B * TE));               // label_emb.0.1
     label_emb_2_.forward(ctx, y1, B, emb, TE, /*accumulate=*/true);  // emb += label_emb.0.2(...)
   }
   ND_TIMED(Elementwise, be_.silu(pool, emb, B * TE));  // SiLU(emb)
@@ -236,7 +238,7 @@ void UNet::forward(ThreadPool& pool, const CancelFlag& cancel, const UNetInputs&
   // Down path: every block output is a skip connection.
   std::vector<Act> skips;
   Act h{ctx.alloc((size_t)(B * mc * in.H * in.W)), B, mc, in.H, in.W};  // [B, mc, H, W]
-  conv_in_.forward(ctx, in.sample, B, in.H, in.W, h.data);                 // input_blocks.0.0
+  conv_in_.forward(ctx, in.sample, B, in.H, in.W, h.data);              // input_blocks.0.0
   skips.push_back(h);
   for (const InputBlock& blk : input_blocks_) {
     ctx.check_cancel();
@@ -293,7 +295,7 @@ void UNet::forward(ThreadPool& pool, const CancelFlag& cancel, const UNetInputs&
   }
 
   // out: GroupNorm + SiLU, 3x3 conv to out_channels.
-  float* hn = ctx.alloc((size_t)h.numel());               // [B, mc, H, W]
+  float* hn = ctx.alloc((size_t)h.numel());                // [B, mc, H, W]
   out_norm_.forward(ctx, h.data, hn, B, h.H * h.W, true);  // out.0-1
   conv_out_.forward(ctx, hn, B, h.H, h.W, out);            // out.2: [B, out_channels, H, W]
   last_peak_bytes_ = arena.peak();

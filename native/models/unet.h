@@ -13,7 +13,7 @@
 #include "backend/backend.h"
 #include "core/cancel.h"
 #include "core/threadpool.h"
-#include "models/weights.h"
+#include "core/weights.h"
 #include "nn/blocks.h"
 
 namespace nd {
@@ -29,7 +29,7 @@ struct UNetConfig {
   std::vector<int64_t> num_heads{8, 8, 8, 8};  // per level
   int64_t mid_heads = 8;
   std::vector<int64_t> transformer_depth{1, 1, 1, 1};  // per level (SDXL: {0, 2, 10} with attention on 1, 2)
-  int64_t mid_transformer_depth = 1;                    // the middle block's (SDXL: 10)
+  int64_t mid_transformer_depth = 1;                   // the middle block's (SDXL: 10)
   int64_t context_dim = 768;
   // Added conditioning (SDXL's `label_emb`, diffusers' add_embedding): a vector y [B, adm_in_channels]
   // embedded by label_emb.0.0 (Linear) -> SiLU -> label_emb.0.2 (Linear) and added to the time embedding.

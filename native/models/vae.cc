@@ -105,7 +105,7 @@ void Vae::load_encoder() {
   quant_conv_ = vae::load_conv(s, kPrefix + "quant_conv", 2 * z, 2 * z, 1);
 }
 
-vae::Act Vae::run_mid(vae::ActPool& acts, Compute& c, const Mid& mid, vae::Act x) const {
+PooledBuffer Vae::run_mid(BufferPool& acts, Compute& c, const Mid& mid, PooledBuffer x) const {
   c.check_cancel();
   x = mid.block_1(acts, c, std::move(x));  // [B, C, h, w]
   x = mid.attn_1(acts, c, std::move(x));   // [B, C, h, w]
@@ -122,16 +122,16 @@ void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
                   "latents", std::to_string(height) + "x" + std::to_string(width));
 }
 
-vae::Act Vae::decode_latent_stage(vae::ActPool& acts, Compute& c, const float* z, int64_t batch, int64_t height,
-                                  int64_t width) const {
-  vae::Act x(acts, {batch, config_.latent_channels, height, width});
+PooledBuffer Vae::decode_latent_stage(BufferPool& acts, Compute& c, const float* z, int64_t batch, int64_t height,
+                                      int64_t width) const {
+  PooledBuffer x(acts, {batch, config_.latent_channels, height, width});
   std::memcpy(x.data(), z, (size_t)x.numel() * sizeof(float));
   x = vae::conv(acts, c, post_quant_conv_, x);  // [B, z, h, w]
   x = vae::conv(acts, c, dec_conv_in_, x);      // [B, C_last, h, w]
   return run_mid(acts, c, dec_mid_, std::move(x));
 }
 
-Buffer Vae::decode_levels(vae::ActPool& acts, Compute& c, vae::Act x) const {
+Buffer Vae::decode_levels(BufferPool& acts, Compute& c, PooledBuffer x) const {
   for (size_t i = dec_up_.size(); i-- > 0;) {
     const Level& level = dec_up_[i];
     for (const vae::ResnetBlock& block : level.blocks) {
@@ -151,8 +151,8 @@ Buffer Vae::decode(ThreadPool& pool, const CancelFlag& cancel, const float* z, i
                    int64_t width) const {
   check_latents(batch, height, width);
   prof::Scope forward_scope(prof::Op::Forward);
-  vae::ActPool acts;
-  Arena arena;  // the ActPool holds the VAE's activations; the arena stays empty
+  BufferPool acts;
+  Arena arena;  // the BufferPool holds the VAE's activations; the arena stays empty
   Compute c{be_, pool, arena, cancel};
   return decode_levels(acts, c, decode_latent_stage(acts, c, z, batch, height, width));
 }
@@ -168,10 +168,10 @@ VaeMoments Vae::encode(ThreadPool& pool, const CancelFlag& cancel, const float* 
                   "a height and width that are multiples of " + std::to_string(f) + " in [" + std::to_string(f) + ", " +
                       std::to_string(kMaxImageSide) + "]",
                   "image", std::to_string(height) + "x" + std::to_string(width));
-  vae::ActPool acts;
-  Arena arena;  // the ActPool holds the VAE's activations; the arena stays empty
+  BufferPool acts;
+  Arena arena;  // the BufferPool holds the VAE's activations; the arena stays empty
   Compute c{be_, pool, arena, cancel};
-  vae::Act x(acts, {batch, kImageChannels, height, width});
+  PooledBuffer x(acts, {batch, kImageChannels, height, width});
   std::memcpy(x.data(), image, (size_t)x.numel() * sizeof(float));
   x = vae::conv(acts, c, enc_conv_in_, x);  // [B, C_0, H, W]
   for (const Level& level : enc_down_) {

@@ -22,7 +22,7 @@ ResBlock::ResBlock(const WeightStore& w, const std::string& p, const ResBlockCon
 void ResBlock::forward(Compute& c, const Act& x, const float* emb_act, float* out) const {
   const int64_t B = x.B, H = x.H, W = x.W, HW = H * W, in_ch = cfg_.in_ch, out_ch = cfg_.out_ch;
   const Arena::Mark mark = c.arena.mark();
-  float* h1 = c.alloc((size_t)(B * in_ch * HW));       // [B, Cin, H, W]
+  float* h1 = c.alloc((size_t)(B * in_ch * HW));          // [B, Cin, H, W]
   in_norm_.forward(c, x.data, h1, B, HW, /*silu=*/true);  // in_layers.0-1
   // h2 = conv1(h1) + e[:, :, None, None]: the time embedding rides in the conv's bias epilogue
   // (one bias vector per batch element, so one conv call each) instead of another pass over h2.
@@ -38,7 +38,7 @@ void ResBlock::forward(Compute& c, const Act& x, const float* emb_act, float* ou
   if (skip_.present) {
     float* s = h1;  // reuse: [B, Cout, H, W] fits only when Cout <= Cin
     if (out_ch > in_ch) s = c.alloc((size_t)(B * out_ch * HW));
-    skip_.forward(c, x.data, B, H, W, s);                                          // skip_connection(x)
+    skip_.forward(c, x.data, B, H, W, s);                                   // skip_connection(x)
     ND_TIMED(Elementwise, c.be.add(c.pool, s, out, out, B * out_ch * HW));  // skip_connection(x) + h
   } else {
     ND_TIMED(Elementwise, c.be.add(c.pool, x.data, out, out, B * out_ch * HW));  // x + h

@@ -43,10 +43,10 @@ class ResBlock {
 
  private:
   ResBlockConfig cfg_;
-  GroupNorm in_norm_, out_norm_;    // in_layers.0, out_layers.0
-  Conv2d in_conv_, out_conv_;       // in_layers.2, out_layers.3
-  Linear emb_proj_;                 // emb_layers.1
-  Conv2d skip_;                     // skip_connection (when in_ch != out_ch)
+  GroupNorm in_norm_, out_norm_;  // in_layers.0, out_layers.0
+  Conv2d in_conv_, out_conv_;     // in_layers.2, out_layers.3
+  Linear emb_proj_;               // emb_layers.1
+  Conv2d skip_;                   // skip_connection (when in_ch != out_ch)
 };
 
 struct TransformerConfig {

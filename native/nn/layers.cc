@@ -38,10 +38,8 @@ Linear Linear::load(const WeightStore& w, const std::string& name, int64_t out, 
   return l;
 }
 
-void Linear::forward(Compute& c, const float* x, int64_t M, float* y, int64_t ldy, bool accumulate,
-                     int64_t ldx) const {
-  ND_TIMED(Linear,
-           c.be.linear(c.pool, x, M, in, ldx ? ldx : in, weight, out, bias, y, ldy ? ldy : out, accumulate));
+void Linear::forward(Compute& c, const float* x, int64_t M, float* y, int64_t ldy, bool accumulate, int64_t ldx) const {
+  ND_TIMED(Linear, c.be.linear(c.pool, x, M, in, ldx ? ldx : in, weight, out, bias, y, ldy ? ldy : out, accumulate));
 }
 
 Conv2d Conv2d::load(const WeightStore& w, const std::string& name, int64_t cout, int64_t cin, int kernel, int stride,

@@ -11,7 +11,7 @@
 #include "backend/compute.h"
 #include "backend/types.h"
 #include "core/tensor.h"
-#include "models/weights.h"
+#include "core/weights.h"
 
 namespace nd::nn {
 
@@ -28,8 +28,7 @@ struct Act {
 const Tensor& checked_tensor(const WeightStore& store, const std::string& name, const Shape& shape,
                              const Shape& alt = {});
 // A matrix / conv kernel used zero-copy in its file dtype (f32, f16 or bf16).
-WeightRef checked_matrix(const WeightStore& store, const std::string& name, const Shape& shape,
-                         const Shape& alt = {});
+WeightRef checked_matrix(const WeightStore& store, const std::string& name, const Shape& shape, const Shape& alt = {});
 // A small parameter (bias, norm scale, embedding table) widened to f32 once and cached by the store.
 const float* checked_f32(const WeightStore& store, const std::string& name, const Shape& shape);
 

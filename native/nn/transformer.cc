@@ -52,9 +52,9 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
   const Arena::Mark mark = c.arena.mark();
   ThreadPool& pool = c.pool;
 
-  float* xn = c.alloc((size_t)(M * C));           // [B, C, N]
+  float* xn = c.alloc((size_t)(M * C));                // [B, C, N]
   norm_.forward(c, x.data, xn, B, N, /*silu=*/false);  // norm
-  float* tokens = c.alloc((size_t)(M * C));       // [B, N, C]
+  float* tokens = c.alloc((size_t)(M * C));            // [B, N, C]
   ND_TIMED(Copy, pool.parallel_for(B * N, [&](int64_t s, int64_t e, int) {
     for (int64_t r = s; r < e; ++r) {
       const int64_t b = r / N, n = r % N;
@@ -62,9 +62,9 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
     }
   }));
   float* hidden = c.alloc((size_t)(M * C));  // [B, N, C]
-  proj_in_.forward(c, tokens, M, hidden);     // proj_in
+  proj_in_.forward(c, tokens, M, hidden);    // proj_in
 
-  float* ln = xn;                                            // [B, N, C] (reused)
+  float* ln = xn;                                // [B, N, C] (reused)
   float* qkv = c.alloc((size_t)(M * 3 * C));     // [B, N, 3C]: q | k | v
   float* att = tokens;                           // [B, N, C] (reused)
   float* kv = c.alloc((size_t)(B * T * 2 * C));  // [B, T, 2C]: k | v of the context
@@ -75,9 +75,9 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
   float* gated = c.alloc((size_t)(ff_rows * 4 * C));  // [rows, 4C]
   const double base_scale = 1.0 / std::sqrt((double)d);
   // Same expression with and without entropy scaling: a factor of exactly 1 gives the stock scale.
-  const float self_scale = call.self_scale > 0.f ? call.self_scale
-                                                : (float)(call.use_factor ? base_scale * (double)call.self_scale_factor
-                                                                          : base_scale);
+  const float self_scale = call.self_scale > 0.f
+                               ? call.self_scale
+                               : (float)(call.use_factor ? base_scale * (double)call.self_scale_factor : base_scale);
 
   auto capture_into = [&](const std::string& name, bool cross, int64_t nk) -> float* {
     if (!call.capture) return nullptr;
@@ -96,10 +96,10 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
     const Block& k = blocks_[i];
     const std::string name = prefix_ + ".transformer_blocks." + std::to_string(i);
     // attn1: self-attention over the N image tokens
-    k.norm1.forward(c, hidden, ln, M);              // [B, N, C]
-    k.q1.forward(c, ln, M, qkv, 3 * C);             // q [B, N, C]
-    k.k1.forward(c, ln, M, qkv + C, 3 * C);         // k [B, N, C]
-    k.v1.forward(c, ln, M, qkv + 2 * C, 3 * C);     // v [B, N, C]
+    k.norm1.forward(c, hidden, ln, M);           // [B, N, C]
+    k.q1.forward(c, ln, M, qkv, 3 * C);          // q [B, N, C]
+    k.k1.forward(c, ln, M, qkv + C, 3 * C);      // k [B, N, C]
+    k.v1.forward(c, ln, M, qkv + 2 * C, 3 * C);  // v [B, N, C]
     AttentionArgs a;
     a.q = qkv;
     a.k = qkv + C;
@@ -115,14 +115,14 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
     a.out_batch = N * C;
     a.scale = self_scale;
     a.probs_mean = capture_into(name + ".attn1", false, N);
-    ND_TIMED(Attention, c.be.attention(pool, a));   // [B, N, C]
+    ND_TIMED(Attention, c.be.attention(pool, a));               // [B, N, C]
     k.out1.forward(c, att, M, hidden, C, /*accumulate=*/true);  // hidden += to_out(att)
 
     // attn2: cross-attention of the image tokens to the T context tokens
-    k.norm2.forward(c, hidden, ln, M);                 // [B, N, C]
-    k.q2.forward(c, ln, M, qkv, C);                    // q [B, N, C]
-    k.k2.forward(c, context, B * T, kv, 2 * C);        // k [B, T, C]
-    k.v2.forward(c, context, B * T, kv + C, 2 * C);    // v [B, T, C]
+    k.norm2.forward(c, hidden, ln, M);               // [B, N, C]
+    k.q2.forward(c, ln, M, qkv, C);                  // q [B, N, C]
+    k.k2.forward(c, context, B * T, kv, 2 * C);      // k [B, T, C]
+    k.v2.forward(c, context, B * T, kv + C, 2 * C);  // v [B, T, C]
     a.q = qkv;
     a.k = kv;
     a.v = kv + C;
@@ -133,7 +133,7 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
     a.k_batch = a.v_batch = T * 2 * C;
     a.scale = (float)base_scale;
     a.probs_mean = capture_into(name + ".attn2", true, T);
-    ND_TIMED(Attention, c.be.attention(pool, a));   // [B, N, C]
+    ND_TIMED(Attention, c.be.attention(pool, a));               // [B, N, C]
     k.out2.forward(c, att, M, hidden, C, /*accumulate=*/true);  // hidden += to_out(att)
 
     // ff: GEGLU feed-forward
@@ -146,7 +146,7 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
     }
   }
 
-  proj_out_.forward(c, hidden, M, tokens);  // proj_out: [B, N, C]
+  proj_out_.forward(c, hidden, M, tokens);                                  // proj_out: [B, N, C]
   ND_TIMED(Copy, pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {  // x += tokens^T  [B, C, H, W]
     for (int64_t r = s; r < e; ++r) {
       const int64_t b = r / C, ch = r % C;

@@ -41,8 +41,7 @@ class CpuBackend final : public Backend {
   void add(ThreadPool& pool, const float* a, const float* b, float* y, int64_t n) const override {
     cpu::add(pool, a, b, y, n);
   }
-  void upsample_nearest2x(ThreadPool& pool, const float* x, float* y, int64_t BC, int64_t H,
-                          int64_t W) const override {
+  void upsample_nearest2x(ThreadPool& pool, const float* x, float* y, int64_t BC, int64_t H, int64_t W) const override {
     cpu::upsample_nearest2x(pool, x, y, BC, H, W);
   }
   void softmax_rows(ThreadPool& pool, float* x, int64_t rows, int64_t cols) const override {

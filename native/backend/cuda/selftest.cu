@@ -6,11 +6,11 @@
 #include <random>
 #include <vector>
 
-#include "core/dtype.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/selftest.h"
+#include "core/dtype.h"
 
 namespace nd::cuda {
 namespace {
