@@ -29,6 +29,8 @@ export interface UNetForwardOptions {
   captureAttention?: boolean;
   /** Stops the forward between U-Net blocks (rejects with ERR_ABORTED). */
   signal?: AbortSignal;
+  /** Added conditioning [B, admInChannels] (SDXL's label_emb input) when the config has `admInChannels`. */
+  added?: Float32Array;
 }
 
 export interface CapturedAttention {
@@ -53,7 +55,12 @@ interface NativeUNetHandle {
     timesteps: Float64Array | number[] | number,
     context: Float32Array,
     contextShape: number[],
-    options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean; cancel?: Int32Array },
+    options?: {
+      nativeLatentSize?: { h: number; w: number };
+      captureAttention?: boolean;
+      added?: Float32Array;
+      cancel?: Int32Array;
+    },
   ): Promise<Float32Array | UNetOutputWithAttention>;
   dispose(): void;
   stats(): { disposed: boolean; peakActivationBytes: number };

@@ -218,9 +218,10 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
       call->context.assign(context.data, context.data + context.length);
       call->timesteps = std::move(timesteps);
       call->opt = opt;
-      Napi::Value options = info[5].IsObject() ? info[5].As<Napi::Object>().Get("cancel") : info.Env().Undefined();
-      if (info[5].IsObject() && !info[5].As<Napi::Object>().Get("added").IsUndefined()) {
-        const F32View added = f32_from_js(info[5].As<Napi::Object>().Get("added"), "options.added");
+      // options.cancel: the call's cancellation flag; options.added: the added conditioning [B, admInChannels].
+      const Napi::Object options = info[5].IsObject() ? info[5].As<Napi::Object>() : Napi::Object::New(env);
+      if (!options.Get("added").IsUndefined()) {
+        const F32View added = f32_from_js(options.Get("added"), "options.added");
         call->added.assign(added.data, added.data + added.length);
       }
       UNetInputs& in = call->in;
@@ -234,7 +235,7 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
       in.added_dim = (int64_t)call->added.size();
       model->check_inputs(in);
       return queue_call(
-          env, slot_, options,
+          env, slot_, options.Get("cancel"),
           [call, model](ThreadPool& pool, const CancelFlag& cancel) {
             call->output.resize((size_t)(call->in.B * model->config().out_channels * call->in.H * call->in.W));
             model->forward(pool, cancel, call->in, call->opt, call->output.data(),
