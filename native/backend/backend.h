@@ -52,6 +52,18 @@ class Backend {
   virtual void upsample_nearest2x(ThreadPool& pool, const float* x, float* y, int64_t BC, int64_t H,
                                   int64_t W) const = 0;
   virtual void softmax_rows(ThreadPool& pool, float* x, int64_t rows, int64_t cols) const = 0;  // in place
+  // ---- data movement
+  // x[B, C, N] -> y[B, N, C] (feature maps to token rows)
+  virtual void to_tokens(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C, int64_t N) const = 0;
+  // y[B, C, N] = residual[B, C, N] + t[B, N, C] transposed (token rows back onto feature maps); y may be residual
+  virtual void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, float* y, int64_t B, int64_t C,
+                               int64_t N) const = 0;
+  // y[B, Ca + Cb, HW] = a[B, Ca, HW] then b[B, Cb, HW] on channels
+  virtual void concat_channels(ThreadPool& pool, const float* a, int64_t Ca, const float* b, int64_t Cb, float* y,
+                               int64_t B, int64_t HW) const = 0;
+  // x[BC, H, W] -> y[BC, Ho, Wo], nearest (F.interpolate mode="nearest": source index floor(dst · in / out))
+  virtual void resize_nearest(ThreadPool& pool, const float* x, float* y, int64_t BC, int64_t H, int64_t W, int64_t Ho,
+                              int64_t Wo) const = 0;
   // Fused softmax(scale Q Kᵀ) V (AttentionArgs in backend/types.h).
   virtual void attention(ThreadPool& pool, const AttentionArgs& args) const = 0;
 };

@@ -254,7 +254,7 @@ std::vector<Buffer> LayeredUNet::forward(ThreadPool& pool, const CancelFlag& can
   nn::Act u = act(c.inner2, b.H, b.W);  // [B, c2, s0/2]
   up_[0].forward(cx, m2, b.H, b.W, u.data);
   nn::Act cat = act(c.inner2 + c.inner1, b.H, b.W);
-  nn::concat_channels(u, b, cat.data);
+  nn::concat_channels(cx, u, b, cat.data);
   nn::Act h = act(c.inner1, b.H, b.W);  // [B, c1, s0/2]
   out_res_[0].forward(cx, cat, emb, h.data);
   out0_attn_.forward(cx, h, context, n_ctx, attention(2));
@@ -277,7 +277,7 @@ std::vector<Buffer> LayeredUNet::forward(ThreadPool& pool, const CancelFlag& can
     nn::Act ui = act(i == 0 ? c.inner1 : ci, skip.H, skip.W);
     up_[i + 1].forward(cx, h, skip.H, skip.W, ui.data);
     nn::Act cati = act(ui.C + skip.C, skip.H, skip.W);
-    nn::concat_channels(ui, skip, cati.data);
+    nn::concat_channels(cx, ui, skip, cati.data);
     nn::Act oi = act(ci, skip.H, skip.W);  // [B, c_i, s_i]
     out_res_[i + 1].forward(cx, cati, emb, oi.data);
     head(i, oi);

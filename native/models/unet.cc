@@ -277,7 +277,7 @@ void UNet::forward(ThreadPool& pool, const CancelFlag& cancel, const UNetInputs&
       fail(code::kInternal, "U-Net skip size mismatch at level " + std::to_string(blk.level));
     const Arena::Mark mark = arena.mark();
     Act cat{ctx.alloc((size_t)(B * (h.C + skip.C) * h.H * h.W)), B, h.C + skip.C, h.H, h.W};  // [B, C+Cs, H, W]
-    nn::concat_channels(h, skip, cat.data);
+    nn::concat_channels(ctx, h, skip, cat.data);
     cur ^= 1;
     Act o{ping[cur], B, blk.res.out_channels(), h.H, h.W};  // [B, C_l, H_l, W_l]
     blk.res.forward(ctx, cat, emb, o.data);

@@ -8,32 +8,6 @@
 namespace nd::vae {
 namespace {
 
-// [B, C, N] -> [B, N, C] (channel-major feature maps to token rows for the attention op).
-void to_tokens(ThreadPool& pool, const float* x, float* y, int64_t B, int64_t C, int64_t N) {
-  pool.parallel_for(B * N, [&](int64_t s, int64_t e, int) {
-    for (int64_t r = s; r < e; ++r) {
-      const int64_t b = r / N, n = r % N;
-      const float* src = x + b * C * N + n;
-      float* dst = y + r * C;
-      for (int64_t c = 0; c < C; ++c) dst[c] = src[c * N];
-    }
-  });
-}
-
-// y[B, C, N] = residual[B, C, N] + t[B, N, C] transposed.
-void add_from_tokens(ThreadPool& pool, const float* t, const float* residual, float* y, int64_t B, int64_t C,
-                     int64_t N) {
-  pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {
-    for (int64_t r = s; r < e; ++r) {
-      const int64_t b = r / C, c = r % C;
-      const float* src = t + b * N * C + c;
-      const float* res = residual + r * N;
-      float* dst = y + r * N;
-      for (int64_t n = 0; n < N; ++n) dst[n] = res[n] + src[n * C];
-    }
-  });
-}
-
 void check_input(const PooledBuffer& x, int64_t channels, const char* what) {
   if (x.shape().size() != 4 || x.dim(1) != channels)
     fail(code::kInternal, std::string(what) + ": expected " + std::to_string(channels) + " channels but received " +
@@ -123,8 +97,8 @@ PooledBuffer AttnBlock::operator()(BufferPool& acts, Compute& c, PooledBuffer x)
   PooledBuffer tokens(acts, {B, N, C});
   {
     PooledBuffer n(acts, x.shape());
-    group_norm(c, norm, x, n.data(), /*silu=*/false);                     // [B, C, H, W]
-    ND_TIMED(Copy, to_tokens(c.pool, n.data(), tokens.data(), B, C, N));  // [B, HW, C]
+    group_norm(c, norm, x, n.data(), /*silu=*/false);                          // [B, C, H, W]
+    ND_TIMED(Copy, c.be.to_tokens(c.pool, n.data(), tokens.data(), B, C, N));  // [B, HW, C]
   }
   // The 1x1 convolutions are Linear layers over token rows: q | k | v side by side in [B·HW, 3C].
   PooledBuffer qkv(acts, {B, N, 3 * C});
@@ -152,7 +126,7 @@ PooledBuffer AttnBlock::operator()(BufferPool& acts, Compute& c, PooledBuffer x)
   ND_TIMED(Linear, c.be.linear(c.pool, tokens.data(), B * N, C, C, proj_out.weight, C, proj_out.bias, projected.data(),
                                C));  // [B, HW, C]
   ND_TIMED(Copy,
-           add_from_tokens(c.pool, projected.data(), x.data(), x.data(), B, C, N));  // x += tokens^T, [B, C, H, W]
+           c.be.add_from_tokens(c.pool, projected.data(), x.data(), x.data(), B, C, N));  // x += tokens^T, [B, C, H, W]
   return x;
 }
 

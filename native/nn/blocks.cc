@@ -66,33 +66,17 @@ void Upsample::forward(Compute& c, const Act& x, int64_t Ho, int64_t Wo, float* 
   if (Ho == 2 * x.H && Wo == 2 * x.W) {
     ND_TIMED(Elementwise, c.be.upsample_nearest2x(c.pool, x.data, up, BC, x.H, x.W));
   } else {
-    // F.interpolate(size=(Ho, Wo), mode="nearest"): source index floor(dst * in / out).
-    const float sy = (float)x.H / (float)Ho, sx = (float)x.W / (float)Wo;
-    ND_TIMED(Elementwise, c.pool.parallel_for(BC, [&](int64_t b, int64_t e, int) {
-      for (int64_t bc = b; bc < e; ++bc)
-        for (int64_t oy = 0; oy < Ho; ++oy) {
-          const int64_t iy = std::min((int64_t)std::floor((float)oy * sy), x.H - 1);
-          for (int64_t ox = 0; ox < Wo; ++ox) {
-            const int64_t ix = std::min((int64_t)std::floor((float)ox * sx), x.W - 1);
-            up[(bc * Ho + oy) * Wo + ox] = x.data[(bc * x.H + iy) * x.W + ix];
-          }
-        }
-    }));
+    ND_TIMED(Elementwise, c.be.resize_nearest(c.pool, x.data, up, BC, x.H, x.W, Ho, Wo));
   }
   conv_.forward(c, up, x.B, Ho, Wo, out);  // [B, C, Ho, Wo]
   c.arena.reset(mark);
 }
 
-void concat_channels(const Act& a, const Act& b, float* out) {
+void concat_channels(Compute& c, const Act& a, const Act& b, float* out) {
   if (b.B != a.B || b.H != a.H || b.W != a.W)
     fail(code::kInternal, "Channel concatenation of [" + std::to_string(a.B) + ", " + std::to_string(a.C) + ", " +
                               std::to_string(a.H) + ", " + std::to_string(a.W) + "] and a map of another size");
-  const int64_t hw = a.H * a.W, C = a.C + b.C;
-  ND_TIMED(
-      Copy, for (int64_t i = 0; i < a.B; ++i) {
-        std::memcpy(out + i * C * hw, a.data + i * a.C * hw, sizeof(float) * (size_t)(a.C * hw));
-        std::memcpy(out + (i * C + a.C) * hw, b.data + i * b.C * hw, sizeof(float) * (size_t)(b.C * hw));
-      });
+  ND_TIMED(Copy, c.be.concat_channels(c.pool, a.data, a.C, b.data, b.C, out, a.B, a.H * a.W));
 }
 
 }  // namespace nd::nn

@@ -99,6 +99,6 @@ class Upsample {
 };
 
 // out [B, a.C + b.C, H, W] = the channels of a, then those of b (the U-Nets' skip concatenation).
-void concat_channels(const Act& a, const Act& b, float* out);
+void concat_channels(Compute& c, const Act& a, const Act& b, float* out);
 
 }  // namespace nd::nn

@@ -52,17 +52,12 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
   const Arena::Mark mark = c.arena.mark();
   ThreadPool& pool = c.pool;
 
-  float* xn = c.alloc((size_t)(M * C));                // [B, C, N]
-  norm_.forward(c, x.data, xn, B, N, /*silu=*/false);  // norm
-  float* tokens = c.alloc((size_t)(M * C));            // [B, N, C]
-  ND_TIMED(Copy, pool.parallel_for(B * N, [&](int64_t s, int64_t e, int) {
-    for (int64_t r = s; r < e; ++r) {
-      const int64_t b = r / N, n = r % N;
-      for (int64_t ch = 0; ch < C; ++ch) tokens[r * C + ch] = xn[(b * C + ch) * N + n];
-    }
-  }));
-  float* hidden = c.alloc((size_t)(M * C));  // [B, N, C]
-  proj_in_.forward(c, tokens, M, hidden);    // proj_in
+  float* xn = c.alloc((size_t)(M * C));                       // [B, C, N]
+  norm_.forward(c, x.data, xn, B, N, /*silu=*/false);         // norm
+  float* tokens = c.alloc((size_t)(M * C));                   // [B, N, C]
+  ND_TIMED(Copy, c.be.to_tokens(pool, xn, tokens, B, C, N));  // [B, N, C]
+  float* hidden = c.alloc((size_t)(M * C));                   // [B, N, C]
+  proj_in_.forward(c, tokens, M, hidden);                     // proj_in
 
   float* ln = xn;                                // [B, N, C] (reused)
   float* qkv = c.alloc((size_t)(M * 3 * C));     // [B, N, 3C]: q | k | v
@@ -146,15 +141,8 @@ void SpatialTransformer::forward(Compute& c, const Act& x, const float* context,
     }
   }
 
-  proj_out_.forward(c, hidden, M, tokens);                                  // proj_out: [B, N, C]
-  ND_TIMED(Copy, pool.parallel_for(B * C, [&](int64_t s, int64_t e, int) {  // x += tokens^T  [B, C, H, W]
-    for (int64_t r = s; r < e; ++r) {
-      const int64_t b = r / C, ch = r % C;
-      float* dst = x.data + r * N;
-      const float* src = tokens + b * N * C + ch;
-      for (int64_t n = 0; n < N; ++n) dst[n] += src[n * C];
-    }
-  }));
+  proj_out_.forward(c, hidden, M, tokens);                                      // proj_out: [B, N, C]
+  ND_TIMED(Copy, c.be.add_from_tokens(pool, tokens, x.data, x.data, B, C, N));  // x += tokens^T  [B, C, H, W]
   c.arena.reset(mark);
 }
 
