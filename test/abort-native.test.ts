@@ -3,8 +3,9 @@
 // AbortSignal to it (lib/native/cancel.ts), so an abort stops a long forward within about one block's time.
 import test from 'ava';
 import { DiffusionError } from '../lib/errors.js';
+import { ClipTextEncoder } from '../lib/native/text-encoder.js';
 import { Vae } from '../lib/native/vae.js';
-import { singleFileWeights, tinyFiles, tinySd1VaeConfig } from './helpers/tiny-models.js';
+import { singleFileWeights, tinyFiles, tinySd1TextConfig, tinySd1VaeConfig } from './helpers/tiny-models.js';
 
 const vae = new Vae(singleFileWeights(tinyFiles.sd1, 'first_stage_model.'), tinySd1VaeConfig, { threads: 2 });
 test.after.always(() => vae.dispose());
@@ -49,4 +50,17 @@ test.serial('an abort during a long tiled decode stops it between blocks, well b
   t.is(e?.code, 'ERR_ABORTED');
   t.regex(e?.message ?? '', /enough/);
   t.true(stoppedMs < Math.max(1000, fullMs / 2), `stopped ${stoppedMs} ms after the abort`);
+});
+
+test.serial('the text encoder takes a signal too', async (t) => {
+  const te = new ClipTextEncoder(singleFileWeights(tinyFiles.sd1, 'cond_stage_model.'), tinySd1TextConfig, {
+    threads: 2,
+  });
+  const ids = new Int32Array(tinySd1TextConfig.maxPositions).fill(tinySd1TextConfig.padToken);
+  const ac = new AbortController();
+  ac.abort(new Error('stop'));
+  const e = await t.throwsAsync(te.encode(ids, { signal: ac.signal }), { instanceOf: DiffusionError });
+  t.is(e?.code, 'ERR_ABORTED');
+  t.is((await te.encode(ids, { signal: new AbortController().signal })).length, ids.length * tinySd1TextConfig.hidden);
+  te.dispose();
 });
