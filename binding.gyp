@@ -1,20 +1,38 @@
+# Three targets: the engine as a static library (core, backend, cpu, nn, models), the shipped addon
+# (native/addon) and the development addon (native/dev: test and bench bindings). The dev addon's file ends in
+# .devnode, so prebuildify and node-gyp-build (which take *.node files) never ship or load it;
+# lib/native/load.ts loadDevBinding() opens it with process.dlopen. tools/sources.cjs lists the sources.
 {
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+    "cflags!": ["-fno-exceptions", "-O2"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
+    "cflags": ["-O3", "-fexceptions", "-fPIC"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-fno-math-errno", "-fvisibility=hidden", "-pthread"],
+    "ldflags": ["-pthread"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CPLUSPLUSFLAGS": ["-O3"]
+    }
+  },
   "targets": [
     {
+      "target_name": "native_diffusion_lib",
+      "type": "static_library",
+      "sources": ["<!@(node tools/sources.cjs lib)"]
+    },
+    {
       "target_name": "native_diffusion",
-      "sources": ["<!@(node tools/sources.cjs all)"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
-      "cflags!": ["-fno-exceptions", "-O2"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
-      "cflags": ["-O3", "-fexceptions"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-fno-math-errno", "-fvisibility=hidden", "-pthread"],
-      "ldflags": ["-pthread"],
-      "xcode_settings": {
-        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
-        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-        "OTHER_CPLUSPLUSFLAGS": ["-O3"]
-      }
+      "sources": ["<!@(node tools/sources.cjs addon)"],
+      "dependencies": ["native_diffusion_lib"]
+    },
+    {
+      "target_name": "native_diffusion_dev",
+      "target_conditions": [["_type=='loadable_module'", {"product_extension": "devnode"}]],
+      "sources": ["<!@(node tools/sources.cjs dev)"],
+      "dependencies": ["native_diffusion_lib"]
     }
   ]
 }

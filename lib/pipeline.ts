@@ -221,6 +221,7 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
     const native = this.config.nativeSize / 8;
     const forwardOptions = {
       nativeLatentSize: nativeLatentSizeFor(o.attentionScaling, { h, w }, { h: native, w: native }),
+      signal: o.signal, // abort within a step: the U-Net stops between blocks
     };
 
     const calls = sampler.modelCalls;
@@ -262,7 +263,10 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
     const scaled = new Float32Array(n);
     for (let i = 0; i < n; i++) scaled[i] = x[i] / this.config.vae.scalingFactor;
     const tile = o.vaeTiling === 'auto' ? o.width * o.height > 1024 * 1024 : o.vaeTiling;
-    const pixels = await this.#vae.decode(scaled, latentShape as [number, number, number, number], { tile });
+    const pixels = await this.#vae.decode(scaled, latentShape as [number, number, number, number], {
+      tile,
+      signal: o.signal,
+    });
     const decodeMs = performance.now() - tDecode;
     const parameters = this.#parameters(o);
     const rgb = decodedToRGB(pixels, o.width, o.height);

@@ -1,7 +1,7 @@
 // The kernel benchmark's native entry points and case list (tiny sizes; timing is not checked).
 import test from 'ava';
 import { cases } from '../lib/cli/bench/kernels.js';
-import { loadBinding } from '../lib/native/load.js';
+import { loadDevBinding } from '../lib/native/load.js';
 
 interface Bench {
   fmaPeak(threads: number, ms: number): { gflops: number; isa: string; threads: number };
@@ -17,7 +17,7 @@ interface Bench {
     repeats: number;
   };
 }
-const bench = (): Bench => loadBinding<{ bench: Bench }>().bench;
+const bench = (): Bench => loadDevBinding<{ bench: Bench }>().bench;
 
 test('fmaPeak measures a positive rate on the widest ISA', (t) => {
   const p = bench().fmaPeak(1, 5);

@@ -1,7 +1,7 @@
 // The native thread pool and arena, driven through the coreTest hooks (native/addon/core_test_binding.cc).
 import test from 'ava';
 import { callNative, DiffusionError } from '../lib/errors.js';
-import { loadBinding } from '../lib/native/load.js';
+import { loadDevBinding } from '../lib/native/load.js';
 
 interface ParallelForResult {
   visits: Int32Array;
@@ -32,7 +32,7 @@ interface CoreTest {
   arena(chunkBytes: number, ops: ArenaOp[]): { states: ArenaState[]; corrupted: string };
 }
 
-const core = loadBinding<{ coreTest: CoreTest }>().coreTest;
+const core = loadDevBinding<{ coreTest: CoreTest }>().coreTest;
 
 test('parallel_for visits every item exactly once in disjoint chunks of at least grain items', (t) => {
   for (const n of [0, 1, 7, 100, 1000]) {

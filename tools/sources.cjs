@@ -1,5 +1,11 @@
 // The one native source list, read by binding.gyp (node-gyp) and CMakeLists.txt (cmake-js).
-// Every .cc under native/ except the CUDA backend, native test/fuzz/bench executables.
+//   lib    the engine: every .cc under native/ outside the groups below (core, backend, cpu, nn, models)
+//   addon  the shipped N-API bindings (native/addon)
+//   dev    the test and bench bindings (native/dev) plus the addon plumbing they share (module, convert)
+//   all    lib + addon: the shipped addon in one list (CMake)
+//   core   = lib (CMake's native executables filter it further)
+// Never listed: the CUDA backend (native/backend/cuda, added by CMake when nvcc exists) and the native
+// test/fuzz/bench executables.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -16,7 +22,15 @@ function walk(dir, out) {
   }
   return out;
 }
+const every = walk('native', []);
+const under = (dir) => (f) => f.startsWith(`native/${dir}/`);
+const lib = every.filter((f) => !under('addon')(f) && !under('dev')(f));
+const addon = every.filter(under('addon'));
+const dev = [...every.filter(under('dev')), 'native/addon/module.cc', 'native/addon/convert.cc'];
+const lists = { lib, addon, dev, all: [...lib, ...addon], core: lib };
 const which = process.argv[2] || 'all';
-let files = walk('native', []);
-if (which === 'core') files = files.filter((f) => !f.startsWith('native/addon/'));
-process.stdout.write(files.join(process.argv.includes('--lines') ? '\n' : ' '));
+if (!lists[which]) {
+  process.stderr.write(`Expected one of ${Object.keys(lists).join(', ')} but received ${which}\n`);
+  process.exit(1);
+}
+process.stdout.write(lists[which].join(process.argv.includes('--lines') ? '\n' : ' '));

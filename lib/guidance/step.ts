@@ -30,7 +30,7 @@ export interface GuidedCallInput {
   context: Float32Array;
   tokens: number;
   contextDim: number;
-  forwardOptions: { nativeLatentSize?: UNetForwardOptions['nativeLatentSize'] };
+  forwardOptions: { nativeLatentSize?: UNetForwardOptions['nativeLatentSize']; signal?: AbortSignal };
   prediction: PredictionType;
   /** ᾱ at the U-Net input (characteristic guidance only) */
   alphaBar: () => number;

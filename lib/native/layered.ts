@@ -2,6 +2,7 @@
 // a U-Net at every scale plus a tiny CLIP text encoder (docs/design.md §5.2). Folders are opened by
 // loadLayeredModel in lib/loading/layered.ts.
 import { DiffusionError, invalid } from '../errors.js';
+import { withCancel } from './cancel.js';
 import { loadBinding } from './load.js';
 import type { NativeWeights } from './weights.js';
 
@@ -42,6 +43,8 @@ export interface LayeredForwardArgs {
   contextTokens: number;
   /** softmax scales of the 3 self-attention layers (entropy scaling); default 1/√head_dim */
   selfAttentionScales?: Float32Array;
+  /** stops the forward between blocks (rejects with ERR_ABORTED) */
+  signal?: AbortSignal;
 }
 
 /** Head-averaged attention probabilities of one layer (S-CFG), from forward(…, { captureAttention: true }). */
@@ -64,7 +67,7 @@ export interface LayeredOutputWithAttention {
 interface NativeLayeredUNet {
   encodeText(ids: Int32Array, batch: number): Promise<Float32Array>;
   forward(
-    args: LayeredForwardArgs & { captureAttention?: boolean },
+    args: Omit<LayeredForwardArgs, 'signal'> & { captureAttention?: boolean; cancel?: Int32Array },
   ): Promise<Float32Array[] | LayeredOutputWithAttention>;
   dispose(): void;
 }
@@ -141,12 +144,23 @@ export class LayeredModel {
 
   /** v at every scale, lowest first (validation errors reject the promise). */
   async forward(args: LayeredForwardArgs): Promise<Float32Array[]> {
-    return (await this.live().forward({ ...args, captureAttention: false })) as Float32Array[];
+    const { signal, ...rest } = args;
+    const native = this.live();
+    return withCancel(
+      signal,
+      async (cancel) => (await native.forward({ ...rest, captureAttention: false, cancel })) as Float32Array[],
+    );
   }
 
   /** forward() plus the head-averaged self- and cross-attention probabilities of the 3 transformer blocks. */
   async forwardWithAttention(args: LayeredForwardArgs): Promise<LayeredOutputWithAttention> {
-    return (await this.live().forward({ ...args, captureAttention: true })) as LayeredOutputWithAttention;
+    const { signal, ...rest } = args;
+    const native = this.live();
+    return withCancel(
+      signal,
+      async (cancel) =>
+        (await native.forward({ ...rest, captureAttention: true, cancel })) as LayeredOutputWithAttention,
+    );
   }
 
   dispose(): void {

@@ -45,6 +45,29 @@ export function loadBinding<T>(): T {
   );
 }
 
+let cachedDev: unknown;
+
+/**
+ * Loads the development addon (native/dev: the kernel/core test hooks and the bench kernels), which the
+ * tests and `bench` use and the shipped binary leaves out. node-gyp builds it as
+ * build/Release/native_diffusion_dev.devnode (not *.node, so prebuildify never packs it).
+ */
+export function loadDevBinding<T>(): T {
+  if (cachedDev) return cachedDev as T;
+  const path = join(packageRoot, 'build', 'Release', 'native_diffusion_dev.devnode');
+  try {
+    const module = { exports: {} as unknown };
+    process.dlopen(module, path);
+    cachedDev = module.exports;
+    return cachedDev as T;
+  } catch (err) {
+    throw new DiffusionError(
+      'ERR_NATIVE_LOAD',
+      `The native-diffusion development addon (test and bench bindings) could not be loaded from ${path}: ${(err as Error).message.split('\n')[0]}\nFix: build it from a source checkout with \`npm run build:native\` (installed packages ship only the main addon).`,
+    );
+  }
+}
+
 export interface BuildInfo {
   hardwareThreads: number;
   cuda: boolean;

@@ -1,6 +1,7 @@
 // Typed wrapper over the native CLIP text encoder (native/addon/clip_binding.cc).
 import { callNative, fromNative, invalid } from '../errors.js';
 import type { TextEncoderConfig } from '../loading/types.js';
+import { withCancel } from './cancel.js';
 import { loadBinding } from './load.js';
 import type { NativeWeights } from './weights.js';
 
@@ -16,13 +17,15 @@ export interface TextEncodeOptions {
   clipSkip?: number;
   /** apply the final layer norm after the last layer run (default true, as SD1/SD2 pipelines do) */
   finalLayerNorm?: boolean;
+  /** stops the encoding between layers (rejects with ERR_ABORTED) */
+  signal?: AbortSignal;
 }
 
 interface NativeTextEncoder {
   encode(
     ids: Int32Array,
     batch: number,
-    options: { layersToRun?: number; finalLayerNorm?: boolean },
+    options: { layersToRun?: number; finalLayerNorm?: boolean; cancel?: Int32Array },
   ): Promise<Float32Array>;
   dispose(): void;
   readonly disposed: boolean;
@@ -80,11 +83,14 @@ export class ClipTextEncoder {
       }
       layersToRun = this.config.defaultLayersToRun - skip;
     }
-    try {
-      return await this.#native.encode(data, data.length / T, { layersToRun, finalLayerNorm: options.finalLayerNorm });
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const run = { layersToRun, finalLayerNorm: options.finalLayerNorm };
+    return withCancel(options.signal, async (cancel) => {
+      try {
+        return await this.#native.encode(data, data.length / T, cancel ? { ...run, cancel } : run);
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
   }
 
   /** Releases the weights; later calls reject with ERR_DISPOSED. Calls already running finish first. */

@@ -1,6 +1,7 @@
 // Typed wrapper over the native `UNet` class (native/addon/unet_binding.cc).
 import { callNative, DiffusionError, fromNative, invalid } from '../errors.js';
 import type { UNetConfig, WeightMap } from '../loading/types.js';
+import { withCancel } from './cancel.js';
 import { loadBinding } from './load.js';
 import { type NativeWeights, toNativeWeights } from './weights.js';
 
@@ -25,6 +26,10 @@ export interface UNetForwardOptions {
   nativeLatentSize?: { h: number; w: number };
   /** S-CFG: also return head-averaged attention probabilities at 1/4 and 1/8 of the latent side + middle */
   captureAttention?: boolean;
+  /** Stops the forward between U-Net blocks (rejects with ERR_ABORTED). */
+  signal?: AbortSignal;
+  /** Added conditioning [B, admInChannels] (SDXL's label_emb input) when the config has `admInChannels`. */
+  added?: Float32Array;
 }
 
 export interface CapturedAttention {
@@ -49,7 +54,12 @@ interface NativeUNetHandle {
     timesteps: Float64Array | number[] | number,
     context: Float32Array,
     contextShape: number[],
-    options?: { nativeLatentSize?: { h: number; w: number }; captureAttention?: boolean },
+    options?: {
+      nativeLatentSize?: { h: number; w: number };
+      captureAttention?: boolean;
+      added?: Float32Array;
+      cancel?: Int32Array;
+    },
   ): Promise<Float32Array | UNetOutputWithAttention>;
   dispose(): void;
   stats(): { disposed: boolean; peakActivationBytes: number };
@@ -86,18 +96,21 @@ export class NativeUNet {
   async forward(inputs: UNetInputs, options: UNetForwardOptions = {}): Promise<Float32Array | UNetOutputWithAttention> {
     const handle = this.#handle;
     if (!handle) throw new DiffusionError('ERR_DISPOSED', 'This UNet was disposed');
-    try {
-      return await handle.forward(
-        inputs.sample,
-        inputs.sampleShape,
-        inputs.timesteps,
-        inputs.context,
-        inputs.contextShape,
-        options,
-      );
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const { signal, ...native } = options;
+    return withCancel(signal, async (cancel) => {
+      try {
+        return await handle.forward(
+          inputs.sample,
+          inputs.sampleShape,
+          inputs.timesteps,
+          inputs.context,
+          inputs.contextShape,
+          cancel ? { ...native, cancel } : native,
+        );
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
   }
 
   /** The native object, for bindings that take a UNet (they recognise it by its N-API type tag). */

@@ -1,6 +1,7 @@
 // Typed wrapper over the native VAE (native/addon/vae_binding.cc).
 import { callNative, fromNative, invalid } from '../errors.js';
 import type { VaeConfig } from '../loading/types.js';
+import { withCancel } from './cancel.js';
 import { loadBinding } from './load.js';
 import type { ModelThreadOptions } from './text-encoder.js';
 import type { NativeWeights } from './weights.js';
@@ -20,6 +21,8 @@ export interface VaeDecodeOptions {
    * tile, so the result approximates the untiled decode; latents that fit in one tile decode exactly.
    */
   tile?: boolean | VaeTileOptions;
+  /** Stops the decode between decoder blocks and tiles (rejects with ERR_ABORTED). */
+  signal?: AbortSignal;
 }
 
 /** Moments of the latent distribution, each [B, latentChannels, H/f, W/f]; logvar clamped to [-30, 20]. */
@@ -29,8 +32,12 @@ export interface LatentMoments {
 }
 
 interface NativeVae {
-  decode(latents: Float32Array, shape: Shape4, options: VaeDecodeOptions): Promise<Float32Array>;
-  encode(image: Float32Array, shape: Shape4): Promise<LatentMoments>;
+  decode(
+    latents: Float32Array,
+    shape: Shape4,
+    options: { tile?: boolean | VaeTileOptions; cancel?: Int32Array },
+  ): Promise<Float32Array>;
+  encode(image: Float32Array, shape: Shape4, options?: { cancel?: Int32Array }): Promise<LatentMoments>;
   dispose(): void;
   readonly disposed: boolean;
   readonly hasEncoder: boolean;
@@ -68,20 +75,25 @@ export class Vae {
    * [B, 3, f·h, f·w] (about [-1, 1], unclamped).
    */
   async decode(latents: Float32Array, shape: Shape4, options: VaeDecodeOptions = {}): Promise<Float32Array> {
-    try {
-      return await this.#native.decode(latents, shape, options);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const { signal, ...native } = options;
+    return withCancel(signal, async (cancel) => {
+      try {
+        return await this.#native.decode(latents, shape, cancel ? { ...native, cancel } : native);
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
   }
 
   /** image [B, 3, H, W] in [-1, 1] (H, W multiples of `factor`) -> moments of the latent distribution. */
-  async encode(image: Float32Array, shape: Shape4): Promise<LatentMoments> {
-    try {
-      return await this.#native.encode(image, shape);
-    } catch (err) {
-      throw fromNative(err);
-    }
+  async encode(image: Float32Array, shape: Shape4, options: { signal?: AbortSignal } = {}): Promise<LatentMoments> {
+    return withCancel(options.signal, async (cancel) => {
+      try {
+        return await this.#native.encode(image, shape, cancel ? { cancel } : undefined);
+      } catch (err) {
+        throw fromNative(err);
+      }
+    });
   }
 
   /** Releases the weights; later calls reject with ERR_DISPOSED. Calls already running finish first. */

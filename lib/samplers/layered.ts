@@ -215,6 +215,7 @@ export async function sampleLayered(model: LayeredDenoiser, o: LayeredSampleOpti
       context: ctx,
       contextTokens: n,
       selfAttentionScales: scales,
+      signal: o.signal, // abort within a step: the native forward stops between blocks
     } satisfies LayeredForwardArgs;
   };
 

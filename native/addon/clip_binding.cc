@@ -1,6 +1,7 @@
 // JS class TextEncoder: new TextEncoder(weights, config, { threads }),
-// encode(ids: Int32Array, batch, { layersToRun?, finalLayerNorm? }) -> Promise<Float32Array [batch, maxPositions,
-// hidden]>, dispose(). Calls run off the main thread, one at a time per model.
+// encode(ids: Int32Array, batch, { layersToRun?, finalLayerNorm?, cancel? }) -> Promise<Float32Array [batch,
+// maxPositions, hidden]>, dispose(). Calls run off the main thread, one at a time per model (addon/model_call.h);
+// `cancel` is an Int32Array whose element 0 set to non-zero stops the call between layers (ERR_ABORTED).
 #include <napi.h>
 
 #include <cstring>
@@ -65,8 +66,7 @@ class TextEncoderWrap : public Napi::ObjectWrap<TextEncoderWrap> {
       std::shared_ptr<WeightStore> weights = weights_from_js(info[0]);
       const TextEncoderConfig config = text_encoder_config_from_js(env, info[1]);
       const int threads = threads_arg(env, info[2]);
-      slot_.model = std::make_shared<const ClipTextEncoder>(std::move(weights), config);
-      slot_.pool = std::make_shared<ThreadPool>(threads);
+      slot_.open(std::make_shared<const ClipTextEncoder>(std::move(weights), config), threads);
     });
   }
 
@@ -94,9 +94,11 @@ class TextEncoderWrap : public Napi::ObjectWrap<TextEncoderWrap> {
       auto input = std::make_shared<std::vector<int32_t>>(ids.Data(), ids.Data() + ids.ElementLength());
       auto output = std::make_shared<Buffer>();
       auto model = slot_.model;
-      auto pool = slot_.pool;
       return queue_call(
-          env, slot_.queue, [=] { *output = model->encode(*pool, input->data(), batch, tokens, run); },
+          env, slot_, options.Get("cancel"),
+          [=](ThreadPool& pool, const CancelFlag& cancel) {
+            *output = model->encode(pool, cancel, input->data(), batch, tokens, run);
+          },
           [=](Napi::Env e) -> Napi::Value { return f32_to_js(e, output->data(), (size_t)output->numel()); });
     });
   }
@@ -108,7 +110,7 @@ class TextEncoderWrap : public Napi::ObjectWrap<TextEncoderWrap> {
 
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), slot_.disposed()); }
 
-  ModelSlot<ClipTextEncoder> slot_;
+  ModelSlot<const ClipTextEncoder> slot_;
 };
 
 void init(Napi::Env env, Napi::Object exports) { TextEncoderWrap::Init(env, exports); }

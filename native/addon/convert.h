@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "models/weights.h"
+#include "core/weights.h"
 
 namespace nd::addon {
 

@@ -5,13 +5,17 @@
 //     v per scale, lowest first; with captureAttention: Promise<{ outputs: Float32Array[], attention:
 //     { name, kind: 'self' | 'cross', h, w, probs: Float32Array [batch, h*w, nk] }[] }> (head-averaged, S-CFG)
 //   dispose()
-// Inputs are copied into the worker (they are small), so the JS arrays may change while a call runs.
+// Calls run through the one call pattern (addon/model_call.h: one at a time per model, the process compute pool,
+// `cancel`: an Int32Array whose element 0 set to non-zero stops the call between blocks with ERR_ABORTED; encodeText
+// takes it as its third argument, forward as options.cancel). Inputs are copied (they are small), so the JS arrays
+// may change while a call runs.
 #include <napi.h>
 
 #include <memory>
 #include <vector>
 
 #include "addon/convert.h"
+#include "addon/model_call.h"
 #include "addon/registry.h"
 #include "models/layered_unet.h"
 
@@ -26,20 +30,6 @@ std::vector<float> copy_f32(const Napi::Value& v, const char* name) {
   return std::vector<float>(view.data, view.data + view.length);
 }
 
-class EncodeWorker : public PromiseWorker {
- public:
-  EncodeWorker(Napi::Env env, std::shared_ptr<LayeredUNet> m, std::vector<int32_t> ids, int64_t batch)
-      : PromiseWorker(env), m_(std::move(m)), ids_(std::move(ids)), batch_(batch) {}
-  void Compute() override { out_ = m_->encode_text(ids_.data(), batch_, (int64_t)ids_.size() / batch_); }
-  Napi::Value Result(Napi::Env env) override { return f32_to_js(env, out_.data(), (size_t)out_.numel()); }
-
- private:
-  std::shared_ptr<LayeredUNet> m_;
-  std::vector<int32_t> ids_;
-  int64_t batch_;
-  Buffer out_;
-};
-
 struct ForwardArgs {
   std::vector<std::vector<float>> z;
   std::vector<float> t, context, self_scales;
@@ -47,44 +37,29 @@ struct ForwardArgs {
   bool capture = false;
 };
 
-class ForwardWorker : public PromiseWorker {
- public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<LayeredUNet> m, ForwardArgs a)
-      : PromiseWorker(env), m_(std::move(m)), a_(std::move(a)) {}
-  void Compute() override {
-    std::vector<const float*> zs;
-    for (auto& z : a_.z) zs.push_back(z.data());
-    out_ = m_->forward(zs, a_.batch, a_.height, a_.width, a_.t.data(), a_.context.data(), a_.tokens,
-                       a_.self_scales.empty() ? nullptr : a_.self_scales.data(), a_.capture ? &captured_ : nullptr);
+// The JS result of a forward: v per scale, plus the captured attention with S-CFG.
+Napi::Value forward_result(Napi::Env env, const std::vector<Buffer>& out,
+                           const std::vector<nn::CapturedAttention>* captured) {
+  Napi::Array arr = Napi::Array::New(env, out.size());
+  for (size_t i = 0; i < out.size(); ++i) arr.Set((uint32_t)i, f32_to_js(env, out[i].data(), (size_t)out[i].numel()));
+  if (!captured) return arr;
+  Napi::Array att = Napi::Array::New(env, captured->size());
+  for (size_t i = 0; i < captured->size(); ++i) {
+    const nn::CapturedAttention& c = (*captured)[i];
+    const std::string prefix = "model.diffusion_model.";  // names are relative to the U-Net
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", c.name.compare(0, prefix.size(), prefix) == 0 ? c.name.substr(prefix.size()) : c.name);
+    o.Set("kind", c.cross ? "cross" : "self");
+    o.Set("h", Napi::Number::New(env, (double)c.h));
+    o.Set("w", Napi::Number::New(env, (double)c.w));
+    o.Set("probs", f32_to_js(env, c.probs.data(), c.probs.size()));
+    att.Set((uint32_t)i, o);
   }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Array arr = Napi::Array::New(env, out_.size());
-    for (size_t i = 0; i < out_.size(); ++i)
-      arr.Set((uint32_t)i, f32_to_js(env, out_[i].data(), (size_t)out_[i].numel()));
-    if (!a_.capture) return arr;
-    Napi::Array att = Napi::Array::New(env, captured_.size());
-    for (size_t i = 0; i < captured_.size(); ++i) {
-      const models::layered::Capture& c = captured_[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("name", c.name);
-      o.Set("kind", c.cross ? "cross" : "self");
-      o.Set("h", Napi::Number::New(env, (double)c.h));
-      o.Set("w", Napi::Number::New(env, (double)c.w));
-      o.Set("probs", f32_to_js(env, c.probs.data(), c.probs.size()));
-      att.Set((uint32_t)i, o);
-    }
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("outputs", arr);
-    result.Set("attention", att);
-    return result;
-  }
-
- private:
-  std::shared_ptr<LayeredUNet> m_;
-  ForwardArgs a_;
-  std::vector<Buffer> out_;
-  std::vector<models::layered::Capture> captured_;
-};
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("outputs", arr);
+  result.Set("attention", att);
+  return result;
+}
 
 class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
  public:
@@ -105,21 +80,22 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
       if (info.Length() > 2 && info[2].IsObject() && !info[2].As<Napi::Object>().Get("threads").IsUndefined())
         threads = (int)int_from_js(info[2].As<Napi::Object>(), "threads", 0, 1024);
       auto weights = weights_from_js(info[0]);
-      model_ = std::make_shared<LayeredUNet>(
-          weights, models::parse_layered_config(info[1].As<Napi::String>().Utf8Value()), threads);
+      slot_.open(std::make_shared<const LayeredUNet>(
+                     weights, models::parse_layered_config(info[1].As<Napi::String>().Utf8Value())),
+                 threads);
       return 0;
     });
   }
 
  private:
-  std::shared_ptr<LayeredUNet> live(Napi::Env env) {
-    if (!model_) throw to_js_error(env, Error(code::kDisposed, "The LayeredUNet was disposed"));
-    return model_;
+  std::shared_ptr<const LayeredUNet> live() const {
+    if (slot_.disposed()) fail(code::kDisposed, "The LayeredUNet was disposed");
+    return slot_.model;
   }
 
   Napi::Value EncodeText(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      auto m = live(info.Env());
+    return promise_call(info.Env(), [&]() -> Napi::Value {
+      auto m = live();
       if (info.Length() < 2 || !info[0].IsTypedArray() ||
           info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
         fail_expected(code::kInvalidArgument, "an Int32Array", "ids", "another type");
@@ -129,16 +105,21 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
       if (!(b >= 1) || b != (int64_t)b || a.ElementLength() % (size_t)b != 0 || a.ElementLength() == 0)
         fail_expected(code::kInvalidArgument, "a batch dividing the id count " + std::to_string(a.ElementLength()),
                       "batch", std::to_string(b));
-      auto* w =
-          new EncodeWorker(info.Env(), m, std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength()), (int64_t)b);
-      w->Queue();
-      return w->promise();
+      auto ids = std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + a.ElementLength());
+      auto out = std::make_shared<Buffer>();
+      const int64_t batch = (int64_t)b;
+      return queue_call(
+          info.Env(), slot_, info[2],
+          [=](ThreadPool& pool, const CancelFlag& cancel) {
+            *out = m->encode_text(pool, cancel, ids->data(), batch, (int64_t)ids->size() / batch);
+          },
+          [=](Napi::Env env) -> Napi::Value { return f32_to_js(env, out->data(), (size_t)out->numel()); });
     });
   }
 
   Napi::Value Forward(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value {
-      auto m = live(info.Env());
+    return promise_call(info.Env(), [&]() -> Napi::Value {
+      auto m = live();
       if (info.Length() < 1 || !info[0].IsObject())
         fail_expected(code::kInvalidArgument, "an options object", "forward", "another type");
       Napi::Object o = info[0].As<Napi::Object>();
@@ -175,18 +156,29 @@ class LayeredUNetWrap : public Napi::ObjectWrap<LayeredUNetWrap> {
                         std::to_string(a.self_scales.size()));
       }
       a.capture = bool_from_js(o, "captureAttention", false);
-      auto* w = new ForwardWorker(info.Env(), m, std::move(a));
-      w->Queue();
-      return w->promise();
+      auto args = std::make_shared<ForwardArgs>(std::move(a));
+      auto out = std::make_shared<std::vector<Buffer>>();
+      auto captured = std::make_shared<std::vector<nn::CapturedAttention>>();
+      return queue_call(
+          info.Env(), slot_, o.Get("cancel"),
+          [=](ThreadPool& pool, const CancelFlag& cancel) {
+            std::vector<const float*> zs;
+            for (auto& z : args->z) zs.push_back(z.data());
+            *out = m->forward(pool, cancel, zs, args->batch, args->height, args->width, args->t.data(),
+                              args->context.data(), args->tokens,
+                              args->self_scales.empty() ? nullptr : args->self_scales.data(),
+                              args->capture ? captured.get() : nullptr);
+          },
+          [=](Napi::Env env) { return forward_result(env, *out, args->capture ? captured.get() : nullptr); });
     });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    model_.reset();  // running workers hold their own reference
+    slot_.dispose();  // running calls hold their own reference
     return info.Env().Undefined();
   }
 
-  std::shared_ptr<LayeredUNet> model_;
+  ModelSlot<const LayeredUNet> slot_;
 };
 
 void init(Napi::Env env, Napi::Object exports) { LayeredUNetWrap::Init(env, exports); }

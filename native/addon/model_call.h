@@ -1,7 +1,8 @@
-// Shared plumbing for model bindings whose methods return Promises: a model slot
-// that can be disposed while calls are in flight (each call holds its own
-// references), a per-model queue that runs calls one at a time, a worker built from
-// two lambdas, and small JS argument readers with "Expected … but received …" errors.
+// The one async call pattern of the model bindings. A ModelSlot holds a model, the process compute pool it runs
+// with (core/threadpool.h compute_pool: shared by every model built with the same `threads`) and the model's call
+// queue; queue_call() runs one call off the main thread, after the model's earlier calls, with the pool and the
+// call's cancellation flag handed in at compute time. Also small JS argument readers with "Expected … but
+// received …" errors.
 #pragma once
 #include <napi.h>
 
@@ -10,9 +11,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "addon/registry.h"
+#include "core/cancel.h"
 #include "core/threadpool.h"
 
 namespace nd::addon {
@@ -28,10 +31,15 @@ struct CallQueue {
 
 template <typename Model>
 struct ModelSlot {
-  std::shared_ptr<const Model> model;
+  std::shared_ptr<Model> model;
   std::shared_ptr<ThreadPool> pool;
   std::shared_ptr<CallQueue> queue = std::make_shared<CallQueue>();
 
+  // The model, and the process compute pool for `threads` (0 = one per hardware thread).
+  void open(std::shared_ptr<Model> m, int threads) {
+    model = std::move(m);
+    pool = compute_pool(threads);
+  }
   bool disposed() const { return !model; }
   // Calls already accepted keep their own references and finish; later calls see disposed().
   void dispose() {
@@ -40,15 +48,49 @@ struct ModelSlot {
   }
 };
 
-// compute() runs off the main thread; result() converts its output on the main thread.
+// compute(pool, cancel) runs off the main thread; result() converts its output on the main thread.
+using ComputeFn = std::function<void(ThreadPool&, const CancelFlag&)>;
+using ResultFn = std::function<Napi::Value(Napi::Env)>;
+
+// The cancellation flag of a call: `cancel` is undefined (not cancellable) or an Int32Array whose element 0 the
+// caller sets to non-zero (Atomics.store) to stop the call; the worker keeps the array alive while it runs.
+class CallCancel {
+ public:
+  CallCancel() = default;
+  CallCancel(const Napi::Value& v, const std::string& name);
+  const CancelFlag& flag() const { return flag_; }
+
+ private:
+  Napi::Reference<Napi::Int32Array> ref_;
+  CancelFlag flag_;
+};
+
+inline CallCancel::CallCancel(const Napi::Value& v, const std::string& name) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      v.As<Napi::TypedArray>().ElementLength() < 1)
+    fail_expected(code::kInvalidArgument, "an Int32Array of length 1 or more", name, "another value");
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  ref_ = Napi::Persistent(a);
+  flag_.word = a.Data();
+}
+
 class CallWorker : public PromiseWorker {
  public:
-  CallWorker(Napi::Env env, std::shared_ptr<CallQueue> queue, std::function<void()> compute,
-             std::function<Napi::Value(Napi::Env)> result)
-      : PromiseWorker(env), queue_(std::move(queue)), compute_(std::move(compute)), result_(std::move(result)) {}
+  CallWorker(Napi::Env env, std::shared_ptr<CallQueue> queue, std::shared_ptr<ThreadPool> pool, CallCancel cancel,
+             ComputeFn compute, ResultFn result)
+      : PromiseWorker(env),
+        queue_(std::move(queue)),
+        pool_(std::move(pool)),
+        cancel_(std::move(cancel)),
+        compute_(std::move(compute)),
+        result_(std::move(result)) {}
 
  protected:
-  void Compute() override { compute_(); }
+  void Compute() override {
+    cancel_.flag().check();  // aborted while it waited in the queue
+    compute_(*pool_, cancel_.flag());
+  }
   Napi::Value Result(Napi::Env env) override { return result_(env); }
   // After the promise settled (main thread): start the next pending call of this model.
   void Destroy() override {
@@ -60,24 +102,30 @@ class CallWorker : public PromiseWorker {
     } else {
       queue->running = false;
     }
-    delete this;
+    delete this;  // releases the cancel array's reference on the main thread
   }
 
  private:
   std::shared_ptr<CallQueue> queue_;
-  std::function<void()> compute_;
-  std::function<Napi::Value(Napi::Env)> result_;
+  std::shared_ptr<ThreadPool> pool_;
+  CallCancel cancel_;
+  ComputeFn compute_;
+  ResultFn result_;
 };
 
-// Creates a CallWorker, runs it now or after the model's running call, and returns its promise.
-inline Napi::Promise queue_call(Napi::Env env, const std::shared_ptr<CallQueue>& queue, std::function<void()> compute,
-                                std::function<Napi::Value(Napi::Env)> result) {
-  auto* worker = new CallWorker(env, queue, std::move(compute), std::move(result));
+// Runs compute(pool, cancel) for `slot`'s model now or after its running call, and returns the call's promise.
+// `cancel`: the JS cancellation flag (see CallCancel), undefined for none.
+template <typename Model>
+Napi::Promise queue_call(Napi::Env env, const ModelSlot<Model>& slot, const Napi::Value& cancel, ComputeFn compute,
+                         ResultFn result) {
+  CallCancel flag(cancel, "options.cancel");
+  auto* worker = new CallWorker(env, slot.queue, slot.pool, std::move(flag), std::move(compute), std::move(result));
   Napi::Promise promise = worker->promise();
-  if (queue->running) {
-    queue->pending.push_back(worker);
+  CallQueue& queue = *slot.queue;
+  if (queue.running) {
+    queue.pending.push_back(worker);
   } else {
-    queue->running = true;
+    queue.running = true;
     worker->Queue();
   }
   return promise;

@@ -1,9 +1,9 @@
 // profile.enable(on: boolean), profile.reset(), profile.read() -> { [op]: { wallSeconds, cpuSeconds, calls } }
-// Op-level timers of the model graphs (models/profile.h), for `bench sd15 --profile`.
+// Op-level timers of the model graphs (nn/profile.h), for `bench sd15 --profile`.
 #include <napi.h>
 
 #include "addon/registry.h"
-#include "models/profile.h"
+#include "nn/profile.h"
 
 namespace nd::addon {
 namespace {

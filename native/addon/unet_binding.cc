@@ -1,17 +1,20 @@
 // JS class `UNet`: new UNet(weights, config, { threads }); forward(...) -> Promise, run off the
-// main thread; dispose(). Inputs are copied on the main thread so the JS arrays may change or be
+// main thread through the one call pattern (addon/model_call.h: the model's queue, the process compute pool,
+// options.cancel: an Int32Array whose element 0 set to non-zero stops the forward between blocks with
+// ERR_ABORTED); dispose(). Inputs are copied on the main thread so the JS arrays may change or be
 // collected while the worker runs; a running forward keeps the model alive past dispose().
 #include "addon/unet_binding.h"
 
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "addon/convert.h"
+#include "addon/model_call.h"
 #include "addon/registry.h"
 #include "models/unet.h"
 
@@ -48,7 +51,18 @@ UNetConfig unet_config_from_js(const Napi::Value& v) {
   c.attention_levels = bool_array_from_js(o, "attentionLevels");
   c.num_heads = int_array_from_js(o, "numHeads");
   c.mid_heads = int_from_js(o, "midHeads", 1, 1024);
-  c.transformer_depth = int_from_js(o, "transformerDepth", 1, 16);
+  // transformerDepth: one depth for every level (SD 1/2) or one per level (SDXL: [0, 2, 10]).
+  const size_t levels = c.channel_mult.size();
+  Napi::Value depth = o.Get("transformerDepth");
+  if (depth.IsArray()) {
+    c.transformer_depth = int_array_from_js(o, "transformerDepth");
+  } else {
+    c.transformer_depth.assign(levels, int_from_js(o, "transformerDepth", 1, 16));
+  }
+  c.mid_transformer_depth = o.Get("transformerDepthMiddle").IsUndefined()
+                                ? (c.transformer_depth.empty() ? 1 : std::max<int64_t>(1, c.transformer_depth.back()))
+                                : int_from_js(o, "transformerDepthMiddle", 1, 16);
+  c.adm_in_channels = o.Get("admInChannels").IsUndefined() ? 0 : int_from_js(o, "admInChannels", 0, 65536);
   c.context_dim = int_from_js(o, "contextDim", 1, 16384);
   c.use_linear_projection = bool_from_js(o, "useLinearProjection", false);
   c.upcast_attention = bool_from_js(o, "upcastAttention", false);
@@ -111,88 +125,38 @@ UNetForwardOptions options_from_js(const Napi::Value& v) {
   return opt;
 }
 
-class ForwardWorker;
+// The JS result of a forward: the output, plus the captured attention with S-CFG.
+Napi::Value forward_result(Napi::Env env, const std::vector<float>& output,
+                           const std::vector<nn::CapturedAttention>* captured) {
+  Napi::Float32Array out = f32_to_js(env, output.data(), output.size());
+  if (!captured) return out;
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("output", out);
+  Napi::Array list = Napi::Array::New(env, captured->size());
+  const std::string prefix = "model.diffusion_model.";
+  for (size_t i = 0; i < captured->size(); ++i) {
+    const nn::CapturedAttention& c = (*captured)[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("name", c.name.compare(0, prefix.size(), prefix) == 0 ? c.name.substr(prefix.size()) : c.name);
+    e.Set("kind", c.cross ? "cross" : "self");
+    e.Set("h", (double)c.h);
+    e.Set("w", (double)c.w);
+    e.Set("probs", f32_to_js(env, c.probs.data(), c.probs.size()));
+    list.Set((uint32_t)i, e);
+  }
+  r.Set("attention", list);
+  return r;
+}
 
-// Forwards on one model run one after another: a call made while another runs waits here (on
-// the main thread) instead of occupying a libuv worker thread on the model's mutex.
-struct ForwardQueue {
-  std::deque<ForwardWorker*> pending;
-  bool running = false;
-  void submit(ForwardWorker* w);
-  void next();
-};
-
-class ForwardWorker : public PromiseWorker {
- public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<UNet> model, std::shared_ptr<ForwardQueue> queue)
-      : PromiseWorker(env), model_(std::move(model)), queue_(std::move(queue)) {}
-
-  std::vector<float> sample, context;
+// The copied inputs of one forward (they outlive the JS call).
+struct ForwardCall {
+  std::vector<float> sample, context, added;
   std::vector<double> timesteps;
   UNetInputs in;
   UNetForwardOptions opt;
-
- protected:
-  void Compute() override {
-    in.sample = sample.data();
-    in.context = context.data();
-    in.timesteps = timesteps.data();
-    output_.resize((size_t)(in.B * model_->config().out_channels * in.H * in.W));
-    model_->forward(in, opt, output_.data(), opt.capture_attention ? &captured_ : nullptr);
-  }
-
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Float32Array out = f32_to_js(env, output_.data(), output_.size());
-    if (!opt.capture_attention) return out;
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("output", out);
-    Napi::Array list = Napi::Array::New(env, captured_.size());
-    const std::string prefix = "model.diffusion_model.";
-    for (size_t i = 0; i < captured_.size(); ++i) {
-      const unet::CapturedAttention& c = captured_[i];
-      Napi::Object e = Napi::Object::New(env);
-      e.Set("name", c.name.compare(0, prefix.size(), prefix) == 0 ? c.name.substr(prefix.size()) : c.name);
-      e.Set("kind", c.cross ? "cross" : "self");
-      e.Set("h", (double)c.h);
-      e.Set("w", (double)c.w);
-      e.Set("probs", f32_to_js(env, c.probs.data(), c.probs.size()));
-      list.Set((uint32_t)i, e);
-    }
-    r.Set("attention", list);
-    return r;
-  }
-
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    std::shared_ptr<ForwardQueue> queue = queue_;  // the base call deletes this worker
-    PromiseWorker::OnWorkComplete(env, status);
-    queue->next();
-  }
-
- private:
-  std::shared_ptr<UNet> model_;
-  std::shared_ptr<ForwardQueue> queue_;
-  std::vector<float> output_;
-  std::vector<unet::CapturedAttention> captured_;
+  std::vector<float> output;
+  std::vector<nn::CapturedAttention> captured;
 };
-
-void ForwardQueue::submit(ForwardWorker* w) {
-  if (running) {
-    pending.push_back(w);
-    return;
-  }
-  running = true;
-  w->Queue();
-}
-
-void ForwardQueue::next() {
-  if (pending.empty()) {
-    running = false;
-    return;
-  }
-  ForwardWorker* w = pending.front();
-  pending.pop_front();
-  w->Queue();
-}
 
 class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
  public:
@@ -215,26 +179,21 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
       } else if (info.Length() > 2 && !info[2].IsUndefined()) {
         expected("an options object { threads }", "options", "another type");
       }
-      model_ = std::make_shared<UNet>(std::move(weights), config, threads);
+      slot_.open(std::make_shared<UNet>(std::move(weights), config), threads);
       info.This().As<Napi::Object>().TypeTag(&kUNetTag);
     });
   }
 
   static constexpr napi_type_tag kUNetTag = {0x6e642d756e657431ull, 0x9b1f3c5a7d2e4f60ull};  // "nd-unet1"
-  std::shared_ptr<UNet> model() const { return model_; }
+  std::shared_ptr<UNet> model() const { return slot_.model; }
 
  private:
-  static Napi::Value Rejected(Napi::Env env, const std::exception& e) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(to_js_error(env, e).Value());
-    return d.Promise();
-  }
-
   // forward(sample, [B, C, H, W], timesteps, context, [B, T, D], options?)
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    try {
-      if (!model_) fail(code::kDisposed, "This UNet was disposed");
+    return promise_call(env, [&]() -> Napi::Value {
+      if (slot_.disposed()) fail(code::kDisposed, "This UNet was disposed");
+      std::shared_ptr<UNet> model = slot_.model;
       const F32View sample = f32_from_js(info[0], "sample");
       const std::vector<int64_t> shape = shape_from_js(info[1], "sample shape", 4);
       std::vector<double> timesteps = timesteps_from_js(info[2]);
@@ -254,50 +213,53 @@ class UNetWrap : public Napi::ObjectWrap<UNetWrap> {
       if ((double)context.length != count(cshape))
         expected(fmt(count(cshape)) + " values (shape " + shape_str(cshape) + ")", "context",
                  std::to_string(context.length) + " values");
-      auto* w = new ForwardWorker(env, model_, queue_);
-      w->sample.assign(sample.data, sample.data + sample.length);
-      w->context.assign(context.data, context.data + context.length);
-      w->timesteps = std::move(timesteps);
-      w->opt = opt;
-      UNetInputs& in = w->in;
+      auto call = std::make_shared<ForwardCall>();
+      call->sample.assign(sample.data, sample.data + sample.length);
+      call->context.assign(context.data, context.data + context.length);
+      call->timesteps = std::move(timesteps);
+      call->opt = opt;
+      // options.cancel: the call's cancellation flag; options.added: the added conditioning [B, admInChannels].
+      const Napi::Object options = info[5].IsObject() ? info[5].As<Napi::Object>() : Napi::Object::New(env);
+      if (!options.Get("added").IsUndefined()) {
+        const F32View added = f32_from_js(options.Get("added"), "options.added");
+        call->added.assign(added.data, added.data + added.length);
+      }
+      UNetInputs& in = call->in;
       in.B = shape[0], in.C = shape[1], in.H = shape[2], in.W = shape[3];
       in.context_batch = cshape[0], in.T = cshape[1], in.D = cshape[2];
-      in.num_timesteps = (int64_t)w->timesteps.size();
-      in.sample = w->sample.data();
-      in.context = w->context.data();
-      in.timesteps = w->timesteps.data();
-      try {
-        model_->check_inputs(in);
-      } catch (...) {
-        delete w;
-        throw;
-      }
-      Napi::Promise p = w->promise();
-      queue_->submit(w);
-      return p;
-    } catch (const Napi::Error& e) {
-      Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-      d.Reject(e.Value());
-      return d.Promise();
-    } catch (const std::exception& e) {
-      return Rejected(env, e);
-    }
+      in.num_timesteps = (int64_t)call->timesteps.size();
+      in.sample = call->sample.data();
+      in.context = call->context.data();
+      in.timesteps = call->timesteps.data();
+      in.added = call->added.empty() ? nullptr : call->added.data();
+      in.added_dim = (int64_t)call->added.size();
+      model->check_inputs(in);
+      return queue_call(
+          env, slot_, options.Get("cancel"),
+          [call, model](ThreadPool& pool, const CancelFlag& cancel) {
+            call->output.resize((size_t)(call->in.B * model->config().out_channels * call->in.H * call->in.W));
+            model->forward(pool, cancel, call->in, call->opt, call->output.data(),
+                           call->opt.capture_attention ? &call->captured : nullptr);
+          },
+          [call](Napi::Env e) {
+            return forward_result(e, call->output, call->opt.capture_attention ? &call->captured : nullptr);
+          });
+    });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    model_.reset();  // a running forward holds its own reference
+    slot_.dispose();  // a running forward holds its own reference
     return info.Env().Undefined();
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("disposed", !model_);
-    o.Set("peakActivationBytes", model_ ? (double)model_->last_peak_activation_bytes() : 0.0);
+    o.Set("disposed", slot_.disposed());
+    o.Set("peakActivationBytes", slot_.model ? (double)slot_.model->last_peak_activation_bytes() : 0.0);
     return o;
   }
 
-  std::shared_ptr<UNet> model_;
-  std::shared_ptr<ForwardQueue> queue_ = std::make_shared<ForwardQueue>();
+  ModelSlot<UNet> slot_;
 };
 
 // unetConfig(unet): the config the native model runs with, as a JS UNetConfig (checks the
@@ -322,7 +284,15 @@ Napi::Value UNetConfigOf(const Napi::CallbackInfo& info) {
     o.Set("attentionLevels", levels);
     o.Set("numHeads", ints(c.num_heads));
     o.Set("midHeads", (double)c.mid_heads);
-    o.Set("transformerDepth", (double)c.transformer_depth);
+    const bool uniform = std::all_of(c.transformer_depth.begin(), c.transformer_depth.end(),
+                                     [&](int64_t d) { return d == c.transformer_depth.front(); });
+    if (uniform && !c.transformer_depth.empty())
+      o.Set("transformerDepth", (double)c.transformer_depth.front());
+    else
+      o.Set("transformerDepth", ints(c.transformer_depth));
+    if (c.mid_transformer_depth != (c.transformer_depth.empty() ? 1 : c.transformer_depth.back()))
+      o.Set("transformerDepthMiddle", (double)c.mid_transformer_depth);
+    if (c.adm_in_channels > 0) o.Set("admInChannels", (double)c.adm_in_channels);
     o.Set("contextDim", (double)c.context_dim);
     o.Set("useLinearProjection", c.use_linear_projection);
     o.Set("upcastAttention", c.upcast_attention);

@@ -1,8 +1,9 @@
 // JS class VAE: new VAE(weights, config, { threads }),
-// decode(latents: Float32Array, shape [B, latent, h, w], { tile?: boolean | { size?, overlap? } })
+// decode(latents: Float32Array, shape [B, latent, h, w], { tile?: boolean | { size?, overlap? }, cancel? })
 //   -> Promise<Float32Array [B, 3, f·h, f·w]> (latents already divided by the scaling factor),
-// encode(image: Float32Array, shape [B, 3, H, W]) -> Promise<{ mean, logvar }> (each [B, latent, H/f, W/f]),
-// dispose(). Calls run off the main thread, one at a time per model.
+// encode(image: Float32Array, shape [B, 3, H, W], { cancel? }) -> Promise<{ mean, logvar }> (each [B, latent, H/f,
+// W/f]), dispose(). Calls run off the main thread, one at a time per model (addon/model_call.h); `cancel` is an
+// Int32Array whose element 0 set to non-zero stops the call between blocks / tiles (ERR_ABORTED).
 #include <napi.h>
 
 #include "addon/convert.h"
@@ -62,8 +63,7 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       std::shared_ptr<WeightStore> weights = weights_from_js(info[0]);
       const VaeConfig config = vae_config_from_js(env, info[1]);
       const int threads = threads_arg(env, info[2]);
-      slot_.model = std::make_shared<const Vae>(std::move(weights), config);
-      slot_.pool = std::make_shared<ThreadPool>(threads);
+      slot_.open(std::make_shared<const Vae>(std::move(weights), config), threads);
       factor_ = slot_.model->factor();
       has_encoder_ = slot_.model->has_encoder();
     });
@@ -104,12 +104,11 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
       }
       auto output = std::make_shared<Buffer>();
       auto model = slot_.model;
-      auto pool = slot_.pool;
       return queue_call(
-          env, slot_.queue,
-          [=] {
-            *output = tiled ? model->decode_tiled(*pool, input->data(), shape[0], shape[2], shape[3], tiles)
-                            : model->decode(*pool, input->data(), shape[0], shape[2], shape[3]);
+          env, slot_, options.Get("cancel"),
+          [=](ThreadPool& pool, const CancelFlag& cancel) {
+            *output = tiled ? model->decode_tiled(pool, cancel, input->data(), shape[0], shape[2], shape[3], tiles)
+                            : model->decode(pool, cancel, input->data(), shape[0], shape[2], shape[3]);
           },
           [=](Napi::Env e) -> Napi::Value { return f32_to_js(e, output->data(), (size_t)output->numel()); });
     });
@@ -130,10 +129,13 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
                       "shape", shape_str(shape));
       auto input = tensor_arg(info[0], "image", shape);
       auto output = std::make_shared<VaeMoments>();
+      Napi::Object options = options_arg(env, info[2], "options");
       auto model = slot_.model;
-      auto pool = slot_.pool;
       return queue_call(
-          env, slot_.queue, [=] { *output = model->encode(*pool, input->data(), shape[0], shape[2], shape[3]); },
+          env, slot_, options.Get("cancel"),
+          [=](ThreadPool& pool, const CancelFlag& cancel) {
+            *output = model->encode(pool, cancel, input->data(), shape[0], shape[2], shape[3]);
+          },
           [=](Napi::Env e) -> Napi::Value {
             Napi::Object o = Napi::Object::New(e);
             o.Set("mean", f32_to_js(e, output->mean.data(), (size_t)output->mean.numel()));
@@ -151,7 +153,7 @@ class VaeWrap : public Napi::ObjectWrap<VaeWrap> {
   Napi::Value HasEncoder(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), has_encoder_); }
   Napi::Value Factor(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)factor_); }
 
-  ModelSlot<Vae> slot_;
+  ModelSlot<const Vae> slot_;
   int64_t factor_ = 8;
   bool has_encoder_ = false;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <map>
 
 namespace nd {
 
@@ -98,6 +99,19 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     const int64_t b = c * per, e = std::min(n, b + per);
     if (b < e) fn(b, e, w);
   });
+}
+
+std::shared_ptr<ThreadPool> compute_pool(int threads) {
+  static std::mutex mutex;
+  static std::map<int, std::weak_ptr<ThreadPool>> pools;  // by resolved size
+  const int size = threads > 0 ? threads : ThreadPool::hardware_threads();
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<ThreadPool> pool = pools[size].lock();
+  if (!pool) {
+    pool = std::make_shared<ThreadPool>(size);
+    pools[size] = pool;
+  }
+  return pool;
 }
 
 }  // namespace nd

@@ -1,10 +1,16 @@
 // A fixed pool of worker threads. parallel_for splits [0, n) into contiguous
 // chunks, runs them on the pool and the calling thread, and returns when all are done.
+//
+// Convention (docs/architecture.md, "Native"): a model never owns a pool. The process holds one compute pool
+// per distinct `threads` value, obtained with compute_pool(); every model binding of every pipeline built
+// with that value shares it and hands it to the backend at compute time. A pool of size N runs N - 1
+// worker threads plus the calling thread (the libuv worker running the call).
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,5 +48,10 @@ class ThreadPool {
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
+
+// The process's compute pool of `threads` threads (<= 0: one per hardware thread): one pool per distinct
+// size, created on first use and shared by every caller asking for that size; it ends when the last
+// holder lets go. Thread-safe.
+std::shared_ptr<ThreadPool> compute_pool(int threads);
 
 }  // namespace nd

@@ -6,15 +6,15 @@
 #pragma once
 #include <cstdint>
 
+#include "backend/types.h"
 #include "core/dtype.h"
 #include "core/threadpool.h"
 
 namespace nd::cpu {
 
-struct WeightRef {
-  const void* data = nullptr;
-  DType dtype = DType::F32;
-};
+// The argument types are the backend interface's (backend/types.h); the CPU backend (backend/cpu) forwards here.
+using WeightRef = ::nd::WeightRef;
+using AttentionArgs = ::nd::AttentionArgs;
 
 // y[m, n] = sum_k x[m, k] * W[n, k] + bias[n]   (PyTorch Linear: W is [N, K])
 // x rows are ldx apart, y rows ldy apart; accumulate adds into y instead of overwriting.
@@ -47,21 +47,7 @@ void add(ThreadPool& pool, const float* a, const float* b, float* y, int64_t n);
 void upsample_nearest2x(ThreadPool& pool, const float* x, float* y, int64_t BC, int64_t H, int64_t W);
 void softmax_rows(ThreadPool& pool, float* x, int64_t rows, int64_t cols);  // in place, numerically stable
 
-// Fused scaled dot-product attention, out = softmax(scale · Q Kᵀ) V per (batch, head),
-// never materialising the [Nq, Nk] matrix. Token rows of q/k/v/out are `*_row` floats
-// apart and batches `*_batch` floats apart; head h uses columns [h·d, (h+1)·d).
-struct AttentionArgs {
-  const float* q = nullptr;
-  const float* k = nullptr;
-  const float* v = nullptr;
-  float* out = nullptr;
-  int64_t batch = 1, heads = 1, nq = 0, nk = 0, head_dim = 0;
-  int64_t q_row = 0, k_row = 0, v_row = 0, out_row = 0;
-  int64_t q_batch = 0, k_batch = 0, v_batch = 0, out_batch = 0;
-  float scale = 1.f;
-  // Optional: head-averaged probabilities [batch, nq, nk] (S-CFG). Only calls that ask pay for it.
-  float* probs_mean = nullptr;
-};
+// Fused scaled dot-product attention (AttentionArgs in backend/types.h).
 void attention(ThreadPool& pool, const AttentionArgs& args);
 
 }  // namespace nd::cpu

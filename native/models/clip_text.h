@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+#include "core/cancel.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
-#include "cpu/ops.h"
-#include "models/weights.h"
+#include "core/weights.h"
+#include "nn/layers.h"
 
 namespace nd {
 
@@ -44,37 +46,37 @@ class ClipTextEncoder {
   ClipTextEncoder(std::shared_ptr<const WeightStore> weights, const TextEncoderConfig& config);
 
   const TextEncoderConfig& config() const { return config_; }
+  // The checkpoint names of one tower (CLIP and OpenCLIP differ only in these; clip_text.cc lists both).
+  struct Names;
 
-  // ids [batch, tokens] (tokens <= max_positions, each id in [0, vocab_size)) -> [batch, tokens, hidden].
-  Buffer encode(ThreadPool& pool, const int32_t* ids, int64_t batch, int64_t tokens,
+  // ids [batch, tokens] (tokens <= max_positions, each id in [0, vocab_size)) -> [batch, tokens, hidden],
+  // computed with the process compute pool; `cancel` is checked between layers (ERR_ABORTED).
+  Buffer encode(ThreadPool& pool, const CancelFlag& cancel, const int32_t* ids, int64_t batch, int64_t tokens,
                 const TextEncodeOptions& options) const;
 
  private:
-  // One projection: y[:, column : column + n] = x W^T + b.
+  // One projection: y[:, column : column + out] = x W^T + b.
   struct Projection {
-    cpu::WeightRef weight;
-    const float* bias = nullptr;
-    int64_t n = 0, k = 0, column = 0;
+    nn::Linear linear;
+    int64_t column = 0;
   };
   struct Layer {
-    const float *ln1_weight, *ln1_bias, *ln2_weight, *ln2_bias;
+    nn::LayerNorm ln1, ln2;
     std::vector<Projection> qkv;  // one fused [3C, C] projection (OpenCLIP) or q, k, v (CLIP)
-    Projection out_proj, fc1, fc2;
+    nn::Linear out_proj, fc1, fc2;
   };
-
-  void load_clip();
+  void load(const Names& names);
   // q, k, v stored back to back (e.g. OpenCLIP's fused in_proj mapped as three row ranges) run as one projection.
   std::vector<Projection> fuse_if_adjacent(std::vector<Projection> qkv);
-  void load_openclip();
-  void run_layer(ThreadPool& pool, const Layer& layer, float* hidden, int64_t batch, int64_t tokens,
-                 float* scratch_norm, float* scratch_qkv, float* scratch_attn, float* scratch_mlp) const;
+  void run_layer(Compute& c, const Layer& layer, float* hidden, int64_t batch, int64_t tokens, float* scratch_norm,
+                 float* scratch_qkv, float* scratch_attn, float* scratch_mlp) const;
 
   std::shared_ptr<const WeightStore> weights_;
   TextEncoderConfig config_;
-  cpu::WeightRef token_embedding_;             // [vocab, C], file dtype (large: not widened)
+  const Backend& be_;
+  WeightRef token_embedding_;                  // [vocab, C], file dtype (large: not widened)
   const float* position_embedding_ = nullptr;  // [max_positions, C]
-  const float* final_ln_weight_ = nullptr;
-  const float* final_ln_bias_ = nullptr;
+  nn::LayerNorm final_ln_;
   std::vector<Layer> layers_;
   std::vector<std::unique_ptr<std::vector<float>>> fused_biases_;  // [3C] bias of each fused q/k/v projection
 };

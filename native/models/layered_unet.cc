@@ -3,9 +3,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/arena.h"
 #include "core/json.h"
-#include "cpu/ops.h"
-#include "models/layered_blocks.h"
+#include "nn/profile.h"
 
 namespace nd::models {
 
@@ -40,22 +40,6 @@ std::vector<int64_t> int_list(const json::Value& o, const char* key, const std::
     out.push_back(e.integer);
   }
   return out;
-}
-
-// LDM timestep embedding of 1000·t: [cos(1000 t f_i), sin(1000 t f_i)], f_i = exp(-ln(10000)·i/half) (float32 as
-// torch).
-void timestep_embedding(const float* t, int64_t B, int64_t dim, float* out) {
-  const int64_t half = dim / 2;
-  const float neg_log = -(float)std::log(10000.0);
-  for (int64_t b = 0; b < B; ++b) {
-    const float tt = t[b] * 1000.f;
-    for (int64_t i = 0; i < half; ++i) {
-      const float f = std::exp(neg_log * (float)i / (float)half);
-      const float arg = tt * f;
-      out[b * dim + i] = std::cos(arg);
-      out[b * dim + half + i] = std::sin(arg);
-    }
-  }
 }
 
 }  // namespace
@@ -94,7 +78,7 @@ LayeredConfig parse_layered_config(const std::string& text) {
   c.time_freq_dim = int_field(root, "time_freq_dim", w, 2, 65536);
   c.context_dim = int_field(root, "context_dim", w, 1, 65536);
   for (int64_t ch : {c.inner1, c.inner2}) {
-    if (ch % layered::attention_heads(ch, c.head_dim))
+    if (ch % attention_heads(ch, c.head_dim))
       fail_expected(code::kInvalidFile, "channels divisible by their head count (floor(channels / head_dim))",
                     "config.inner_channels", std::to_string(ch));
   }
@@ -119,68 +103,86 @@ LayeredConfig parse_layered_config(const std::string& text) {
   return c;
 }
 
-LayeredUNet::LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config, int threads)
-    : w_(std::move(weights)), cfg_(std::move(config)), pool_(threads) {
-  // Fail at load, not at the first call, when the checkpoint is not this architecture.
-  w_->get(std::string(kUnet) + "conv_in.0.weight", Shape{cfg_.scale_channels[0], cfg_.in_channels, 3, 3});
-  w_->get(std::string(kText) + "embeddings.token_embedding.weight", Shape{cfg_.text.vocab_size, cfg_.text.width});
+LayeredUNet::LayeredUNet(std::shared_ptr<WeightStore> weights, LayeredConfig config)
+    : w_(std::move(weights)), cfg_(std::move(config)), be_(default_backend()) {
+  const LayeredConfig& c = cfg_;
+  const WeightStore& w = *w_;
+  const std::string p = kUnet;
+  // Every weight is looked up and shape-checked here, so a checkpoint of another architecture fails at load.
+  TextEncoderConfig text;
+  text.kind = TextEncoderConfig::Kind::kClip;  // HF CLIPTextModel names under cond_stage_model.transformer.text_model.
+  text.hidden = c.text.width;
+  text.layers = c.text.layers;
+  text.heads = c.text.heads;
+  text.intermediate = c.text.width * c.text.mlp_ratio;
+  text.vocab_size = c.text.vocab_size;
+  text.max_positions = c.text.max_positions;
+  text.activation = TextEncoderConfig::Activation::kQuickGelu;
+  text.default_layers_to_run = c.text.layers;
+  text.pad_token = 0;
+  text_ = std::make_unique<ClipTextEncoder>(w_, text);
+
+  const int64_t E = c.time_embed_dim, c0 = c.scale_channels[0];
+  time_embed_0_ = nn::Linear::load(w, p + "time_embed.0", E, c.time_freq_dim, true);
+  time_embed_2_ = nn::Linear::load(w, p + "time_embed.2", E, E, true);
+  for (size_t i = 0; i < c.scales.size(); ++i)
+    conv_in_.push_back(nn::Conv2d::load(w, p + "conv_in." + std::to_string(i), c.scale_channels[i], c.in_channels, 3));
+  const auto res = [&](const std::string& name, int64_t in, int64_t out) {
+    return nn::ResBlock(w, p + name, nn::ResBlockConfig{in, out, E, c.groups});
+  };
+  const auto transformer = [&](const std::string& name, int64_t C) {
+    nn::TransformerConfig t;
+    t.channels = C;
+    t.heads = attention_heads(C, c.head_dim);
+    t.depth = 1;
+    t.context_dim = c.context_dim;
+    t.groups = c.groups;
+    return nn::SpatialTransformer(w, p + name, t);
+  };
+  in0_ = res("input_blocks.0.0", c0, c0);
+  down0_ = nn::Downsample(w, p + "down.0", c0);
+  in1_ = res("input_blocks.1.0", c0, c.inner1);
+  in1_attn_ = transformer("input_blocks.1.1", c.inner1);
+  down1_ = nn::Downsample(w, p + "down.1", c.inner1);
+  mid0_ = res("middle_block.0", c.inner1, c.inner2);
+  mid_attn_ = transformer("middle_block.1", c.inner2);
+  mid2_ = res("middle_block.2", c.inner2, c.inner2);
+  up_.push_back(nn::Upsample(w, p + "up.0", c.inner2));
+  out_res_.push_back(res("output_blocks.0.0", c.inner2 + c.inner1, c.inner1));
+  out0_attn_ = transformer("output_blocks.0.1", c.inner1);
+  up_.push_back(nn::Upsample(w, p + "up.1", c.inner1));
+  out_res_.push_back(res("output_blocks.1.0", c.inner1 + c0, c0));
+  for (size_t i = 1; i < c.scales.size(); ++i) {
+    const int64_t ci = c.scale_channels[i];
+    up_.push_back(nn::Upsample(w, p + "up." + std::to_string(i + 1), c.scale_channels[i - 1], ci));
+    out_res_.push_back(res("output_blocks." + std::to_string(i + 1) + ".0", 2 * ci, ci));
+  }
+  for (size_t i = 0; i < c.scales.size(); ++i) {
+    const std::string o = p + "out." + std::to_string(i);
+    out_.push_back(OutHead{nn::GroupNorm::load(w, o + ".norm", c.scale_channels[i], (int)c.groups, 1e-5f),
+                           nn::Conv2d::load(w, o + ".conv", c.in_channels, c.scale_channels[i], 3)});
+  }
 }
 
-Buffer LayeredUNet::encode_text(const int32_t* ids, int64_t B, int64_t n) {
+Buffer LayeredUNet::encode_text(ThreadPool& pool, const CancelFlag& cancel, const int32_t* ids, int64_t B,
+                                int64_t n) const {
   const LayeredTextConfig& tc = cfg_.text;
   if (B < 1) fail_expected(code::kInvalidArgument, "at least one prompt", "ids", std::to_string(B));
   if (n < 1 || n > tc.max_positions)
     fail_expected(code::kInvalidArgument, "1 to " + std::to_string(tc.max_positions) + " tokens", "ids",
                   std::to_string(n));
-  const int64_t W = tc.width, heads = tc.heads, hd = W / heads, M = B * n;
-  layered::Net net{pool_, *w_, 1, hd};
-  const std::string p = kText;
-  const std::vector<float>& tok = w_->f32(p + "embeddings.token_embedding.weight");
-  const std::vector<float>& pos = w_->f32(p + "embeddings.position_embedding.weight");
-  if ((int64_t)tok.size() != tc.vocab_size * W || (int64_t)pos.size() != tc.max_positions * W)
-    fail(code::kShapeMismatch, "Text embedding tables do not match config.text");
-  Buffer x(Shape{B, n, W});
-  for (int64_t i = 0; i < M; ++i) {
-    int64_t row = 0;  // unknown CLIP id
+  // CLIP ids -> rows of our token table: row v + 1 for vocab[v], row 0 for any other id.
+  std::vector<int32_t> rows((size_t)(B * n), 0);
+  for (int64_t i = 0; i < B * n; ++i)
     for (size_t v = 0; v < cfg_.vocab.size(); ++v)
-      if (cfg_.vocab[v] == ids[i]) row = (int64_t)v + 1;
-    for (int64_t c = 0; c < W; ++c) x.data()[i * W + c] = tok[row * W + c] + pos[(i % n) * W + c];  // [B, n, W]
-  }
-  Buffer h(Shape{B, n, W}), scores(Shape{n, n}), o(Shape{B, n, W});
-  const float scale = 1.f / std::sqrt((float)hd);
-  for (int64_t l = 0; l < tc.layers; ++l) {
-    const std::string lp = p + "encoder.layers." + std::to_string(l);
-    cpu::layer_norm(pool_, x.data(), h.data(), M, W, w_->f32(lp + ".layer_norm1.weight").data(),
-                    w_->f32(lp + ".layer_norm1.bias").data(), 1e-5f);
-    Buffer q = layered::linear(net, lp + ".self_attn.q_proj", h.data(), M, W, W);  // [B, n, W]
-    Buffer k = layered::linear(net, lp + ".self_attn.k_proj", h.data(), M, W, W);
-    Buffer v = layered::linear(net, lp + ".self_attn.v_proj", h.data(), M, W, W);
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t hh = 0; hh < heads; ++hh) {  // causal attention: n is at most 77, a plain GEMM per head
-        const int64_t off = b * n * W + hh * hd;
-        cpu::gemm_f32(pool_, false, true, n, n, hd, scale, q.data() + off, W, k.data() + off, W, 0.f, scores.data(), n);
-        for (int64_t r = 0; r < n; ++r)
-          for (int64_t c = r + 1; c < n; ++c) scores.data()[r * n + c] = -INFINITY;
-        cpu::softmax_rows(pool_, scores.data(), n, n);
-        cpu::gemm_f32(pool_, false, false, n, hd, n, 1.f, scores.data(), n, v.data() + off, W, 0.f, o.data() + off, W);
-      }
-    Buffer a = layered::linear(net, lp + ".self_attn.out_proj", o.data(), M, W, W);  // [B, n, W]
-    cpu::add(pool_, x.data(), a.data(), x.data(), x.numel());
-    cpu::layer_norm(pool_, x.data(), h.data(), M, W, w_->f32(lp + ".layer_norm2.weight").data(),
-                    w_->f32(lp + ".layer_norm2.bias").data(), 1e-5f);
-    Buffer f = layered::linear(net, lp + ".mlp.fc1", h.data(), M, W, W * tc.mlp_ratio);  // [B, n, rW]
-    cpu::quick_gelu(pool_, f.data(), f.numel());
-    a = layered::linear(net, lp + ".mlp.fc2", f.data(), M, W * tc.mlp_ratio, W);  // [B, n, W]
-    cpu::add(pool_, x.data(), a.data(), x.data(), x.numel());
-  }
-  cpu::layer_norm(pool_, x.data(), x.data(), M, W, w_->f32(p + "final_layer_norm.weight").data(),
-                  w_->f32(p + "final_layer_norm.bias").data(), 1e-5f);
-  return x;
+      if (cfg_.vocab[v] == ids[i]) rows[(size_t)i] = (int32_t)v + 1;
+  return text_->encode(pool, cancel, rows.data(), B, n, TextEncodeOptions{});  // [B, n, width], final layer norm
 }
 
-std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, int64_t B, int64_t H, int64_t W,
+std::vector<Buffer> LayeredUNet::forward(ThreadPool& pool, const CancelFlag& cancel,
+                                         const std::vector<const float*>& zs, int64_t B, int64_t H, int64_t W,
                                          const float* t, const float* context, int64_t n_ctx, const float* self_scales,
-                                         std::vector<layered::Capture>* capture) {
+                                         std::vector<nn::CapturedAttention>* capture) const {
   const LayeredConfig& c = cfg_;
   const size_t S = c.scales.size();
   const int64_t top = c.scales.back(), ratio = top / c.scales[0], unit = ratio * 4;
@@ -194,55 +196,93 @@ std::vector<Buffer> LayeredUNet::forward(const std::vector<const float*>& zs, in
     fail_expected(code::kInvalidArgument, "a multiple of " + std::to_string(unit), "width", std::to_string(W));
   if (n_ctx < 1 || n_ctx > 4096)
     fail_expected(code::kInvalidArgument, "1 to 4096 context tokens", "context", std::to_string(n_ctx));
-  layered::Net net{pool_, *w_, (int)c.groups, c.head_dim};
-  const std::string p = kUnet;
-  // Default softmax scales 1/sqrt(d) per self-attention layer (input_blocks.1.1 and output_blocks.0.1 at
-  // inner1 channels, middle_block.1 at inner2).
+  prof::Scope forward_scope(prof::Op::Forward);
+  Arena arena;
+  Compute cx{be_, pool, arena, cancel};
+  const auto act = [&](int64_t C, int64_t h, int64_t w) {
+    return nn::Act{cx.alloc((size_t)(B * C * h * w)), B, C, h, w};
+  };
+  // Softmax scales of the self-attention layers (input_blocks.1.1 and output_blocks.0.1 at inner1 channels,
+  // middle_block.1 at inner2): given (entropy scaling) or 1/sqrt(head size).
   const int64_t layer_channels[3] = {c.inner1, c.inner2, c.inner1};
-  auto ss = [&](int i) {
-    return self_scales ? self_scales[i]
-                       : 1.f / std::sqrt((float)layered::attention_head_size(layer_channels[i], c.head_dim));
+  const auto attention = [&](int i) {
+    nn::AttentionCall call;
+    call.self_scale =
+        self_scales ? self_scales[i] : 1.f / std::sqrt((float)attention_head_size(layer_channels[i], c.head_dim));
+    call.capture = capture;
+    return call;
   };
 
-  // time embedding: Linear, SiLU, Linear; every ResBlock applies SiLU first, so keep SiLU(emb).
-  Buffer freq(Shape{B, c.time_freq_dim});
-  timestep_embedding(t, B, c.time_freq_dim, freq.data());  // [B, F]
-  Buffer emb = layered::linear(net, p + "time_embed.0", freq.data(), B, c.time_freq_dim, c.time_embed_dim);
-  cpu::silu(pool_, emb.data(), emb.numel());
-  emb = layered::linear(net, p + "time_embed.2", emb.data(), B, c.time_embed_dim, c.time_embed_dim);  // [B, E]
-  cpu::silu(pool_, emb.data(), emb.numel());
+  // time embedding of 1000·t: Linear, SiLU, Linear; every ResBlock applies SiLU first, so keep SiLU(emb).
+  const int64_t F = c.time_freq_dim, E = c.time_embed_dim;
+  std::vector<double> steps((size_t)B);
+  for (int64_t b = 0; b < B; ++b) steps[(size_t)b] = (double)(t[b] * 1000.f);
+  float* freq = cx.alloc((size_t)(B * F));  // [B, F]
+  nn::timestep_embedding(steps.data(), B, F, freq);
+  float* e1 = cx.alloc((size_t)(B * E));  // [B, E]
+  time_embed_0_.forward(cx, freq, B, e1);
+  ND_TIMED(Elementwise, be_.silu(pool, e1, B * E));
+  float* emb = cx.alloc((size_t)(B * E));  // [B, E]
+  time_embed_2_.forward(cx, e1, B, emb);
+  ND_TIMED(Elementwise, be_.silu(pool, emb, B * E));
 
-  std::vector<Buffer> skips;
+  std::vector<nn::Act> skips;  // conv_in.i: [B, c_i, H_i, W_i]
   for (size_t i = 0; i < S; ++i) {
     const int64_t k = top / c.scales[i];
-    Buffer z(Shape{B, c.in_channels, H / k, W / k});
-    std::memcpy(z.data(), zs[i], sizeof(float) * z.numel());
-    skips.push_back(
-        layered::conv(net, p + "conv_in." + std::to_string(i), z, c.scale_channels[i], 3, 1, 1));  // [B, c_i, H_i, W_i]
+    skips.push_back(act(c.scale_channels[i], H / k, W / k));
+    conv_in_[i].forward(cx, zs[i], B, H / k, W / k, skips.back().data);
   }
   const int64_t c0 = c.scale_channels[0];
-  Buffer a = layered::res_block(net, p + "input_blocks.0.0", skips[0], emb, c0);  // [B, c0, s0, s0]
-  Buffer h = layered::conv(net, p + "down.0.op", a, c0, 3, 2, 1);                 // [B, c0, s0/2]
-  h = layered::res_block(net, p + "input_blocks.1.0", h, emb, c.inner1);          // [B, c1, s0/2]
-  Buffer b =
-      layered::spatial_transformer(net, p + "input_blocks.1.1", h, context, n_ctx, c.context_dim, ss(0), capture, p);
-  h = layered::conv(net, p + "down.1.op", b, c.inner1, 3, 2, 1);        // [B, c1, s0/4]
-  h = layered::res_block(net, p + "middle_block.0", h, emb, c.inner2);  // [B, c2, s0/4]
-  h = layered::spatial_transformer(net, p + "middle_block.1", h, context, n_ctx, c.context_dim, ss(1), capture, p);
-  h = layered::res_block(net, p + "middle_block.2", h, emb, c.inner2);
-  h = layered::upsample(net, p + "up.0", h, c.inner2);                                                  // [B, c2, s0/2]
-  h = layered::res_block(net, p + "output_blocks.0.0", layered::concat_channels(h, b), emb, c.inner1);  // [B, c1, s0/2]
-  h = layered::spatial_transformer(net, p + "output_blocks.0.1", h, context, n_ctx, c.context_dim, ss(2), capture, p);
-  h = layered::upsample(net, p + "up.1", h, c.inner1);                                            // [B, c1, s0]
-  h = layered::res_block(net, p + "output_blocks.1.0", layered::concat_channels(h, a), emb, c0);  // [B, c0, s0]
+  const nn::Act& x0 = skips[0];
+  nn::Act a = act(c0, x0.H, x0.W);  // [B, c0, s0, s0]
+  in0_.forward(cx, x0, emb, a.data);
+  cx.check_cancel();
+  nn::Act d = act(c0, a.H / 2, a.W / 2);  // [B, c0, s0/2]
+  down0_.forward(cx, a, d.data);
+  nn::Act b = act(c.inner1, d.H, d.W);  // [B, c1, s0/2]
+  in1_.forward(cx, d, emb, b.data);
+  in1_attn_.forward(cx, b, context, n_ctx, attention(0));
+  cx.check_cancel();
+  nn::Act d1 = act(c.inner1, b.H / 2, b.W / 2);  // [B, c1, s0/4]
+  down1_.forward(cx, b, d1.data);
+  nn::Act m = act(c.inner2, d1.H, d1.W);  // [B, c2, s0/4]
+  mid0_.forward(cx, d1, emb, m.data);
+  mid_attn_.forward(cx, m, context, n_ctx, attention(1));
+  nn::Act m2 = act(c.inner2, m.H, m.W);
+  mid2_.forward(cx, m, emb, m2.data);
+  cx.check_cancel();
+  nn::Act u = act(c.inner2, b.H, b.W);  // [B, c2, s0/2]
+  up_[0].forward(cx, m2, b.H, b.W, u.data);
+  nn::Act cat = act(c.inner2 + c.inner1, b.H, b.W);
+  nn::concat_channels(cx, u, b, cat.data);
+  nn::Act h = act(c.inner1, b.H, b.W);  // [B, c1, s0/2]
+  out_res_[0].forward(cx, cat, emb, h.data);
+  out0_attn_.forward(cx, h, context, n_ctx, attention(2));
+  cx.check_cancel();
+
   std::vector<Buffer> outs;
-  outs.push_back(layered::out_head(net, p + "out.0", h, c.in_channels));  // [B, 3, s0]
-  for (size_t i = 1; i < S; ++i) {
-    const std::string si = std::to_string(i);
-    h = layered::upsample(net, p + "up." + std::to_string(i + 1), h, c.scale_channels[i]);  // [B, c_i, s_i]
-    h = layered::res_block(net, p + "output_blocks." + std::to_string(i + 1) + ".0",
-                           layered::concat_channels(h, skips[i]), emb, c.scale_channels[i]);  // [B, c_i, s_i]
-    outs.push_back(layered::out_head(net, p + "out." + si, h, c.in_channels));                // [B, 3, s_i]
+  const auto head = [&](size_t i, const nn::Act& x) {  // out.i: [B, 3, s_i, s_i]
+    Buffer out({B, c.in_channels, x.H, x.W});
+    const Arena::Mark mark = arena.mark();
+    float* n = cx.alloc((size_t)x.numel());
+    out_[i].norm.forward(cx, x.data, n, B, x.H * x.W, /*silu=*/true);
+    out_[i].conv.forward(cx, n, B, x.H, x.W, out.data());
+    arena.reset(mark);
+    outs.push_back(std::move(out));
+  };
+  for (size_t i = 0; i < S; ++i) {
+    // up.(i+1) to scale i, concatenated with conv_in.i's skip, output_blocks.(i+1).0, then the head out.i.
+    const nn::Act& skip = i == 0 ? a : skips[i];
+    const int64_t ci = c.scale_channels[i];
+    nn::Act ui = act(i == 0 ? c.inner1 : ci, skip.H, skip.W);
+    up_[i + 1].forward(cx, h, skip.H, skip.W, ui.data);
+    nn::Act cati = act(ui.C + skip.C, skip.H, skip.W);
+    nn::concat_channels(cx, ui, skip, cati.data);
+    nn::Act oi = act(ci, skip.H, skip.W);  // [B, c_i, s_i]
+    out_res_[i + 1].forward(cx, cati, emb, oi.data);
+    head(i, oi);
+    h = oi;
+    cx.check_cancel();
   }
   return outs;
 }

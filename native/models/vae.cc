@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "models/checked_weights.h"
-#include "models/profile.h"
+#include "nn/profile.h"
 
 namespace nd {
 namespace {
@@ -32,7 +31,7 @@ void check_config(const VaeConfig& c) {
 }  // namespace
 
 Vae::Vae(std::shared_ptr<const WeightStore> weights, const VaeConfig& config)
-    : weights_(std::move(weights)), config_(config) {
+    : weights_(std::move(weights)), config_(config), be_(default_backend()) {
   if (!weights_) fail(code::kInvalidArgument, "VAE created without weights");
   check_config(config_);
   groups_ = (int)config_.norm_groups;
@@ -55,9 +54,9 @@ void Vae::load_decoder() {
   const std::string p = kPrefix + "decoder.";
   const auto& ch = config_.channels;
   const int64_t levels = (int64_t)ch.size(), z = config_.latent_channels;
-  post_quant_conv_ = vae::Conv2d::load(s, kPrefix + "post_quant_conv", z, z, 1);
+  post_quant_conv_ = vae::load_conv(s, kPrefix + "post_quant_conv", z, z, 1);
   int64_t block_in = ch.back();
-  dec_conv_in_ = vae::Conv2d::load(s, p + "conv_in", block_in, z, 3);
+  dec_conv_in_ = vae::load_conv(s, p + "conv_in", block_in, z, 3);
   dec_mid_ = load_mid(p, block_in);
   dec_up_.resize((size_t)levels);
   for (int64_t i = levels - 1; i >= 0; --i) {
@@ -73,8 +72,8 @@ void Vae::load_decoder() {
       level.resample = true;
     }
   }
-  dec_norm_out_ = vae::GroupNorm::load(s, p + "norm_out", block_in, groups_);
-  dec_conv_out_ = vae::Conv2d::load(s, p + "conv_out", kImageChannels, block_in, 3);
+  dec_norm_out_ = vae::load_norm(s, p + "norm_out", block_in, groups_);
+  dec_conv_out_ = vae::load_conv(s, p + "conv_out", kImageChannels, block_in, 3);
 }
 
 // LDM Encoder: conv_in, levels up.0 .. up.{L-1} with num_res_blocks ResnetBlocks and (below the
@@ -84,7 +83,7 @@ void Vae::load_encoder() {
   const std::string p = kPrefix + "encoder.";
   const auto& ch = config_.channels;
   const int64_t levels = (int64_t)ch.size(), z = config_.latent_channels;
-  enc_conv_in_ = vae::Conv2d::load(s, p + "conv_in", ch[0], kImageChannels, 3);
+  enc_conv_in_ = vae::load_conv(s, p + "conv_in", ch[0], kImageChannels, 3);
   int64_t block_in = ch[0];
   enc_down_.resize((size_t)levels);
   for (int64_t i = 0; i < levels; ++i) {
@@ -101,15 +100,17 @@ void Vae::load_encoder() {
     }
   }
   enc_mid_ = load_mid(p, block_in);
-  enc_norm_out_ = vae::GroupNorm::load(s, p + "norm_out", block_in, groups_);
-  enc_conv_out_ = vae::Conv2d::load(s, p + "conv_out", 2 * z, block_in, 3);
-  quant_conv_ = vae::Conv2d::load(s, kPrefix + "quant_conv", 2 * z, 2 * z, 1);
+  enc_norm_out_ = vae::load_norm(s, p + "norm_out", block_in, groups_);
+  enc_conv_out_ = vae::load_conv(s, p + "conv_out", 2 * z, block_in, 3);
+  quant_conv_ = vae::load_conv(s, kPrefix + "quant_conv", 2 * z, 2 * z, 1);
 }
 
-vae::Act Vae::run_mid(vae::ActPool& acts, ThreadPool& pool, const Mid& mid, vae::Act x) const {
-  x = mid.block_1(acts, pool, std::move(x));  // [B, C, h, w]
-  x = mid.attn_1(acts, pool, std::move(x));   // [B, C, h, w]
-  return mid.block_2(acts, pool, std::move(x));
+PooledBuffer Vae::run_mid(BufferPool& acts, Compute& c, const Mid& mid, PooledBuffer x) const {
+  c.check_cancel();
+  x = mid.block_1(acts, c, std::move(x));  // [B, C, h, w]
+  x = mid.attn_1(acts, c, std::move(x));   // [B, C, h, w]
+  c.check_cancel();
+  return mid.block_2(acts, c, std::move(x));
 }
 
 void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
@@ -121,36 +122,43 @@ void Vae::check_latents(int64_t batch, int64_t height, int64_t width) const {
                   "latents", std::to_string(height) + "x" + std::to_string(width));
 }
 
-vae::Act Vae::decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const float* z, int64_t batch, int64_t height,
-                                  int64_t width) const {
-  vae::Act x(acts, {batch, config_.latent_channels, height, width});
+PooledBuffer Vae::decode_latent_stage(BufferPool& acts, Compute& c, const float* z, int64_t batch, int64_t height,
+                                      int64_t width) const {
+  PooledBuffer x(acts, {batch, config_.latent_channels, height, width});
   std::memcpy(x.data(), z, (size_t)x.numel() * sizeof(float));
-  x = post_quant_conv_(acts, pool, x);  // [B, z, h, w]
-  x = dec_conv_in_(acts, pool, x);      // [B, C_last, h, w]
-  return run_mid(acts, pool, dec_mid_, std::move(x));
+  x = vae::conv(acts, c, post_quant_conv_, x);  // [B, z, h, w]
+  x = vae::conv(acts, c, dec_conv_in_, x);      // [B, C_last, h, w]
+  return run_mid(acts, c, dec_mid_, std::move(x));
 }
 
-Buffer Vae::decode_levels(vae::ActPool& acts, ThreadPool& pool, vae::Act x) const {
+Buffer Vae::decode_levels(BufferPool& acts, Compute& c, PooledBuffer x) const {
   for (size_t i = dec_up_.size(); i-- > 0;) {
     const Level& level = dec_up_[i];
-    for (const vae::ResnetBlock& block : level.blocks)
-      x = block(acts, pool, std::move(x));                             // [B, C_i, h·2^(L-1-i), ...]
-    if (level.resample) x = level.upsample(acts, pool, std::move(x));  // resolution ×2
+    for (const vae::ResnetBlock& block : level.blocks) {
+      c.check_cancel();
+      x = block(acts, c, std::move(x));  // [B, C_i, h·2^(L-1-i), ...]
+    }
+    if (level.resample) x = level.upsample(acts, c, std::move(x));  // resolution ×2
   }
-  dec_norm_out_(pool, x, x.data(), /*silu=*/true);  // [B, C_0, f·h, f·w]
+  c.check_cancel();
+  vae::group_norm(c, dec_norm_out_, x, x.data(), /*silu=*/true);  // [B, C_0, f·h, f·w]
   Buffer out({x.dim(0), kImageChannels, x.dim(2), x.dim(3)});
-  dec_conv_out_.into(pool, x.data(), x.dim(0), x.dim(2), x.dim(3), out.data());  // [B, 3, f·h, f·w]
+  dec_conv_out_.forward(c, x.data(), x.dim(0), x.dim(2), x.dim(3), out.data());  // [B, 3, f·h, f·w]
   return out;
 }
 
-Buffer Vae::decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const {
+Buffer Vae::decode(ThreadPool& pool, const CancelFlag& cancel, const float* z, int64_t batch, int64_t height,
+                   int64_t width) const {
   check_latents(batch, height, width);
   prof::Scope forward_scope(prof::Op::Forward);
-  vae::ActPool acts;
-  return decode_levels(acts, pool, decode_latent_stage(acts, pool, z, batch, height, width));
+  BufferPool acts;
+  Arena arena;  // the BufferPool holds the VAE's activations; the arena stays empty
+  Compute c{be_, pool, arena, cancel};
+  return decode_levels(acts, c, decode_latent_stage(acts, c, z, batch, height, width));
 }
 
-VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int64_t height, int64_t width) const {
+VaeMoments Vae::encode(ThreadPool& pool, const CancelFlag& cancel, const float* image, int64_t batch, int64_t height,
+                       int64_t width) const {
   if (!has_encoder_) fail(code::kUnsupported, "This VAE has no encoder weights (first_stage_model.encoder.*)");
   const int64_t f = factor();
   if (batch < 1 || batch > 1024)
@@ -160,18 +168,23 @@ VaeMoments Vae::encode(ThreadPool& pool, const float* image, int64_t batch, int6
                   "a height and width that are multiples of " + std::to_string(f) + " in [" + std::to_string(f) + ", " +
                       std::to_string(kMaxImageSide) + "]",
                   "image", std::to_string(height) + "x" + std::to_string(width));
-  vae::ActPool acts;
-  vae::Act x(acts, {batch, kImageChannels, height, width});
+  BufferPool acts;
+  Arena arena;  // the BufferPool holds the VAE's activations; the arena stays empty
+  Compute c{be_, pool, arena, cancel};
+  PooledBuffer x(acts, {batch, kImageChannels, height, width});
   std::memcpy(x.data(), image, (size_t)x.numel() * sizeof(float));
-  x = enc_conv_in_(acts, pool, x);  // [B, C_0, H, W]
+  x = vae::conv(acts, c, enc_conv_in_, x);  // [B, C_0, H, W]
   for (const Level& level : enc_down_) {
-    for (const vae::ResnetBlock& block : level.blocks) x = block(acts, pool, std::move(x));  // [B, C_i, ...]
-    if (level.resample) x = level.downsample(acts, pool, std::move(x));                      // resolution / 2
+    for (const vae::ResnetBlock& block : level.blocks) {
+      c.check_cancel();
+      x = block(acts, c, std::move(x));  // [B, C_i, ...]
+    }
+    if (level.resample) x = level.downsample(acts, c, std::move(x));  // resolution / 2
   }
-  x = run_mid(acts, pool, enc_mid_, std::move(x));  // [B, C_last, H/f, W/f]
-  enc_norm_out_(pool, x, x.data(), /*silu=*/true);
-  x = enc_conv_out_(acts, pool, x);  // [B, 2z, H/f, W/f]
-  x = quant_conv_(acts, pool, x);    // [B, 2z, H/f, W/f] = mean | logvar
+  x = run_mid(acts, c, enc_mid_, std::move(x));  // [B, C_last, H/f, W/f]
+  vae::group_norm(c, enc_norm_out_, x, x.data(), /*silu=*/true);
+  x = vae::conv(acts, c, enc_conv_out_, x);  // [B, 2z, H/f, W/f]
+  x = vae::conv(acts, c, quant_conv_, x);    // [B, 2z, H/f, W/f] = mean | logvar
   const int64_t z = config_.latent_channels, hw = (height / f) * (width / f);
   VaeMoments m{Buffer({batch, z, height / f, width / f}), Buffer({batch, z, height / f, width / f})};
   for (int64_t b = 0; b < batch; ++b) {

@@ -6,10 +6,12 @@
 #include <memory>
 #include <vector>
 
+#include "backend/backend.h"
+#include "core/cancel.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
+#include "core/weights.h"
 #include "models/vae_blocks.h"
-#include "models/weights.h"
 
 namespace nd {
 
@@ -46,15 +48,18 @@ class Vae {
   int64_t factor() const { return int64_t(1) << (config_.channels.size() - 1); }
 
   // z [B, latent, h, w] (already divided by the scaling factor) -> raw decoder output [B, 3, f·h, f·w].
-  Buffer decode(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width) const;
+  // Every call computes with the process compute pool `pool` and checks `cancel` between blocks (and tiles).
+  Buffer decode(ThreadPool& pool, const CancelFlag& cancel, const float* z, int64_t batch, int64_t height,
+                int64_t width) const;
   // Same, for large latents: the latent-resolution part (post_quant_conv, conv_in, mid block with its
   // global attention) runs on the whole latent, then the upsampling levels run on overlapping tiles of
   // it that are blended with linear ramps. Their group-norm statistics are per tile, so the result
   // approximates decode(); a latent that fits in one tile decodes exactly.
-  Buffer decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width,
-                      const VaeTileOptions& tiles) const;
+  Buffer decode_tiled(ThreadPool& pool, const CancelFlag& cancel, const float* z, int64_t batch, int64_t height,
+                      int64_t width, const VaeTileOptions& tiles) const;
   // image [B, 3, H, W] in [-1, 1], H and W multiples of factor() -> moments of the latent distribution.
-  VaeMoments encode(ThreadPool& pool, const float* image, int64_t batch, int64_t height, int64_t width) const;
+  VaeMoments encode(ThreadPool& pool, const CancelFlag& cancel, const float* image, int64_t batch, int64_t height,
+                    int64_t width) const;
 
  private:
   struct Level {
@@ -72,15 +77,16 @@ class Vae {
   void load_decoder();
   void load_encoder();
   Mid load_mid(const std::string& prefix, int64_t channels) const;
-  vae::Act run_mid(vae::ActPool& acts, ThreadPool& pool, const Mid& mid, vae::Act x) const;
+  PooledBuffer run_mid(BufferPool& acts, Compute& c, const Mid& mid, PooledBuffer x) const;
   // decode() = decode_levels(decode_latent_stage(z)): [B, z, h, w] -> [B, C_last, h, w] -> [B, 3, f·h, f·w]
-  vae::Act decode_latent_stage(vae::ActPool& acts, ThreadPool& pool, const float* z, int64_t batch, int64_t height,
-                               int64_t width) const;
-  Buffer decode_levels(vae::ActPool& acts, ThreadPool& pool, vae::Act x) const;
+  PooledBuffer decode_latent_stage(BufferPool& acts, Compute& c, const float* z, int64_t batch, int64_t height,
+                                   int64_t width) const;
+  Buffer decode_levels(BufferPool& acts, Compute& c, PooledBuffer x) const;
   void check_latents(int64_t batch, int64_t height, int64_t width) const;
 
   std::shared_ptr<const WeightStore> weights_;
   VaeConfig config_;
+  const Backend& be_;
   int groups_ = 32;
 
   vae::Conv2d post_quant_conv_, dec_conv_in_, dec_conv_out_;

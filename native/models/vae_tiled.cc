@@ -41,18 +41,20 @@ std::vector<float> ramp_weights(int64_t extent, int64_t ramp, bool ramp_start, b
 
 }  // namespace
 
-Buffer Vae::decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_t height, int64_t width,
-                         const VaeTileOptions& tiles) const {
+Buffer Vae::decode_tiled(ThreadPool& pool, const CancelFlag& cancel, const float* z, int64_t batch, int64_t height,
+                         int64_t width, const VaeTileOptions& tiles) const {
   check_latents(batch, height, width);
   if (tiles.size < 4 || tiles.size > 4096)
     fail_expected(code::kInvalidArgument, "an integer in [4, 4096]", "tile.size", std::to_string(tiles.size));
   if (tiles.overlap < 0 || tiles.overlap > tiles.size / 2)
     fail_expected(code::kInvalidArgument, "an integer in [0, " + std::to_string(tiles.size / 2) + "]", "tile.overlap",
                   std::to_string(tiles.overlap));
-  if (height <= tiles.size && width <= tiles.size) return decode(pool, z, batch, height, width);
+  if (height <= tiles.size && width <= tiles.size) return decode(pool, cancel, z, batch, height, width);
 
-  vae::ActPool acts;
-  const vae::Act features = decode_latent_stage(acts, pool, z, batch, height, width);  // [B, C_last, h, w]
+  BufferPool acts;
+  Arena arena;  // the BufferPool holds the VAE's activations; the arena stays empty
+  Compute c{be_, pool, arena, cancel};
+  const PooledBuffer features = decode_latent_stage(acts, c, z, batch, height, width);  // [B, C_last, h, w]
   const int64_t f = factor(), zc = features.dim(1), H = height * f, W = width * f;
   const int64_t th = std::min(tiles.size, height), tw = std::min(tiles.size, width);
   const std::vector<int64_t> ys = tile_starts(height, tiles.size, tiles.overlap);
@@ -62,13 +64,14 @@ Buffer Vae::decode_tiled(ThreadPool& pool, const float* z, int64_t batch, int64_
   std::vector<float> weight_sum((size_t)(H * W), 0.f);
   for (size_t ty = 0; ty < ys.size(); ++ty)
     for (size_t tx = 0; tx < xs.size(); ++tx) {
+      c.check_cancel();  // between tiles (decode_levels also checks between its blocks)
       const int64_t y0 = ys[ty], x0 = xs[tx];
-      vae::Act tile(acts, {batch, zc, th, tw});
+      PooledBuffer tile(acts, {batch, zc, th, tw});
       for (int64_t bc = 0; bc < batch * zc; ++bc)  // feature window [B, C_last, th, tw]
         for (int64_t i = 0; i < th; ++i)
           std::memcpy(tile.data() + (bc * th + i) * tw, features.data() + (bc * height + y0 + i) * width + x0,
                       (size_t)tw * sizeof(float));
-      const Buffer img = decode_levels(acts, pool, std::move(tile));  // [B, 3, f·th, f·tw]
+      const Buffer img = decode_levels(acts, c, std::move(tile));  // [B, 3, f·th, f·tw]
       const int64_t ph = th * f, pw = tw * f, py0 = y0 * f, px0 = x0 * f;
       const std::vector<float> wy = ramp_weights(ph, tiles.overlap * f, ty > 0, ty + 1 < ys.size());
       const std::vector<float> wx = ramp_weights(pw, tiles.overlap * f, tx > 0, tx + 1 < xs.size());

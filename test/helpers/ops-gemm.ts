@@ -1,5 +1,5 @@
 // Typed view of the opsGemm / bench test bindings and small numeric helpers for kernel tests.
-import { loadBinding } from '../../lib/native/load.js';
+import { loadDevBinding } from '../../lib/native/load.js';
 
 export type WeightDType = 'F32' | 'F16' | 'BF16';
 export type Isa = 'scalar' | 'avx2' | 'avx512';
@@ -54,7 +54,7 @@ export interface OpsGemm {
   cpuFeatures(): { best: Isa; active: Isa; avx2: boolean; avx512f: boolean; f16c: boolean; fma: boolean };
 }
 
-export const opsGemm = (): OpsGemm => loadBinding<{ opsGemm: OpsGemm }>().opsGemm;
+export const opsGemm = (): OpsGemm => loadDevBinding<{ opsGemm: OpsGemm }>().opsGemm;
 
 /** The ISA levels this CPU can run, widest first. */
 export function isaLevels(): Isa[] {

@@ -1,5 +1,5 @@
 // Typed view of the opsMisc test binding (attention, norms, activations) and numeric helpers.
-import { loadBinding } from '../../lib/native/load.js';
+import { loadDevBinding } from '../../lib/native/load.js';
 
 export type KernelIsa = 'avx512' | 'avx2' | 'generic';
 
@@ -70,7 +70,7 @@ export interface OpsMisc {
   kernelIsas(): { best: KernelIsa; available: KernelIsa[] };
 }
 
-export const opsMisc: OpsMisc = loadBinding<{ opsMisc: OpsMisc }>().opsMisc;
+export const opsMisc: OpsMisc = loadDevBinding<{ opsMisc: OpsMisc }>().opsMisc;
 
 /** Deterministic uniform values in [-scale, scale) (mulberry32). */
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {

@@ -7,7 +7,7 @@
 // (U-Net passes) per step. The FMA peak is measured in the same run, so the step rows carry a fraction.
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
-import { loadBinding } from '../../native/load.js';
+import { loadDevBinding } from '../../native/load.js';
 import { type ModelBenchOptions, modelBenchDefaults, parseModelBenchArgs, parseSize } from './args.js';
 import { runBenchChild } from './child.js';
 import { unetFlops } from './flops.js';
@@ -240,7 +240,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const say = (s: string) => process.stderr.write(`${s}\n`);
   const started = performance.now();
-  const native = loadBinding<{ bench: BenchBinding }>();
+  const native = loadDevBinding<{ bench: BenchBinding }>();
   const path = await ensureCheckpoint(o, say);
   const config = detectModel(path).config;
   let peak = 0;

@@ -1,7 +1,7 @@
 // `bench kernels`: GEMM, convolution, attention and group-norm kernels at Stable Diffusion
 // shapes, reported as GFLOP/s and as a fraction of the FMA peak measured in the same run.
 import { invalid } from '../../errors.js';
-import { loadBinding } from '../../native/load.js';
+import { loadDevBinding } from '../../native/load.js';
 import { ArgCursor } from './args.js';
 
 export const summary = 'CPU kernels (GEMM, conv, attention, group norm) vs the measured FMA peak';
@@ -169,7 +169,7 @@ function table(rows: KernelRow[]): string {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const native = loadBinding<{ bench: BenchBinding; buildInfo(): { hardwareThreads: number } }>();
+  const native = loadDevBinding<{ bench: BenchBinding; buildInfo(): { hardwareThreads: number } }>();
   const opts = parse(args, native.buildInfo().hardwareThreads);
   if (!opts) {
     process.stdout.write(`${HELP}\n`);

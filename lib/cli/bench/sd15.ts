@@ -8,7 +8,7 @@ import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync }
 import { join } from 'node:path';
 import { invalid } from '../../errors.js';
 import { detectModel } from '../../loading/detect.js';
-import { loadBinding } from '../../native/load.js';
+import { loadDevBinding } from '../../native/load.js';
 import { writeCheckpoint } from '../make-checkpoint.js';
 import { type ModelBenchOptions, modelBenchDefaults, parseModelBenchArgs, parseSize } from './args.js';
 import { runBenchChild } from './child.js';
@@ -176,7 +176,7 @@ export async function run(args: string[]): Promise<void> {
   const say = (s: string) => process.stderr.write(`${s}\n`);
   const want = (piece: string) => o.only.length === 0 || o.only.includes(piece);
   const started = performance.now();
-  const native = loadBinding<{ bench: BenchBinding }>();
+  const native = loadDevBinding<{ bench: BenchBinding }>();
   const path = await ensureCheckpoint(o, say);
   const weightBytes = statSync(path).size;
   const config = detectModel(path).config; // FLOPs of the graph actually run

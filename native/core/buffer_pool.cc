@@ -1,4 +1,4 @@
-#include "models/vae_act.h"
+#include "core/buffer_pool.h"
 
 #include <algorithm>
 #include <new>
@@ -6,9 +6,9 @@
 
 #include "core/errors.h"
 
-namespace nd::vae {
+namespace nd {
 
-float* ActPool::acquire(size_t n, size_t* capacity) {
+float* BufferPool::acquire(size_t n, size_t* capacity) {
   n = std::max<size_t>(n, 1);
   // Best fit among the free buffers.
   size_t best = free_.size();
@@ -24,7 +24,8 @@ float* ActPool::acquire(size_t n, size_t* capacity) {
     free_.erase(std::remove_if(free_.begin(), free_.end(), [&](const Slot& s) { return s.capacity < n; }), free_.end());
     slot.data.reset(new (std::nothrow) float[n]);
     if (!slot.data)
-      fail(code::kOutOfMemory, "Could not allocate " + std::to_string(n * sizeof(float)) + " bytes of VAE activations");
+      fail(code::kOutOfMemory,
+           "Could not allocate " + std::to_string(n * sizeof(float)) + " bytes of activation memory");
     slot.capacity = n;
   }
   float* p = slot.data.get();
@@ -35,7 +36,7 @@ float* ActPool::acquire(size_t n, size_t* capacity) {
   return p;
 }
 
-void ActPool::release(float* data, size_t capacity) {
+void BufferPool::release(float* data, size_t capacity) {
   for (size_t i = 0; i < used_.size(); ++i)
     if (used_[i].data.get() == data) {
       free_.push_back(std::move(used_[i]));
@@ -45,11 +46,11 @@ void ActPool::release(float* data, size_t capacity) {
     }
 }
 
-Act::Act(ActPool& pool, Shape shape) : pool_(&pool), shape_(std::move(shape)) {
+PooledBuffer::PooledBuffer(BufferPool& pool, Shape shape) : pool_(&pool), shape_(std::move(shape)) {
   data_ = pool.acquire((size_t)nd::numel(shape_), &capacity_);
 }
 
-Act& Act::operator=(Act&& o) noexcept {
+PooledBuffer& PooledBuffer::operator=(PooledBuffer&& o) noexcept {
   if (this != &o) {
     reset();
     pool_ = o.pool_;
@@ -63,17 +64,17 @@ Act& Act::operator=(Act&& o) noexcept {
   return *this;
 }
 
-void Act::reshape(Shape s) {
+void PooledBuffer::reshape(Shape s) {
   if ((size_t)nd::numel(s) > capacity_)
     fail(code::kInternal, "VAE activation reshape to " + shape_str(s) + " exceeds its capacity");
   shape_ = std::move(s);
 }
 
-void Act::reset() {
+void PooledBuffer::reset() {
   if (pool_ && data_) pool_->release(data_, capacity_);
   pool_ = nullptr;
   data_ = nullptr;
   capacity_ = 0;
 }
 
-}  // namespace nd::vae
+}  // namespace nd

@@ -1,4 +1,4 @@
-#include "models/profile.h"
+#include "nn/profile.h"
 
 #include <time.h>
 

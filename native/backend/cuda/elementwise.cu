@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "cuda/cuda_check.h"
-#include "cuda/ops.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/ops.h"
 
 namespace nd::cuda {
 namespace {

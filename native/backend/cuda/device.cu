@@ -1,5 +1,5 @@
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device.h"
 
 namespace nd::cuda {
 

@@ -1,13 +1,18 @@
-// cudaInfo() / cudaSelfTest() for builds with CUDA (ND_WITH_CUDA). Without CUDA the same
-// entry points come from native/backend/cuda_stub.cc and throw ERR_NO_CUDA.
+// cudaInfo() / cudaSelfTest(). In a build with the CUDA backend (ND_WITH_CUDA, CMake) they query the
+// device layer in native/backend/cuda; in a build without it (node-gyp, prebuilds) each throws
+// ERR_NO_CUDA, so callers get one clear, typed answer.
 #include <napi.h>
 
 #include "addon/registry.h"
-#include "cuda/device.h"
-#include "cuda/selftest.h"
+#ifdef ND_WITH_CUDA
+#include "backend/cuda/device.h"
+#include "backend/cuda/selftest.h"
+#endif
 
 namespace nd::addon {
 namespace {
+
+#ifdef ND_WITH_CUDA
 
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -48,6 +53,19 @@ Napi::Value CudaSelfTest(const Napi::CallbackInfo& info) {
     return o;
   });
 }
+
+#else
+Napi::Value NotBuilt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    fail(code::kNoCuda,
+         "native-diffusion was not built with CUDA (build it with `npm run build:cuda` on a machine with the CUDA "
+         "toolkit)");
+  });
+}
+Napi::Value (*const CudaInfo)(const Napi::CallbackInfo&) = NotBuilt;
+Napi::Value (*const CudaSelfTest)(const Napi::CallbackInfo&) = NotBuilt;
+#endif  // ND_WITH_CUDA
 
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));

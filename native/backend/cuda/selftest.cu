@@ -6,11 +6,11 @@
 #include <random>
 #include <vector>
 
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device.h"
+#include "backend/cuda/ops.h"
+#include "backend/cuda/selftest.h"
 #include "core/dtype.h"
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
-#include "cuda/ops.h"
-#include "cuda/selftest.h"
 
 namespace nd::cuda {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <climits>
 
-#include "cuda/cuda_check.h"
-#include "cuda/ops.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/ops.h"
 
 namespace nd::cuda {
 namespace {

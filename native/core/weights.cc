@@ -1,4 +1,4 @@
-#include "models/weights.h"
+#include "core/weights.h"
 
 namespace nd {
 
