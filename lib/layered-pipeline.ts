@@ -62,6 +62,8 @@ export class LayeredPipeline implements PipelineLike {
       parameters: params,
       defaultSampler: 'ddim',
       defaultSteps: cfg.sampler?.steps ?? 20,
+      defaultGuidance: cfg.sampler?.guidance ?? 3,
+      samplers: ['ddim'],
       threads,
       device: 'cpu',
     };
@@ -80,19 +82,18 @@ export class LayeredPipeline implements PipelineLike {
     const native = this.info.nativeWidth;
     // Sizes and initial noise follow the layered model's unit and pixel-space shape, checked below.
     const { width, height, latents, ...rest } = options;
-    const g = options.guidance;
-    const defaultScale = this.model.config.sampler?.guidance ?? 3;
-    const guidance =
-      g === undefined
-        ? defaultScale
-        : typeof g === 'object' && g !== null && g.scale === undefined && g.method !== 'cfg++'
-          ? { ...g, scale: defaultScale }
-          : g;
-    const o = resolveOptions({ ...rest, guidance }, { size: native, sampler: 'ddim', steps: this.info.defaultSteps });
+    const o = resolveOptions(
+      { ...rest },
+      {
+        size: native,
+        sampler: 'ddim',
+        steps: this.info.defaultSteps,
+        guidance: this.info.defaultGuidance,
+        samplers: this.info.samplers,
+      },
+    );
     o.width = width === undefined ? native : this.#side(width, 'width');
     o.height = height === undefined ? native : this.#side(height, 'height');
-    if (o.sampler !== 'ddim')
-      unsupported(`The layered model samples with ddim (η = 0) only; it does not support sampler ${o.sampler}`);
     if (o.eta !== 0) unsupported(`The layered model samples with ddim η = 0 only; it does not support eta ${o.eta}`);
     if (o.schedule !== 'default' || o.sigmas)
       unsupported('The layered model uses its own shared-time schedule; schedule and sigmas are not supported');

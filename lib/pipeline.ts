@@ -19,7 +19,13 @@ import { NativeUNet } from './native/unet.js';
 import { Vae } from './native/vae.js';
 import { toNativeWeights } from './native/weights.js';
 import { TorchGenerator } from './noise/torch-rng.js';
-import { type GenerateOptions, type ResolvedOptions, resolveOptions, type SamplerName } from './options.js';
+import {
+  type GenerateOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  SAMPLERS,
+  type SamplerName,
+} from './options.js';
 import { createSampler, samplerForDiffusersClass } from './samplers/index.js';
 import { matchChunkCounts, type PromptChunk, promptToChunks } from './text/prompt.js';
 import { applyChunkWeights } from './text/weighting.js';
@@ -70,6 +76,8 @@ export class Pipeline implements PipelineLike {
       parameters: { unet: c.unet.parameters, vae: c.vae.parameters, textEncoder: c.textEncoder.parameters },
       defaultSampler: defaultSampler(config),
       defaultSteps: 25,
+      defaultGuidance: 7.5,
+      samplers: SAMPLERS,
       threads,
       device: 'cpu',
     };
@@ -111,6 +119,8 @@ export class Pipeline implements PipelineLike {
         size: this.config.nativeSize,
         sampler: this.info.defaultSampler as SamplerName,
         steps: this.info.defaultSteps,
+        guidance: this.info.defaultGuidance,
+        samplers: this.info.samplers,
       });
       const prediction = this.config.scheduler.predictionType;
       if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
@@ -171,6 +181,10 @@ export class Pipeline implements PipelineLike {
     };
 
     const calls = sampler.modelCalls;
+    // Progress counts denoising steps, not model calls (PNDM makes steps + 1 calls, Heun 2·steps − 1):
+    // after call i, floor((i + 1)·steps / calls) steps are done; an event goes out when that advances.
+    const denoisingSteps = o.sigmas ? o.sigmas.length - 1 : o.steps;
+    let reported = 0;
     const tDenoise = performance.now();
     let unetMs = 0;
     for (let i = 0; i < calls; i++) {
@@ -201,10 +215,13 @@ export class Pipeline implements PipelineLike {
       x = sampler.step(r.output, i, x, { noise: () => generator.randn(latentShape), uncondOutput: r.uncondOutput });
       const iterations = r.iterations;
       const elapsedMs = performance.now() - tDenoise;
+      const step = Math.floor(((i + 1) * denoisingSteps) / calls);
+      if (step === reported) continue;
+      reported = step;
       o.onProgress?.({
-        step: i + 1,
-        steps: calls,
-        fraction: (i + 1) / calls,
+        step,
+        steps: denoisingSteps,
+        fraction: step / denoisingSteps,
         elapsedMs,
         etaMs: (elapsedMs / (i + 1)) * (calls - i - 1),
         latents: x,
