@@ -22,6 +22,7 @@ import { TorchGenerator } from './noise/torch-rng.js';
 import {
   type GenerateOptions,
   type ResolvedOptions,
+  rejectUnknownKeys,
   resolveOptions,
   SAMPLERS,
   type SamplerName,
@@ -299,6 +300,15 @@ export class Pipeline implements PipelineLike {
 export async function loadPipeline(path?: undefined, options?: LoadOptions): Promise<LayeredPipeline>;
 export async function loadPipeline(path: string, options?: LoadOptions): Promise<Pipeline | LayeredPipeline>;
 export async function loadPipeline(path?: string, options: LoadOptions = {}): Promise<Pipeline | LayeredPipeline> {
+  if (options === null || typeof options !== 'object') invalid('an options object', 'options', options);
+  rejectUnknownKeys(options, ['threads', 'device', 'config', 'prediction'], 'load options');
+  if (options.prediction !== undefined && !['epsilon', 'v_prediction'].includes(options.prediction))
+    invalid('one of epsilon, v_prediction', 'prediction', options.prediction);
+  if (
+    options.config !== undefined &&
+    (options.config === null || typeof options.config !== 'object' || Array.isArray(options.config))
+  )
+    invalid('a partial model config object', 'config', options.config);
   if (path === undefined) return loadLayeredPipeline(undefined, options);
   if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
   if (isLayeredModelDir(path)) return loadLayeredPipeline(path, options);
