@@ -1,28 +1,27 @@
 // Generation options: types, defaults and validation. Every message reads
 // "Expected <what> for <name> but received <value>".
+// The name lists come from the modules that own them (the sampler table, the schedule list, the guidance
+// modules) and are re-exported here for the CLI and the example server.
 import { invalid } from './errors.js';
+import { ATTENTION_SCALING, type AttentionScaling } from './guidance/attention-scaling.js';
+import { GUIDANCE_METHODS, type GuidanceMethod } from './guidance/methods.js';
+import { GUIDANCE_SCHEDULES, type GuidanceSchedule } from './guidance/schedule.js';
+import { CFGPP_SAMPLERS, SAMPLERS, type SamplerName } from './samplers/registry.js';
+import { SCHEDULES, type ScheduleInput, type ScheduleName, validateSchedule } from './schedules/index.js';
 
-export const SAMPLERS = [
-  'euler',
-  'euler-a',
-  'heun',
-  'dpmpp-2m',
-  'dpmpp-2m-sde',
-  'ddim',
-  'pndm',
-  'lms',
-  'unipc',
-  'lcm',
-] as const;
-export type SamplerName = (typeof SAMPLERS)[number];
-export const SCHEDULES = ['default', 'karras', 'exponential', 'sgm-uniform'] as const;
-export type ScheduleName = (typeof SCHEDULES)[number];
-export const GUIDANCE_METHODS = ['cfg', 's-cfg', 'cfg++', 'characteristic'] as const;
-export type GuidanceMethod = (typeof GUIDANCE_METHODS)[number];
-export const GUIDANCE_SCHEDULES = ['constant', 'linear', 'cosine'] as const;
-export type GuidanceSchedule = (typeof GUIDANCE_SCHEDULES)[number];
-export const ATTENTION_SCALING = ['auto', 'entropy', 'none'] as const;
-export type AttentionScaling = (typeof ATTENTION_SCALING)[number];
+export {
+  ATTENTION_SCALING,
+  type AttentionScaling,
+  CFGPP_SAMPLERS,
+  GUIDANCE_METHODS,
+  GUIDANCE_SCHEDULES,
+  type GuidanceMethod,
+  type GuidanceSchedule,
+  SAMPLERS,
+  type SamplerName,
+  SCHEDULES,
+  type ScheduleName,
+};
 
 export interface GuidanceOptions {
   method?: GuidanceMethod;
@@ -59,7 +58,8 @@ export interface GenerateOptions {
   seed?: number | bigint;
   rng?: 'torch-cpu';
   sampler?: SamplerName;
-  schedule?: ScheduleName;
+  /** σ schedule; 'normal' is accepted as an alias of 'default' */
+  schedule?: ScheduleInput;
   /** custom descending sigmas (k-diffusion samplers); overrides steps and schedule */
   sigmas?: number[];
   /** DDIM η / ancestral noise amount */
@@ -198,7 +198,7 @@ export function resolveOptions(o: GenerateOptions, defaults: ModelDefaults): Res
   const sampler = o.sampler === undefined ? defaults.sampler : oneOf(SAMPLERS, o.sampler, 'sampler');
   if (defaults.samplers && !defaults.samplers.includes(sampler))
     invalid(`one of ${defaults.samplers.join(', ')} (the samplers this model supports)`, 'sampler', sampler);
-  const schedule = o.schedule === undefined ? 'default' : oneOf(SCHEDULES, o.schedule, 'schedule');
+  const schedule = o.schedule === undefined ? 'default' : validateSchedule(o.schedule, 'schedule');
   let sigmas: number[] | undefined;
   if (o.sigmas !== undefined) {
     if (!Array.isArray(o.sigmas) || o.sigmas.length < 2) invalid('an array of at least 2 sigmas', 'sigmas', o.sigmas);
@@ -226,8 +226,8 @@ export function resolveOptions(o: GenerateOptions, defaults: ModelDefaults): Res
     schedule: g.schedule === undefined ? 'constant' : oneOf(GUIDANCE_SCHEDULES, g.schedule, 'guidance.schedule'),
     rescale: g.rescale === undefined ? 0 : finite(g.rescale, 'guidance.rescale', 0, 1),
   } as Required<GuidanceOptions>;
-  if (method === 'cfg++' && !['ddim', 'euler', 'euler-a', 'dpmpp-2m'].includes(sampler)) {
-    invalid('one of ddim, euler, euler-a, dpmpp-2m with cfg++ guidance', 'sampler', sampler);
+  if (method === 'cfg++' && !CFGPP_SAMPLERS.includes(sampler)) {
+    invalid(`one of ${CFGPP_SAMPLERS.join(', ')} with cfg++ guidance`, 'sampler', sampler);
   }
   const attentionScaling =
     o.attentionScaling === undefined ? 'auto' : oneOf(ATTENTION_SCALING, o.attentionScaling, 'attentionScaling');

@@ -5,7 +5,7 @@
 import type { LoadOptions, PipelineLike } from '../api.js';
 import { intFlag, jsonObjectFlag, portFlag } from '../cli/flags.js';
 import { DiffusionError } from '../errors.js';
-import { loadPipeline } from '../pipeline.js';
+import { loadPipeline } from '../load-pipeline.js';
 import { createService } from './app.js';
 import { type JobBackend, LocalBackend } from './jobs.js';
 

@@ -3,8 +3,8 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { DiffusionError } from '../../errors.js';
+import { loadPipeline } from '../../load-pipeline.js';
 import { type GenerateOptions, GUIDANCE_METHODS } from '../../options.js';
-import { loadPipeline } from '../../pipeline.js';
 import { checkOutputPath, intFlag, jsonObjectFlag, predictionFlag, vaeTilingFlag } from '../flags.js';
 
 interface GenerateFlags {
