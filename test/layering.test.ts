@@ -31,6 +31,7 @@ const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
       'pipeline.ts',
       'layered-pipeline.ts',
       'load-pipeline.ts',
+      'estimate.ts',
     ],
   },
   // what users call: the package entry, the CLI (with its benchmarks), the quality bench it drives and the

@@ -1,6 +1,7 @@
 // The HTTP service: OpenAI-compatible images endpoint, a job API with server-sent progress,
 // models, health, metrics and the web page. It talks to a JobBackend (in process or Redis) and
 // never runs model code on the event loop itself.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -21,7 +22,21 @@ export interface ServiceOptions {
   /** request body limit, bytes */
   bodyLimit?: number;
   logger?: boolean;
+  /** bearer token required on every endpoint but /health and the page itself (compared in constant time) */
+  apiKey?: string;
+  /** an origin allowed to call from a browser (CORS); none by default */
+  cors?: string;
 }
+
+/** Constant-time comparison of a presented key with the configured one (hashes have equal lengths). */
+function keyMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Paths anyone may read: the health probe and the static page (it asks for the key and sends it). */
+const OPEN_PATHS = new Set(['/health', '/', '/app.js']);
 
 export interface Service {
   app: FastifyInstance;
@@ -94,9 +109,41 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   loopDelay.enable();
   const streams = new Set<() => void>();
   let inFlight = 0;
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     inFlight++;
     reply.raw.once('close', () => inFlight--);
+    if (options.cors) {
+      reply.header('access-control-allow-origin', options.cors).header('vary', 'origin');
+      if (request.method === 'OPTIONS') {
+        return reply
+          .code(204)
+          .header('access-control-allow-methods', 'GET, POST, DELETE')
+          .header('access-control-allow-headers', 'authorization, content-type')
+          .header('access-control-max-age', '600')
+          .send();
+      }
+    }
+    if (options.apiKey && !OPEN_PATHS.has(request.url.split('?')[0])) {
+      const header = request.headers.authorization;
+      // EventSource and <img> cannot send headers: GET requests may carry the key as ?api_key=
+      const query = request.method === 'GET' ? (request.query as { api_key?: unknown }).api_key : undefined;
+      const presented = header?.startsWith('Bearer ') ? header.slice(7) : typeof query === 'string' ? query : '';
+      if (!keyMatches(presented, options.apiKey)) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({
+            error: {
+              message: presented
+                ? 'Incorrect API key provided'
+                : 'Missing API key: send it as "Authorization: Bearer <key>"',
+              type: 'invalid_request_error',
+              param: null,
+              code: 'invalid_api_key',
+            },
+          });
+      }
+    }
   });
   const startedAt = Date.now();
   let shuttingDown = false;
