@@ -54,22 +54,33 @@ export function isFinished(job: JobSnapshot): boolean {
 /** Resolves with the job's final snapshot. */
 export function waitForDone(backend: JobBackend, id: string): Promise<JobSnapshot> {
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (job?: JobSnapshot, err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      unsubscribe();
+      clearInterval(poll);
+      if (job) resolve(job);
+      else reject(err);
+    };
     const unsubscribe = backend.subscribe(id, (event) => {
-      if (event.type === 'done') {
-        unsubscribe();
-        resolve(event.job);
-      }
+      if (event.type === 'done') finish(event.job);
     });
+    const check = (first: boolean) =>
+      backend.get(id).then(
+        (job) => {
+          if (!job) finish(undefined, new ServiceError(404, 'ERR_JOB_NOT_FOUND', `No job with id ${id}`));
+          else if (isFinished(job)) finish(job);
+        },
+        (err) => {
+          // while Redis is down a poll fails; the job is still there when it returns
+          if (first) finish(undefined, err);
+        },
+      );
     // it may have finished before we subscribed
-    backend.get(id).then((job) => {
-      if (!job) {
-        unsubscribe();
-        reject(new ServiceError(404, 'ERR_JOB_NOT_FOUND', `No job with id ${id}`));
-      } else if (isFinished(job)) {
-        unsubscribe();
-        resolve(job);
-      }
-    }, reject);
+    void check(true);
+    // Redis mode: events sent while the connection was down are lost, so look now and then too
+    const poll = backend.kind === 'redis' ? setInterval(() => void check(false), 1000) : undefined;
   });
 }
 
@@ -171,9 +182,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   app.get('/app.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').send(script));
 
   app.get('/health', async (_req, reply) => {
-    if (shuttingDown) reply.code(503);
+    const dependency = backend.status?.() ?? { ok: true };
+    if (shuttingDown || !dependency.ok) reply.code(503);
     return {
-      status: shuttingDown ? 'shutting_down' : 'ok',
+      status: shuttingDown ? 'shutting_down' : dependency.ok ? 'ok' : 'unavailable',
+      ...(dependency.reason ? { reason: dependency.reason } : {}),
       backend: backend.kind,
       uptimeS: Math.round((Date.now() - startedAt) / 1000),
     };

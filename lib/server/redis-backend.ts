@@ -20,6 +20,7 @@ import {
   keys,
   parseRedisUrl,
   queueName,
+  RedisHealth,
   type RegisteredModel,
   type RegisteredWorker,
   STALE_MS,
@@ -38,7 +39,12 @@ export interface RedisBackendOptions {
   keepFinished: number;
   /** attempts for a job whose worker shut down mid-job (a dead worker's job is retried regardless) */
   attempts?: number;
+  /** where the one line per Redis state change goes (default: stderr) */
+  log?: (line: string) => void;
 }
+
+/** Seconds a client is told to wait while Redis is down (it reconnects every 2 s at most). */
+const RETRY_WHILE_DOWN_S = 5;
 
 type BullJob = Job<JobRequest, StoredResult>;
 
@@ -58,8 +64,29 @@ export class RedisBackend implements JobBackend {
     this.connection = parseRedisUrl(options.url);
     this.prefix = options.prefix ?? 'nd';
     this.k = keys(this.prefix);
-    this.redis = new Redis(this.connection);
+    // commands fail at once while Redis is down (no offline queue), so requests get a 503, not a hang
+    this.redis = new Redis({ ...this.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    this.health = new RedisHealth('service', options.log ?? ((line) => process.stderr.write(`${line}\n`)));
+    this.health.watch(this.redis);
     this.listeners.setMaxListeners(0);
+  }
+
+  private readonly health: RedisHealth;
+
+  /** Redis reachable or not, with the reason: /health answers 503 while it is not. */
+  status(): { ok: boolean; reason?: string } {
+    return this.health.up ? { ok: true } : { ok: false, reason: `Redis is unreachable: ${this.health.reason}` };
+  }
+
+  /** 503 with Retry-After while Redis is down; the client tries again, nothing is half-submitted. */
+  private requireRedis(): void {
+    if (this.health.up) return;
+    throw new ServiceError(
+      503,
+      'ERR_UNAVAILABLE',
+      `The job queue is unavailable: Redis is unreachable (${this.health.reason}); try again shortly`,
+      { 'retry-after': String(RETRY_WHILE_DOWN_S) },
+    );
   }
 
   /** Models registered by live workers (cached for a second). */
@@ -68,6 +95,7 @@ export class RedisBackend implements JobBackend {
   }
 
   private async registry() {
+    this.requireRedis();
     if (this.modelCache && Date.now() - this.modelCache.at < 1000) return this.modelCache;
     const [models, workers] = await Promise.all([
       this.redis.hgetall(this.k.models),
@@ -102,6 +130,7 @@ export class RedisBackend implements JobBackend {
       events.on('waiting', ({ jobId }) => onState(jobId));
       events.on('completed', ({ jobId }) => onState(jobId));
       events.on('failed', ({ jobId }) => onState(jobId));
+      // BullMQ reconnects these itself; the state change is logged once, from this.redis (health)
       events.on('error', () => {});
       queue.on('error', () => {});
       await events.waitUntilReady();
@@ -228,18 +257,21 @@ export class RedisBackend implements JobBackend {
   }
 
   async get(id: string): Promise<JobSnapshot | undefined> {
+    this.requireRedis();
     const found = await this.find(id);
     if (!found) return undefined;
     return found.job ? this.toSnapshot(found.model, found.job, await found.job.getState()) : found.removed;
   }
 
   async image(id: string, index: number): Promise<Buffer | undefined> {
+    this.requireRedis();
     const found = await this.find(id);
     const png = (found?.job?.returnvalue as StoredResult | null)?.images[index]?.png;
     return png === undefined ? undefined : Buffer.from(png, 'base64');
   }
 
   async cancel(id: string, reason = 'cancelled by request'): Promise<JobSnapshot | undefined> {
+    this.requireRedis();
     const found = await this.find(id);
     if (!found?.job) return found?.removed;
     const { job, model } = found;
