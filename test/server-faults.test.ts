@@ -97,7 +97,7 @@ test.serial(
     await exited;
     const took = Date.now() - started;
     t.log(`SIGTERM with a 512² job running: exited after ${took} ms (grace 1000 ms)`);
-    t.true(took < 1000 + 2000 + 1500, `exit took ${took} ms`);
+    t.true(took < 1000 + 2000 + 1500, `exit took ${took} ms; stderr: ${stderr()}`);
   },
 );
 

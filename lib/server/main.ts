@@ -125,9 +125,11 @@ function onShutdown(graceMs: number, close: () => Promise<void>): void {
     process.stderr.write(`${signal}: finishing running jobs (grace ${graceMs} ms)\n`);
     // A job aborted at the end of the grace period stops at its next abort check; until the native
     // side checks within a step, one step of a huge image can take minutes. Exit regardless.
+    // process.exit() would wait for the native step to return (the addon joins its threads on teardown),
+    // so the process ends itself with SIGKILL, after saying why.
     setTimeout(() => {
-      process.stderr.write(`grace period over and a job still running after its abort: exiting now\n`);
-      process.exit(1);
+      process.stderr.write('grace period over and a job still running after its abort: killing this process\n');
+      process.kill(process.pid, 'SIGKILL');
     }, graceMs + ABORT_MARGIN_MS).unref();
     close().then(
       () => process.exit(0),
@@ -182,6 +184,10 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     );
   }
   const service = await createService({ backend, logger: flags.log, apiKey, cors: flags.cors });
+  onShutdown(graceMs, async () => {
+    await service.close(graceMs);
+    for (const pipeline of models.values()) await pipeline.dispose();
+  });
   const address = await service.app.listen({ host: flags.host, port });
   process.stdout.write(`listening on ${address}\n`);
   if (apiKey) process.stderr.write('API key required (Authorization: Bearer …) on every endpoint but /health\n');
@@ -191,10 +197,6 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     process.stderr.write(
       `warning: listening on ${flags.host} without an API key: anyone who can reach it can run jobs (set --api-key)\n`,
     );
-  onShutdown(graceMs, async () => {
-    await service.close(graceMs);
-    for (const pipeline of models.values()) await pipeline.dispose();
-  });
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
@@ -211,10 +213,10 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     stalledCheckMs: int(flags.stalledMs, '--stalled-ms', 100),
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  process.stdout.write(`worker ${worker.id} ready\n`);
   const graceMs = int(flags.grace, '--grace');
   onShutdown(graceMs, async () => {
     await worker.close(graceMs);
     for (const pipeline of models.values()) await pipeline.dispose();
   });
+  process.stdout.write(`worker ${worker.id} ready\n`);
 }
