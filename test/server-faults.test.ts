@@ -161,7 +161,7 @@ if (!REDIS_SERVER) {
       10_000,
       100,
     );
-    t.regex(down.body.reason, /Redis is unreachable/);
+    t.regex(down.body.reason, /Redis is unreachable: (the connection to Redis was lost|.*ECONN)/);
     const refused = await postJSON(`${url}/jobs`, { prompt: 'while down' });
     t.is(refused.status, 503);
     t.is(refused.headers.get('retry-after'), '5');

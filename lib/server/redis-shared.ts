@@ -130,9 +130,15 @@ export class RedisHealth {
 
   private change(up: boolean, reason?: string): void {
     if (!up && reason) this.reason = reason;
+    else if (!up && this.state === true) this.reason = 'the connection to Redis was lost';
     if (up === this.state) return;
+    const first = this.state === undefined;
     this.state = up;
-    this.log(up ? `${this.what}: Redis is reachable again` : `${this.what}: Redis is unreachable (${this.reason})`);
+    this.log(
+      up
+        ? `${this.what}: Redis is reachable${first ? '' : ' again'}`
+        : `${this.what}: Redis is unreachable (${this.reason})`,
+    );
   }
 }
 
