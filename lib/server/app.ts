@@ -169,7 +169,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       // Fastify's own client errors: malformed JSON, wrong content type, body too large
-      return sendError(reply, e.statusCode, 'ERR_INVALID_ARGUMENT', e.message);
+      return sendError(reply, e.statusCode, e.statusCode === 413 ? 'ERR_TOO_LARGE' : 'ERR_INVALID_ARGUMENT', e.message);
     }
     app.log.error(err);
     return sendError(reply, 500, 'ERR_INTERNAL', 'Internal error');
