@@ -143,11 +143,8 @@ class ModelQueue {
     return this.runTimes.length ? this.runTimes.reduce((a, b) => a + b, 0) / this.runTimes.length : 0;
   }
 
-  /** A job's work: images × denoising steps × pixels. */
   work(request: JobRequest): number {
-    const { info } = this.pipeline;
-    const pixels = (request.width ?? info.nativeWidth) * (request.height ?? info.nativeHeight);
-    return request.n * (request.steps ?? info.defaultSteps) * pixels;
+    return jobWork(request, this.pipeline.info);
   }
 
   recordRun(ms: number, request: JobRequest): void {
@@ -163,16 +160,10 @@ class ModelQueue {
    * concurrency (one 512² job in the history no longer makes every 64² job wait 26 s).
    */
   retryAfterSeconds(): number {
-    const sorted = [...this.msPerUnit].sort((a, b) => a - b);
-    const perUnit = sorted.length ? sorted[sorted.length >> 1] : undefined;
-    if (perUnit === undefined) {
-      const jobs = this.waiting.length + this.running + 1;
-      return Math.max(1, Math.ceil(jobs / this.options.concurrency));
-    }
     let ahead = 0;
     for (const job of this.waiting) ahead += this.work(job.request);
     for (const job of this.runningJobs) ahead += this.work(job.request) * (1 - (job.snapshot.progress?.fraction ?? 0));
-    return Math.max(1, Math.ceil((ahead * perUnit) / this.options.concurrency / 1000));
+    return retryAfterSeconds(this.msPerUnit, ahead, this.waiting.length + this.running, this.options.concurrency);
   }
 }
 
@@ -444,6 +435,25 @@ export class LocalBackend implements JobBackend {
     const first = this.queues.values().next().value;
     return first ? first.options.keepFinished : 100;
   }
+}
+
+/** A job's work: images × denoising steps × pixels (what Retry-After estimates scale with). */
+export function jobWork(
+  request: Pick<JobRequest, 'n' | 'width' | 'height' | 'steps'>,
+  model: { nativeWidth: number; nativeHeight: number; defaultSteps: number },
+): number {
+  const pixels = (request.width ?? model.nativeWidth) * (request.height ?? model.nativeHeight);
+  return (request.n ?? 1) * (request.steps ?? model.defaultSteps) * pixels;
+}
+
+/**
+ * Seconds until `aheadWork` (pixel-steps) is done at the median recent ms per pixel-step over `slots`
+ * parallel runs; with no history yet, a second per job ahead.
+ */
+export function retryAfterSeconds(msPerUnit: number[], aheadWork: number, jobsAhead: number, slots: number): number {
+  const sorted = [...msPerUnit].sort((a, b) => a - b);
+  if (sorted.length === 0) return Math.max(1, Math.ceil((jobsAhead + 1) / slots));
+  return Math.max(1, Math.ceil((aheadWork * sorted[sorted.length >> 1]) / slots / 1000));
 }
 
 export function modelEntry(info: PipelineInfo): ModelEntry {

@@ -11,8 +11,10 @@ import {
   type JobProgress,
   type JobSnapshot,
   type JobStatus,
+  jobWork,
   type ModelEntry,
   type QueueStats,
+  retryAfterSeconds,
   ServiceError,
 } from './jobs.js';
 import {
@@ -57,6 +59,8 @@ export class RedisBackend implements JobBackend {
   private readonly queues = new Map<string, { queue: Queue; events: QueueEvents }>();
   private readonly listeners = new EventEmitter();
   private readonly runTimes: number[] = [];
+  /** recent run times per pixel-step (jobWork), for Retry-After */
+  private readonly msPerUnit: number[] = [];
   private closing = false;
   private modelCache?: { at: number; models: Map<string, ModelEntry>; workers: RegisteredWorker[] };
 
@@ -145,6 +149,11 @@ export class RedisBackend implements JobBackend {
     if (finished && snapshot.status === 'succeeded' && snapshot.timings) {
       this.runTimes.push(snapshot.timings.runMs);
       if (this.runTimes.length > 20) this.runTimes.shift();
+      const entry = this.modelCache?.models.get(model);
+      if (entry) {
+        this.msPerUnit.push(snapshot.timings.runMs / jobWork(snapshot.request, entry));
+        if (this.msPerUnit.length > 20) this.msPerUnit.shift();
+      }
     }
     this.listeners.emit(jobId, finished ? { type: 'done', job: snapshot } : { type: 'status', job: snapshot });
   }
@@ -218,14 +227,23 @@ export class RedisBackend implements JobBackend {
         1,
         workers.filter((w) => w.models.includes(request.model)).reduce((n, w) => n + w.concurrency, 0),
       );
-      const mean = this.runTimes.length ? this.runTimes.reduce((a, b) => a + b, 0) / this.runTimes.length : 1000;
+      // the work ahead, per job size, at the recent ms per pixel-step (as the in-process queue does)
+      const entry = models.get(request.model) as ModelEntry;
+      const ahead = (await queue.getJobs(
+        ['waiting', 'prioritized', 'delayed', 'active'],
+        0,
+        4 * this.options.limit,
+      )) as BullJob[];
+      let work = 0;
+      for (const job of ahead) {
+        const progress = job.progress as { fraction?: number } | number;
+        work += jobWork(job.data, entry) * (1 - (typeof progress === 'object' ? (progress.fraction ?? 0) : 0));
+      }
       throw new ServiceError(
         429,
         'ERR_QUEUE_FULL',
         `The queue for model ${request.model} is full (${this.options.limit} waiting)`,
-        {
-          'retry-after': String(Math.max(1, Math.ceil(((waiting + 1) * mean) / slots / 1000))),
-        },
+        { 'retry-after': String(retryAfterSeconds(this.msPerUnit, work, ahead.length, slots)) },
       );
     }
     const timeoutMs = Math.min(
