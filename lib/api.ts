@@ -1,4 +1,4 @@
-// The public shapes of the pipeline API (lib/pipeline.ts implements them).
+// The public shapes of the pipeline API (lib/pipeline.ts and lib/layered-pipeline.ts implement them).
 
 import type { MemoryEstimate } from './estimate.js';
 import type { GeneratedImage } from './image/image.js';

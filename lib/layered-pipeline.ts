@@ -1,4 +1,4 @@
-// LayeredPipeline: the public PipelineLike over our layered pixel-space model (DESIGN §5.2; models/default is
+// LayeredPipeline: the public PipelineLike over our layered pixel-space model (docs/design.md §5.2; models/default is
 // the embedded one). Same options, validation messages, queueing, abort, progress and PNG parameters as the
 // Stable Diffusion Pipeline; differences, all explicit: the only sampler is DDIM with η = 0 over the shared t
 // (others throw ERR_UNSUPPORTED), sizes are multiples of the model's unit (16 px for models/default) from one
