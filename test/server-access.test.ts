@@ -81,4 +81,8 @@ test('--max-memory below the weights plus one job: 413 naming the budget', async
     /needs about 16 MiB for 128x128 on top of 1 MiB of loaded weights; the memory budget is 8 MiB/,
   );
   t.is((await postJSON(`${url}/v1/images/generations`, { prompt: 'x', size: '64x64' })).status, 200);
+  const metrics = (await getJSON(`${url}/metrics`)).body as string;
+  t.regex(metrics, /nd_memory_budget_bytes 8388608/);
+  t.regex(metrics, /nd_memory_weights_bytes 1048576/);
+  t.regex(metrics, /nd_memory_reserved_bytes 0/);
 });

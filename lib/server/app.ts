@@ -194,7 +194,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4');
-    return metricsText(await backend.stats(), loopDelay);
+    return metricsText(await backend.stats(), loopDelay, backend.memory?.());
   });
 
   app.get('/v1/models', async () => {

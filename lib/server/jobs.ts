@@ -73,6 +73,8 @@ export interface JobBackend {
   models(): Promise<Map<string, ModelEntry>>;
   /** stop accepting; let running jobs finish for graceMs, then cancel them */
   close(graceMs: number): Promise<void>;
+  /** the admission budget and what is reserved of it (in-process queue only) */
+  memory?(): { weightsBytes: number; reservedBytes: number; maxMemoryBytes?: number };
   /** whether the backend's dependencies answer (Redis); /health is 503 with the reason when not */
   status?(): { ok: boolean; reason?: string };
 }
