@@ -82,8 +82,8 @@ test.serial(
     t.is(small.status, 200);
     t.log(`next small job answered ${waited} ms after the big job's client left (abort between steps)`);
     t.true(waited < 30_000);
-  // the cancelled job's reservation is returned
-  t.regex((await getJSON(`${url}/metrics`, { headers: auth })).body, /nd_memory_reserved_bytes 0\n/);
+    // the cancelled job's reservation is returned
+    t.regex((await getJSON(`${url}/metrics`, { headers: auth })).body, /nd_memory_reserved_bytes 0\n/);
 
     // SIGTERM during a big job: exits within the grace period (+ the 2 s abort margin)
     const job = await post(`${url}/jobs`, { prompt: 'x', size: '512x512', steps: 50 });
