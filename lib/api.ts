@@ -1,4 +1,6 @@
 // The public shapes of the pipeline API (lib/pipeline.ts and lib/layered-pipeline.ts implement them).
+
+import type { MemoryEstimate } from './estimate.js';
 import type { GeneratedImage } from './image/image.js';
 import type { ModelConfig, ModelFamily, PredictionType } from './loading/types.js';
 import type { GenerateOptions } from './options.js';
@@ -26,6 +28,10 @@ export interface PipelineInfo {
   parameters: { unet: number; vae: number; textEncoder: number };
   defaultSampler: string;
   defaultSteps: number;
+  /** CFG weight used when a request names none: the model's own setting (7.5 for Stable Diffusion) */
+  defaultGuidance: number;
+  /** the samplers this model can run; the CLI, the service and its page offer only these */
+  samplers: readonly string[];
   threads: number;
   device: 'cpu' | 'cuda';
 }
@@ -62,6 +68,8 @@ export interface EncodedPrompt {
 export interface PipelineLike extends AsyncDisposable {
   readonly info: PipelineInfo;
   generate(options: GenerateOptions): Promise<GenerateResult>;
+  /** memory a generate() with these options needs, without running it (weights shared, activations per request) */
+  estimate?(options: GenerateOptions): MemoryEstimate;
   encodePrompt(prompt: string, options?: { clipSkip?: number; signal?: AbortSignal }): Promise<EncodedPrompt>;
   dispose(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo } from './api.js';
 import { abortError } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
+import { bytesPerParameter, layeredActivationBytes, type MemoryEstimate, memoryEstimate } from './estimate.js';
 import { layeredGuidance } from './guidance/layered.js';
 import { GeneratedImage } from './image/image.js';
 import { loadLayeredModel } from './loading/layered.js';
@@ -72,6 +73,8 @@ export class LayeredPipeline extends PipelineBase<LayeredResolved> {
       parameters: params,
       defaultSampler: 'ddim',
       defaultSteps: cfg.sampler?.steps ?? 20,
+      defaultGuidance: cfg.sampler?.guidance ?? 3,
+      samplers: ['ddim'],
       threads,
       device: 'cpu',
     };
@@ -84,25 +87,37 @@ export class LayeredPipeline extends PipelineBase<LayeredResolved> {
     return value;
   }
 
+  /**
+   * Memory for a generate() with these options, without running it (validates them as generate() does):
+   * the weights and this request's pixel-space maps (both guidance halves when guided). Coarse, from shapes.
+   */
+  estimate(options: GenerateOptions): MemoryEstimate {
+    const o = this.resolve(options);
+    const batch = layeredGuidance(o.guidance).unconditional ? 2 : 1;
+    const p = this.info.parameters;
+    return memoryEstimate((p.unet + p.vae + p.textEncoder) * bytesPerParameter(this.info.dtype), {
+      model: layeredActivationBytes(this.model.config, batch, o.height, o.width),
+    });
+  }
+
   /** resolveOptions (same messages) plus the layered model's own rules. */
   protected resolve(options: GenerateOptions): LayeredResolved {
     if (options === null || typeof options !== 'object') invalid('an options object', 'options', options);
     const native = this.info.nativeWidth;
     // Sizes and initial noise follow the layered model's unit and pixel-space shape, checked below.
     const { width, height, latents, ...rest } = options;
-    const g = options.guidance;
-    const defaultScale = this.model.config.sampler?.guidance ?? 3;
-    const guidance =
-      g === undefined
-        ? defaultScale
-        : typeof g === 'object' && g !== null && g.scale === undefined && g.method !== 'cfg++'
-          ? { ...g, scale: defaultScale }
-          : g;
-    const o = resolveOptions({ ...rest, guidance }, { size: native, sampler: 'ddim', steps: this.info.defaultSteps });
+    const o = resolveOptions(
+      { ...rest },
+      {
+        size: native,
+        sampler: 'ddim',
+        steps: this.info.defaultSteps,
+        guidance: this.info.defaultGuidance,
+        samplers: this.info.samplers,
+      },
+    );
     o.width = width === undefined ? native : this.#side(width, 'width');
     o.height = height === undefined ? native : this.#side(height, 'height');
-    if (o.sampler !== 'ddim')
-      unsupported(`The layered model samples with ddim (η = 0) only; it does not support sampler ${o.sampler}`);
     if (o.eta !== 0) unsupported(`The layered model samples with ddim η = 0 only; it does not support eta ${o.eta}`);
     if (o.schedule !== 'default' || o.sigmas)
       unsupported('The layered model uses its own shared-time schedule; schedule and sigmas are not supported');

@@ -20,6 +20,7 @@ import { resolveLoadOptions } from './pipeline-base.js';
 export async function loadPipeline(path?: undefined, options?: LoadOptions): Promise<LayeredPipeline>;
 export async function loadPipeline(path: string, options?: LoadOptions): Promise<Pipeline | LayeredPipeline>;
 export async function loadPipeline(path?: string, options: LoadOptions = {}): Promise<Pipeline | LayeredPipeline> {
+  resolveLoadOptions(options); // unknown keys and bad values fail before anything loads
   if (path === undefined) return loadLayeredPipeline(undefined, options);
   if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
   if (isLayeredModelDir(path)) return loadLayeredPipeline(path, options);

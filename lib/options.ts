@@ -131,11 +131,50 @@ export function randomSeed(): bigint {
   return BigInt(Math.floor(Math.random() * 2 ** 32));
 }
 
-export function resolveOptions(
-  o: GenerateOptions,
-  defaults: { size: number; sampler: SamplerName; steps?: number },
-): ResolvedOptions {
+/** Every key generate() reads: any other is an error (a misspelt option must not pass silently). */
+export const GENERATE_OPTION_KEYS = [
+  'prompt',
+  'negativePrompt',
+  'width',
+  'height',
+  'steps',
+  'seed',
+  'rng',
+  'sampler',
+  'schedule',
+  'sigmas',
+  'eta',
+  'guidance',
+  'attentionScaling',
+  'clipSkip',
+  'latents',
+  'vaeTiling',
+  'signal',
+  'onProgress',
+] as const;
+const GUIDANCE_KEYS = ['method', 'scale', 'schedule', 'rescale'];
+
+/** The per-model defaults and capabilities validation needs (PipelineInfo carries them). */
+export interface ModelDefaults {
+  size: number;
+  sampler: SamplerName;
+  steps?: number;
+  /** CFG weight when the request names none (cfg, s-cfg, characteristic) */
+  guidance?: number;
+  /** the samplers this model can run (default: all) */
+  samplers?: readonly string[];
+}
+
+/** Throws for a key of `o` that is not in `keys`, naming the accepted ones. */
+export function rejectUnknownKeys(o: object, keys: readonly string[], name: string): void {
+  for (const key of Object.keys(o)) {
+    if (!keys.includes(key)) invalid(`one of ${keys.join(', ')}`, `an option name in ${name}`, key);
+  }
+}
+
+export function resolveOptions(o: GenerateOptions, defaults: ModelDefaults): ResolvedOptions {
   if (o === null || typeof o !== 'object') invalid('an options object', 'options', o);
+  rejectUnknownKeys(o, GENERATE_OPTION_KEYS, 'options');
   if (typeof o.prompt !== 'string') invalid('a string', 'prompt', o.prompt);
   if (o.negativePrompt !== undefined && typeof o.negativePrompt !== 'string')
     invalid('a string', 'negativePrompt', o.negativePrompt);
@@ -147,9 +186,18 @@ export function resolveOptions(
   else if (typeof o.seed === 'bigint') {
     if (o.seed < 0n || o.seed >= 2n ** 64n) invalid('an integer in [0, 2^64)', 'seed', o.seed);
     seed = o.seed;
-  } else seed = BigInt(integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER));
+  } else {
+    // one range for both forms; above 2^53 a number cannot be exact, so it must come as a bigint
+    if (typeof o.seed !== 'number' || !Number.isInteger(o.seed) || o.seed < 0)
+      invalid('an integer in [0, 2^64)', 'seed', o.seed);
+    if (o.seed > Number.MAX_SAFE_INTEGER)
+      invalid('an integer in [0, 2^64) (above 2^53 − 1 as a bigint, to be exact)', 'seed', o.seed);
+    seed = BigInt(o.seed);
+  }
   if (o.rng !== undefined) oneOf(['torch-cpu'] as const, o.rng, 'rng');
   const sampler = o.sampler === undefined ? defaults.sampler : oneOf(SAMPLERS, o.sampler, 'sampler');
+  if (defaults.samplers && !defaults.samplers.includes(sampler))
+    invalid(`one of ${defaults.samplers.join(', ')} (the samplers this model supports)`, 'sampler', sampler);
   const schedule = o.schedule === undefined ? 'default' : validateSchedule(o.schedule, 'schedule');
   let sigmas: number[] | undefined;
   if (o.sigmas !== undefined) {
@@ -162,12 +210,13 @@ export function resolveOptions(
   const eta = o.eta === undefined ? (sampler === 'ddim' ? 0 : 1) : finite(o.eta, 'eta', 0, 10);
   const g = typeof o.guidance === 'number' || o.guidance === undefined ? { scale: o.guidance } : o.guidance;
   if (g === null || typeof g !== 'object') invalid('a number or a guidance object', 'guidance', o.guidance);
+  rejectUnknownKeys(g, GUIDANCE_KEYS, 'guidance');
   const method = g.method === undefined ? 'cfg' : oneOf(GUIDANCE_METHODS, g.method, 'guidance.method');
   const scale =
     g.scale === undefined
       ? method === 'cfg++'
         ? 0.6
-        : 7.5
+        : (defaults.guidance ?? 7.5)
       : method === 'cfg++'
         ? finite(g.scale, 'guidance.scale', 0, 1)
         : finite(g.scale, 'guidance.scale', 0, 100);

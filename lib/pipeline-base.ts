@@ -6,11 +6,17 @@ import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, Pipeline
 import { abortError, CallQueue } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
 import { packageVersion } from './native/load.js';
-import type { GenerateOptions, ProgressEvent, ResolvedOptions } from './options.js';
+import { type GenerateOptions, type ProgressEvent, type ResolvedOptions, rejectUnknownKeys } from './options.js';
 
 /** The `threads` of LoadOptions, checked; rejects device 'cuda' (model execution runs on the CPU today). */
 export function resolveLoadOptions(options: LoadOptions): { threads: number } {
   if (options === null || typeof options !== 'object') invalid('an options object', 'options', options);
+  rejectUnknownKeys(options, ['threads', 'device', 'config', 'prediction'], 'load options');
+  if (options.prediction !== undefined && !['epsilon', 'v_prediction'].includes(options.prediction))
+    invalid('one of epsilon, v_prediction', 'prediction', options.prediction);
+  const config = options.config as unknown;
+  if (config !== undefined && (config === null || typeof config !== 'object' || Array.isArray(config)))
+    invalid('a partial model config object', 'config', config);
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
     invalid('an integer in [0, 1024]', 'threads', threads);

@@ -6,6 +6,13 @@
 import type { EncodedPrompt, GenerateResult, PipelineInfo } from './api.js';
 import { concat } from './arrays.js';
 import { DiffusionError, invalid } from './errors.js';
+import {
+  bytesPerParameter,
+  type MemoryEstimate,
+  memoryEstimate,
+  unetActivationBytes,
+  vaeDecodeBytes,
+} from './estimate.js';
 import { defaultSamplerFor, type FamilySpec, familySpec, type TextEncoderSpec } from './families.js';
 import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
 import { modelInputAlphaBar } from './guidance/characteristic-step.js';
@@ -19,7 +26,7 @@ import { NativeUNet } from './native/unet.js';
 import { Vae } from './native/vae.js';
 import { toNativeWeights } from './native/weights.js';
 import { TorchGenerator } from './noise/torch-rng.js';
-import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type GenerateOptions, type ResolvedOptions, resolveOptions, SAMPLERS } from './options.js';
 import {
   PipelineBase,
   parametersText,
@@ -113,6 +120,8 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
       parameters: { unet: c.unet.parameters, vae: c.vae.parameters, textEncoder: c.textEncoder.parameters },
       defaultSampler: defaultSamplerFor(spec, config),
       defaultSteps: spec.defaultSteps,
+      defaultGuidance: 7.5,
+      samplers: SAMPLERS,
       threads,
       device: 'cpu',
     };
@@ -168,12 +177,39 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
     };
   }
 
+  /**
+   * Memory for a generate() with these options, without running it: the weights (shared by all requests)
+   * and this request's activations (U-Net at its size with both CFG halves when guided, the VAE decode,
+   * tiled or not). Validates the options as generate() does. Derived from shapes (lib/estimate.ts).
+   */
+  estimate(options: GenerateOptions): MemoryEstimate {
+    const o = this.resolve(options);
+    const h = o.height / 8;
+    const w = o.width / 8;
+    const guided = o.guidance.method !== 'cfg' || o.guidance.scale > 1 || o.guidance.schedule !== 'constant';
+    const batch = guided ? 2 : 1;
+    const tile = o.vaeTiling === 'auto' ? o.width * o.height > 1024 * 1024 : o.vaeTiling;
+    const p = this.info.parameters;
+    return memoryEstimate((p.unet + p.vae + p.textEncoder) * bytesPerParameter(this.info.dtype), {
+      unet: unetActivationBytes(this.config.unet, batch, h, w) + 2 * 4 * batch * this.config.unet.inChannels * h * w,
+      vae: vaeDecodeBytes(this.config.vae, h, w, tile),
+    });
+  }
+
   protected resolve(options: GenerateOptions): ResolvedOptions {
     const o = resolveOptions(options, {
       size: this.config.nativeSize,
       sampler: this.info.defaultSampler as ResolvedOptions['sampler'],
       steps: this.info.defaultSteps,
+      guidance: this.info.defaultGuidance,
+      samplers: this.info.samplers,
     });
+    // the native U-Net takes latent sides in multiples of 8 (it halves them up to three times and joins
+    // the skips unresized), so pixel sides are multiples of 64; found here, not after the text encoder ran
+    const multiple = 64;
+    if (options.width !== undefined && o.width % multiple !== 0) invalid(`a multiple of ${multiple}`, 'width', o.width);
+    if (options.height !== undefined && o.height % multiple !== 0)
+      invalid(`a multiple of ${multiple}`, 'height', o.height);
     const prediction = this.config.scheduler.predictionType;
     if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
       throw new DiffusionError(
@@ -225,6 +261,10 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
     };
 
     const calls = sampler.modelCalls;
+    // Progress counts denoising steps, not model calls (PNDM makes steps + 1 calls, Heun 2·steps − 1):
+    // after call i, floor((i + 1)·steps / calls) steps are done; an event goes out when that advances.
+    const denoisingSteps = o.sigmas ? o.sigmas.length - 1 : o.steps;
+    let reported = 0;
     const tDenoise = performance.now();
     let unetMs = 0;
     for (let i = 0; i < calls; i++) {
@@ -253,7 +293,16 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
       unetMs += r.unetMs;
       checkAbort();
       x = sampler.step(r.output, i, x, { noise: () => generator.randn(latentShape), uncondOutput: r.uncondOutput });
-      o.onProgress?.(progressEvent(i + 1, calls, tDenoise, x, r));
+      const step = Math.floor(((i + 1) * denoisingSteps) / calls);
+      if (step === reported) continue;
+      reported = step;
+      // the ETA from model calls (they take the time), the count in denoising steps
+      o.onProgress?.({
+        ...progressEvent(i + 1, calls, tDenoise, x, r),
+        step,
+        steps: denoisingSteps,
+        fraction: step / denoisingSteps,
+      });
     }
     const denoiseMs = performance.now() - tDenoise;
     checkAbort();

@@ -30,10 +30,12 @@ const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
       'pipeline.ts',
       'layered-pipeline.ts',
       'load-pipeline.ts',
+      'estimate.ts',
     ],
   },
-  // what users call: the package entry, the CLI (with its benchmarks) and the quality bench it drives
-  { name: 'surface', paths: ['index.ts', 'cli/', 'bench/'] },
+  // what users call: the package entry, the CLI (with its benchmarks), the quality bench it drives and the
+  // HTTP service behind `serve`/`worker`
+  { name: 'surface', paths: ['index.ts', 'cli/', 'bench/', 'server/'] },
 ];
 
 function layerOf(file: string): number {

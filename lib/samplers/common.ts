@@ -156,7 +156,12 @@ function requireDiscrete(name: SamplerName, schedule: ScheduleName, customSigmas
 export function requireTimestepsInRange(timesteps: readonly number[], r: Resolved): void {
   const T = r.config.numTrainTimesteps;
   if (timesteps.some((t) => !(t >= 0 && t < T))) {
-    invalid(`a step count whose timesteps stay within 0..${T - 1} (got ${Math.max(...timesteps)})`, 'steps', r.steps);
+    // The same form as resolveOptions' steps check, with this sampler's real bound.
+    invalid(
+      `an integer in [1, ${T - 1}] with this sampler (${r.steps} steps reach timestep ${Math.max(...timesteps)}, past the model's last, ${T - 1})`,
+      'steps',
+      r.steps,
+    );
   }
 }
 
