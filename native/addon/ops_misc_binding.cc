@@ -318,7 +318,7 @@ Napi::Value KernelIsas(const Napi::CallbackInfo& info) {
   o.Set("best", cpu::kernels_best().name);
   Napi::Array available = Napi::Array::New(env);
   uint32_t i = 0;
-  for (const char* name : {"avx512", "avx2", "generic"})
+  for (const char* name : {"avx512", "avx2", "neon", "generic"})
     if (cpu::kernels_named(name)) available.Set(i++, Napi::String::New(env, name));
   o.Set("available", available);
   return o;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/aligned.h"
 #include "core/errors.h"
 
 namespace nd::cpu {
@@ -24,7 +25,7 @@ void check_range(int64_t v, int64_t lo, const char* name) {
 }
 
 struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
+  void operator()(float* p) const { nd::aligned_free(p); }
 };
 
 // Per calling thread, grown on demand and kept: attention runs hundreds of times per
@@ -35,7 +36,7 @@ float* scratch_buffer(size_t floats) {
   thread_local size_t capacity = 0;
   if (floats > capacity) {
     const size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64;
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    buffer.reset(static_cast<float*>(nd::aligned_malloc(64, bytes)));
     if (!buffer) {
       capacity = 0;
       fail(code::kOutOfMemory, "Could not allocate " + std::to_string(bytes) + " bytes of attention scratch");

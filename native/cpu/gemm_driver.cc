@@ -5,6 +5,8 @@
 #include <memory>
 #include <new>
 
+#include "core/aligned.h"
+
 namespace nd::cpu::gemm {
 
 namespace {
@@ -13,11 +15,11 @@ namespace {
 struct AlignedBuffer {
   float* data = nullptr;
   size_t size = 0;
-  ~AlignedBuffer() { std::free(data); }
+  ~AlignedBuffer() { nd::aligned_free(data); }
   float* get(size_t n) {
     if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      nd::aligned_free(data);
+      data = static_cast<float*>(nd::aligned_malloc(64, n * sizeof(float)));
       if (!data) {
         size = 0;
         throw std::bad_alloc();
