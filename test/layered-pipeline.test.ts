@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { latentPreview } from '../examples/server/preview.js';
+import { latentPreview } from '../lib/server/preview.js';
 import { DiffusionError, LayeredPipeline, loadPipeline, readPNGText, torchRandn } from '../lib/index.js';
 import type { GenerateOptions } from '../lib/options.js';
 import { repoRoot } from './helpers/fixtures.js';

@@ -1,5 +1,7 @@
 // `native-diffusion serve` and `native-diffusion worker` as processes, with the tiny SD1 model:
 // serve alone, then serve --queue + worker --queue on a Redis of the test's own; SIGTERM stops each.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { fixture, repoRoot } from './helpers/fixtures.js';
@@ -23,6 +25,28 @@ test('serve: loads the model, answers, generates and exits 0 on SIGTERM', async 
     sampler: 'euler',
   });
   t.is(r.status, 200);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+});
+
+const DIST_MAIN = join(repoRoot, 'dist', 'cli', 'main.js');
+
+// The service is compiled with the package: the installed `native-diffusion serve` runs plain node.
+test('serve from dist/ (plain node, no tsx): answers and generates', async (t) => {
+  if (!existsSync(DIST_MAIN)) return t.fail(`${DIST_MAIN} is missing: run npm run build:ts`);
+  const child = spawn(
+    process.execPath,
+    [DIST_MAIN, 'serve', '--port', '0', '--model', MODEL, '--config', CONFIG, '--threads', '1'],
+    { stdio: ['ignore', 'pipe', process.env.ND_TEST_VERBOSE ? 'inherit' : 'ignore'] },
+  );
+  t.teardown(() => stop(child, 'SIGKILL'));
+  const url = (await waitForLine(child, /^listening on /)).slice('listening on '.length).trim();
+  const page = await fetch(`${url}/`);
+  t.is(page.status, 200);
+  const r = await postJSON(`${url}/v1/images/generations`, { prompt: 'a cat', size: '64x64', steps: 1 });
+  t.is(r.status, 200);
+  t.truthy(r.body.data[0].b64_json);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   t.is(await exited, 0);

@@ -5,8 +5,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
-import { createService, type Service } from '../examples/server/app.js';
-import { RedisBackend } from '../examples/server/redis-backend.js';
+import { createService, type Service } from '../lib/server/app.js';
+import { RedisBackend } from '../lib/server/redis-backend.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { REDIS_SERVER, type RedisServer, spawnTs, startRedis, stop, waitForLine } from './helpers/processes.js';
 import { getJSON, postJSON, readEvents, until } from './helpers/server.js';

@@ -1,7 +1,7 @@
 // A worker process for the Redis tests: examples/server/worker.ts serving the fake pipeline as
 // model "tiny". Prints "ready <id>" when it takes jobs; SIGTERM closes it gracefully.
 import { parseArgs } from 'node:util';
-import { startWorker } from '../../examples/server/worker.js';
+import { startWorker } from '../../lib/server/worker.js';
 import { FakePipeline } from './fake-pipeline.js';
 
 const { values } = parseArgs({

@@ -1,7 +1,7 @@
 // Helpers for the service tests: start a service on 127.0.0.1:0 and read server-sent events.
 
-import { createService, type Service } from '../../examples/server/app.js';
-import { LocalBackend, type LocalQueueOptions } from '../../examples/server/jobs.js';
+import { createService, type Service } from '../../lib/server/app.js';
+import { LocalBackend, type LocalQueueOptions } from '../../lib/server/jobs.js';
 import type { PipelineLike } from '../../lib/api.js';
 
 export interface Started {

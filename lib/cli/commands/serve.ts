@@ -1,6 +1,5 @@
-// `native-diffusion serve --model name=path …`: the HTTP image service (examples/server).
+// `native-diffusion serve --model name=path …`: the HTTP image service (lib/server).
 import type { Command } from 'commander';
-import { loadExampleServer } from '../example-server.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -36,7 +35,8 @@ export function register(program: Command): void {
     .option('--prefix <prefix>', 'Redis key prefix', 'nd')
     .option('--log', 'log every request')
     .action(async (flags) => {
-      const server = await loadExampleServer();
-      await server?.runServe(flags);
+      // loaded here so that other commands never load fastify
+      const { runServe } = await import('../../server/main.js');
+      await runServe(flags);
     });
 }

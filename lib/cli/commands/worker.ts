@@ -1,6 +1,5 @@
 // `native-diffusion worker --queue redis://… --model name=path`: runs jobs that `serve --queue` enqueues.
 import type { Command } from 'commander';
-import { loadExampleServer } from '../example-server.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -23,7 +22,8 @@ export function register(program: Command): void {
     .option('--config <json>', 'config overrides for the models, as for inspect/generate')
     .option('--prefix <prefix>', 'Redis key prefix', 'nd')
     .action(async (flags) => {
-      const server = await loadExampleServer();
-      await server?.runWorker(flags);
+      // loaded here so that other commands never load fastify
+      const { runWorker } = await import('../../server/main.js');
+      await runWorker(flags);
     });
 }

@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { PipelineLike } from '../../lib/api.js';
+import type { PipelineLike } from '../api.js';
 import { modelEntry } from './jobs.js';
 import {
   encodeFailure,

@@ -2,8 +2,8 @@
 // here with the library's message style; everything that reaches generate() is checked by the
 // library's own resolveOptions() against the named model's defaults, so the HTTP API reports
 // exactly the messages the TypeScript API would ("Expected a multiple of 8 for width but received 700").
-import { invalid } from '../../lib/errors.js';
-import { type GenerateOptions, resolveOptions } from '../../lib/options.js';
+import { invalid } from '../errors.js';
+import { type GenerateOptions, resolveOptions } from '../options.js';
 import type { JobRequest } from './run-job.js';
 
 /** What validation needs to know about a model (from a loaded pipeline or a worker's registration). */

@@ -3,7 +3,7 @@
 // factors" fitted for SD 1.x/2.x), one pixel per latent cell. Pixel-space states (the layered model's
 // x̂0, [1, 3, H, W] in [−1, 1]) are the image itself. The channel count is read from the length.
 // Cheap enough to send with progress events.
-import { encodePNG } from '../../lib/image/png.js';
+import { encodePNG } from '../image/png.js';
 
 const FACTORS = [
   [0.3512, 0.2297, 0.3227],

@@ -1,8 +1,8 @@
 // Runs one job on a loaded pipeline: n images (seeds seed, seed+1, …), progress over the whole job,
 // and an optional low-resolution preview of the latents. Shared by the in-process queue and the
 // Redis worker, so both produce the same results and events.
-import type { PipelineLike } from '../../lib/api.js';
-import type { GuidanceOptions, ProgressEvent } from '../../lib/options.js';
+import type { PipelineLike } from '../api.js';
+import type { GuidanceOptions, ProgressEvent } from '../options.js';
 import type { JobProgress } from './jobs.js';
 import { encodeImagePNG } from './png-pool.js';
 import { latentPreview } from './preview.js';

@@ -3,8 +3,8 @@
 // exposes the same JobBackend interface, so the HTTP layer does not know which one it talks to.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { PipelineInfo, PipelineLike } from '../../lib/api.js';
-import { DiffusionError } from '../../lib/errors.js';
+import type { PipelineInfo, PipelineLike } from '../api.js';
+import { DiffusionError } from '../errors.js';
 import { type JobRequest, type JobResult, runJob } from './run-job.js';
 import type { ModelDefaults } from './validate.js';
 

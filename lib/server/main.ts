@@ -1,12 +1,12 @@
 // Process entry points behind `native-diffusion serve` and `native-diffusion worker`: load the
 // models once, start the service or the worker, shut down gracefully on SIGINT/SIGTERM.
-import type { LoadOptions, PipelineLike } from '../../lib/api.js';
-import { DiffusionError } from '../../lib/errors.js';
-import { loadPipeline } from '../../lib/pipeline.js';
+// bullmq and ioredis are optional peer dependencies: they load only for `serve --queue` and
+// `worker`, so a plain `serve` needs neither installed.
+import type { LoadOptions, PipelineLike } from '../api.js';
+import { DiffusionError } from '../errors.js';
+import { loadPipeline } from '../pipeline.js';
 import { createService } from './app.js';
 import { type JobBackend, LocalBackend } from './jobs.js';
-import { RedisBackend } from './redis-backend.js';
-import { startWorker } from './worker.js';
 
 export interface ServeFlags {
   model: string[];
@@ -35,6 +35,23 @@ export interface WorkerFlags {
   stalledMs: string;
   threads?: string;
   config?: string;
+}
+
+/** Imports a Redis-mode module, turning a missing bullmq/ioredis into a message saying what to install. */
+async function importRedisMode<T>(load: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const missing = /['"](bullmq|ioredis)['"]/.exec(e.message ?? '')?.[1];
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && missing) {
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `${what} needs the optional packages bullmq and ioredis (${missing} is not installed): npm install bullmq ioredis`,
+      );
+    }
+    throw err;
+  }
 }
 
 function int(value: string, flag: string, min = 0): number {
@@ -125,6 +142,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   if (flags.queue) {
     if (flags.model.length > 0)
       process.stderr.write('note: with --queue the workers load the models; --model is ignored here\n');
+    const { RedisBackend } = await importRedisMode(() => import('./redis-backend.js'), 'serve --queue');
     backend = new RedisBackend({ url: flags.queue, prefix: flags.prefix, limit, timeoutMs, keepFinished });
   } else {
     models = await loadModels(flags.model, flags);
@@ -145,6 +163,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
+  const { startWorker } = await importRedisMode(() => import('./worker.js'), 'worker');
   const models = await loadModels(flags.model, flags);
   const worker = await startWorker({
     url: flags.queue,

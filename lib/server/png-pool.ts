@@ -4,7 +4,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { GeneratedImage } from '../../lib/image/image.js';
+import type { GeneratedImage } from '../image/image.js';
 
 interface PngRequest {
   id: number;
@@ -25,7 +25,7 @@ function getWorker(): Worker {
   // the library's encoder: .ts when running from source under tsx, .js when compiled
   const ext = extname(fileURLToPath(import.meta.url));
   const w = new Worker(new URL('./png-worker.mjs', import.meta.url), {
-    workerData: { tsx: ext === '.ts', encoder: new URL(`../../lib/image/png${ext}`, import.meta.url).href },
+    workerData: { tsx: ext === '.ts', encoder: new URL(`../image/png${ext}`, import.meta.url).href },
   });
   w.unref();
   w.on('message', (m: { id: number; png?: Uint8Array; error?: string }) => {
