@@ -119,12 +119,16 @@ function listening(child: ChildProcess): Promise<string> {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     const t0 = Date.now();
-    const log = execFileSync(process.execPath, [cli, 'install', '--prefer-offline', '--foreground-scripts', mainTgz, platformTgz], {
-      cwd: app,
-      env,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const log = execFileSync(
+      process.execPath,
+      [cli, 'install', '--prefer-offline', '--foreground-scripts', mainTgz, platformTgz],
+      {
+        cwd: app,
+        env,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     t.log(`install from tarballs: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     t.notRegex(log, /EBADENGINE/, 'every installed package accepts this Node');
 

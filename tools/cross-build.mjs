@@ -77,7 +77,12 @@ export async function crossBuild(target, { jobs = availableParallelism() } = {})
   mkdirSync(join(out, 'Release'), { recursive: true });
   const cflags = [
     ...['-std=c++17', '-O3', '-fexceptions', '-frtti', '-fno-math-errno', '-fvisibility=hidden'],
-    ...['-DNAPI_VERSION=8', '-DNODE_ADDON_API_DISABLE_DEPRECATED', '-DNAPI_CPP_EXCEPTIONS', '-DBUILDING_NODE_EXTENSION'],
+    ...[
+      '-DNAPI_VERSION=8',
+      '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+      '-DNAPI_CPP_EXCEPTIONS',
+      '-DBUILDING_NODE_EXTENSION',
+    ],
     ...[`-I${join(headers, 'include')}`, `-I${addonApi}`, `-I${join(root, 'native')}`],
     ...t.cflags,
   ];

@@ -83,15 +83,21 @@ export async function packAll({ out, targets }) {
     const file = join(out, w.filename);
     console.log(`${w.filename}\t${(statSync(file).size / 1e6).toFixed(2)} MB packed\t${w.entryCount} files`);
   }
-  return written.map((w) => ({ name: w.name, file: join(resolve(out), w.filename), files: w.files.map((f) => f.path) }));
+  return written.map((w) => ({
+    name: w.name,
+    file: join(resolve(out), w.filename),
+    files: w.files.map((f) => f.path),
+  }));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const arg = (n) => (args.indexOf(n) >= 0 ? args[args.indexOf(n) + 1] : undefined);
   const out = arg('--out') ?? join(root, 'packages');
-  const targets =
-    arg('--targets')?.split(',') ?? [hostTarget, ...Object.keys(crossTargets).filter((t) => t !== hostTarget && canCrossBuild(t))];
+  const targets = arg('--targets')?.split(',') ?? [
+    hostTarget,
+    ...Object.keys(crossTargets).filter((t) => t !== hostTarget && canCrossBuild(t)),
+  ];
   packAll({ out, targets }).catch((err) => {
     console.error(err.message);
     process.exit(1);

@@ -18,12 +18,11 @@ export const hostTarget = `${process.platform}-${process.arch}`;
 
 function hostBuild() {
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
-  const configured = existsSync(join(root, 'build', 'config.gypi'));
-  const r = spawnSync(process.execPath, [nodeGyp, configured ? 'build' : 'rebuild', '-j', 'max'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-  if (r.status !== 0) throw new Error(`node-gyp exited with ${r.status}`);
+  // configure + build: make recompiles only what changed (gyp's makefiles also track flag changes).
+  for (const args of [['configure'], ['build', '-j', 'max']]) {
+    const r = spawnSync(process.execPath, [nodeGyp, ...args], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`node-gyp ${args[0]} exited with ${r.status}`);
+  }
   return join(root, 'build', 'Release', 'native_diffusion.node');
 }
 

@@ -57,10 +57,13 @@ interface Candidate {
 function candidates(key: string, supported: boolean): Candidate[] {
   const list: Candidate[] = [];
   const cudaPath = join(packageRoot, 'build-cuda', 'Release', binaryName);
-  if (process.env.ND_DEVICE !== 'cpu' && existsSync(cudaPath)) list.push({ label: 'build-cuda/Release', path: cudaPath });
+  if (process.env.ND_DEVICE !== 'cpu' && existsSync(cudaPath))
+    list.push({ label: 'build-cuda/Release', path: cudaPath });
   // A local build first: in a clone it is what the developer just compiled.
   const local = join(packageRoot, 'build', 'Release', binaryName);
-  list.push(existsSync(local) ? { label: 'build/Release', path: local } : { label: 'build/Release', missing: 'not built' });
+  list.push(
+    existsSync(local) ? { label: 'build/Release', path: local } : { label: 'build/Release', missing: 'not built' },
+  );
   if (supported) {
     const name = platformPackageName(key);
     try {
@@ -71,7 +74,9 @@ function candidates(key: string, supported: boolean): Candidate[] {
   }
   const bundled = join(packageRoot, 'prebuilds', key, binaryName);
   list.push(
-    existsSync(bundled) ? { label: `prebuilds/${key}`, path: bundled } : { label: `prebuilds/${key}`, missing: 'absent' },
+    existsSync(bundled)
+      ? { label: `prebuilds/${key}`, path: bundled }
+      : { label: `prebuilds/${key}`, missing: 'absent' },
   );
   return list;
 }
@@ -121,7 +126,12 @@ export function loadBinding<T>(): T {
   }
   throw new DiffusionError(
     'ERR_NATIVE_LOAD',
-    `Could not load the native-diffusion binary for ${key}${libc ? ` (${libc})` : ''}, Node ${process.versions.node}, N-API ${process.versions.napi}. Tried:\n  ${tried.join('\n  ')}\nPossible solutions:\n${solutions(key, libc, supported, loadFailed)
+    `Could not load the native-diffusion binary for ${key}${libc ? ` (${libc})` : ''}, Node ${process.versions.node}, N-API ${process.versions.napi}. Tried:\n  ${tried.join('\n  ')}\nPossible solutions:\n${solutions(
+      key,
+      libc,
+      supported,
+      loadFailed,
+    )
       .map((s) => `- ${s.replace(/\n/g, '\n  ')}`)
       .join('\n')}`,
   );

@@ -14,7 +14,7 @@
 //   opsMisc.softmaxRows({ x, rows, cols, ...common }) -> Float32Array
 //   opsMisc.kernelIsas() -> { best: string, available: string[] }
 // common = { threads? (default 1: a ThreadPool of that size), reference? (the nd::ref:: twin), isa? }.
-// isa pins the vectorised kernels to 'avx512' | 'avx2' | 'generic' for the call.
+// isa pins the vectorised kernels to 'avx512' | 'avx2' | 'neon' | 'generic' for the call.
 #include <napi.h>
 
 #include <cstring>
@@ -73,7 +73,7 @@ struct IsaScope {
   const cpu::KernelTable* table;
   explicit IsaScope(const std::string& name) {
     table = cpu::kernels_named(name.empty() ? "auto" : name.c_str());
-    if (!table) expected("'avx512', 'avx2', 'generic' or 'auto' (supported by this CPU)", "isa", "'" + name + "'");
+    if (!table) expected("'avx512', 'avx2', 'neon', 'generic' or 'auto' (supported by this CPU)", "isa", "'" + name + "'");
     cpu::set_kernels_override(table);
   }
   ~IsaScope() { cpu::set_kernels_override(nullptr); }

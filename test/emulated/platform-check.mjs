@@ -68,7 +68,8 @@ function kernels(binaryPath) {
   console.log(`# ${process.platform}-${process.arch}: gemm ${gemmIsas.join(', ')}; kernels ${miscIsas.join(', ')}`);
   check(`best ISA on ${process.arch}`, () => {
     const want = process.arch === 'arm64' ? 'neon' : undefined;
-    if (want && (best !== want || !miscIsas.includes(want))) throw new Error(`expected ${want}, got ${best} / ${miscIsas}`);
+    if (want && (best !== want || !miscIsas.includes(want)))
+      throw new Error(`expected ${want}, got ${best} / ${miscIsas}`);
     return best;
   });
   for (const isa of gemmIsas) {
@@ -121,7 +122,11 @@ function kernels(binaryPath) {
         const bias = randomArray(s.Cout, seed++);
         const args = { ...s, x, w, dtype: 'F32', bias, threads: 2, isa };
         const K = s.Cin * s.kh * s.kw;
-        within(JSON.stringify(s), maxDiff(opsGemm.conv2d(args), opsGemm.conv2d({ ...args, reference: true })), dotTol(K, 1, 1) + 1e-6);
+        within(
+          JSON.stringify(s),
+          maxDiff(opsGemm.conv2d(args), opsGemm.conv2d({ ...args, reference: true })),
+          dotTol(K, 1, 1) + 1e-6,
+        );
       }
     });
   }
@@ -197,7 +202,14 @@ async function generate(out) {
     if (image.data.length !== 32 * 32 * 3) throw new Error(`got ${image.data.length} bytes`);
     return `${ms} ms`;
   });
-  writeFileSync(out, JSON.stringify({ platform: `${process.platform}-${process.arch}`, ms, rgb: Buffer.from(image.data).toString('base64') }));
+  writeFileSync(
+    out,
+    JSON.stringify({
+      platform: `${process.platform}-${process.arch}`,
+      ms,
+      rgb: Buffer.from(image.data).toString('base64'),
+    }),
+  );
   finish();
 }
 
