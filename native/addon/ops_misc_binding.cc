@@ -73,7 +73,8 @@ struct IsaScope {
   const cpu::KernelTable* table;
   explicit IsaScope(const std::string& name) {
     table = cpu::kernels_named(name.empty() ? "auto" : name.c_str());
-    if (!table) expected("'avx512', 'avx2', 'neon', 'generic' or 'auto' (supported by this CPU)", "isa", "'" + name + "'");
+    if (!table)
+      expected("'avx512', 'avx2', 'neon', 'generic' or 'auto' (supported by this CPU)", "isa", "'" + name + "'");
     cpu::set_kernels_override(table);
   }
   ~IsaScope() { cpu::set_kernels_override(nullptr); }

@@ -25,8 +25,8 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   const DWORD attrs = GetFileAttributesW(wide.c_str());
   if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY))
     fail(code::kIo, "Expected a regular file for " + path + " but received a directory");
-  HANDLE file = CreateFileW(wide.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING,
-                            FILE_ATTRIBUTE_NORMAL, nullptr);
+  HANDLE file =
+      CreateFileW(wide.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (file == INVALID_HANDLE_VALUE) fail(code::kIo, "Could not open " + path + ": " + last_error());
   LARGE_INTEGER size;
   if (!GetFileSizeEx(file, &size)) {

@@ -16,11 +16,11 @@ namespace {
 constexpr int kMr = 8, kNr = 12;
 
 // One row of the tile: c[i] += a_lane · b (three vectors of B).
-#define ND_NEON_ROW(i, av, lane)                        \
-  if (MR > (i)) {                                       \
-    c0[i] = vfmaq_laneq_f32(c0[i], b0, av, lane);       \
-    c1[i] = vfmaq_laneq_f32(c1[i], b1, av, lane);       \
-    c2[i] = vfmaq_laneq_f32(c2[i], b2, av, lane);       \
+#define ND_NEON_ROW(i, av, lane)                  \
+  if (MR > (i)) {                                 \
+    c0[i] = vfmaq_laneq_f32(c0[i], b0, av, lane); \
+    c1[i] = vfmaq_laneq_f32(c1[i], b1, av, lane); \
+    c2[i] = vfmaq_laneq_f32(c2[i], b2, av, lane); \
   }
 
 template <int MR>
