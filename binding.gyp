@@ -23,8 +23,6 @@
       # Windows with MSVC is untested: the published win32-x64 binary is cross-built with mingw-w64
       # (tools/cross-build.mjs); these are the settings a Visual Studio source build would need.
       "conditions": [
-        # libstdc++ linked in: a prebuilt binary then needs only glibc, not this machine's libstdc++.
-        ["OS=='linux'", {"ldflags": ["-static-libstdc++", "-static-libgcc"]}],
         ["OS=='win'", {
           "msvs_settings": {
             "VCCLCompilerTool": {

@@ -16,11 +16,20 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
 export const hostTarget = `${process.platform}-${process.arch}`;
 
+/** npm's configuration as the environment npm gives scripts (nodedir, for a machine without network headers). */
+function npmConfigEnv() {
+  if (process.env.npm_config_nodedir !== undefined) return process.env;
+  const r = spawnSync('npm', ['config', 'get', 'nodedir'], { encoding: 'utf8', shell: process.platform === 'win32' });
+  const nodedir = r.status === 0 ? r.stdout.trim() : '';
+  return nodedir && nodedir !== 'undefined' ? { ...process.env, npm_config_nodedir: nodedir } : process.env;
+}
+
 function hostBuild() {
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
+  const env = npmConfigEnv();
   // configure + build: make recompiles only what changed (gyp's makefiles also track flag changes).
   for (const args of [['configure'], ['build', '-j', 'max']]) {
-    const r = spawnSync(process.execPath, [nodeGyp, ...args], { cwd: root, stdio: 'inherit' });
+    const r = spawnSync(process.execPath, [nodeGyp, ...args], { cwd: root, stdio: 'inherit', env });
     if (r.status !== 0) throw new Error(`node-gyp ${args[0]} exited with ${r.status}`);
   }
   return join(root, 'build', 'Release', 'native_diffusion.node');
