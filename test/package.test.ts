@@ -3,7 +3,7 @@
 // tarball installed into an empty project with no compiler, Python or make on PATH: the platform
 // package's binary is used (nothing compiled), the CLI generates with the embedded model, runs
 // `inspect`, and `serve` answers /v1/images/generations with an image.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -119,18 +119,16 @@ function listening(child: ChildProcess): Promise<string> {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     const t0 = Date.now();
-    const log = execFileSync(
+    const install = spawnSync(
       process.execPath,
       [cli, 'install', '--prefer-offline', '--foreground-scripts', mainTgz, platformTgz],
-      {
-        cwd: app,
-        env,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { cwd: app, env, encoding: 'utf8' },
     );
+    const log = install.stdout + install.stderr;
+    t.is(install.status, 0, log);
     t.log(`install from tarballs: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     t.notRegex(log, /EBADENGINE/, 'every installed package accepts this Node');
+    t.regex(log, /native-diffusion: using .*@native-diffusion/, 'the install script found the platform package');
 
     const installed = join(app, 'node_modules', 'native-diffusion');
     t.false(existsSync(join(installed, 'build')), 'nothing was compiled during install');
@@ -153,10 +151,11 @@ function listening(child: ChildProcess): Promise<string> {
     const res = await fetch(`${url}/v1/images/generations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'a blue square', size: '32x32', steps: 2, seed: 3 }),
+      body: JSON.stringify({ prompt: 'a blue square', size: '64x64', steps: 2, seed: 3, response_format: 'b64_json' }),
     });
-    t.is(res.status, 200);
-    const body = (await res.json()) as { data: { b64_json: string }[] };
+    const text = await res.text();
+    t.is(res.status, 200, text);
+    const body = JSON.parse(text) as { data: { b64_json: string }[] };
     t.is(Buffer.from(body.data[0].b64_json, 'base64').subarray(1, 4).toString(), 'PNG');
     child.kill('SIGTERM');
   },
