@@ -8,7 +8,7 @@
 //   → build-<target>/Release/native_diffusion.node (objects in build-<target>/obj, rebuilt when a
 //     source or one of its headers changed)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,7 +30,9 @@ export const crossTargets = {
   'win32-x64': {
     cxx: 'x86_64-w64-mingw32-g++-posix', // the win32 thread model has no std::mutex / std::thread
     apt: 'g++-mingw-w64-x86-64-posix',
-    cflags: ['-D_WIN32_WINNT=0x0A00'],
+    // GCC keeps the Win64 stack 16-byte aligned but spills AVX registers with aligned moves (GCC bug
+    // 54412): on worker threads that faults. The assembler turns those moves into unaligned ones.
+    cflags: ['-D_WIN32_WINNT=0x0A00', '-Wa,-muse-unaligned-vector-move'],
     // -static: otherwise the DLL imports libwinpthread-1.dll / libstdc++-6.dll, absent on users' machines.
     ldflags: ['-shared', '-static', '-s'],
   },
@@ -96,7 +98,13 @@ export async function crossBuild(target, { jobs = availableParallelism() } = {})
     .filter(Boolean);
   const objects = sources.map((s) => join(objDir, `${s.replace(/[/\\]/g, '_')}.o`));
   mkdirSync(objDir, { recursive: true });
-  const todo = sources.map((s, i) => [s, objects[i]]).filter(([, o]) => stale(o, o.replace(/\.o$/, '.d')));
+  // New flags (this file changed) rebuild everything: the .d files track headers, not flags.
+  const flagsFile = join(objDir, 'flags.txt');
+  const flagsText = `${t.cxx} ${cflags.join(' ')}`;
+  const sameFlags = existsSync(flagsFile) && readFileSync(flagsFile, 'utf8') === flagsText;
+  const todo = sources
+    .map((s, i) => [s, objects[i]])
+    .filter(([, o]) => !sameFlags || stale(o, o.replace(/\.o$/, '.d')));
   console.log(`cross-build ${target}: ${todo.length} of ${sources.length} sources to compile (${jobs} jobs)`);
   let next = 0;
   const worker = async () => {
@@ -107,6 +115,7 @@ export async function crossBuild(target, { jobs = availableParallelism() } = {})
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+  writeFileSync(flagsFile, flagsText);
   const libs = [];
   if (target === 'win32-x64') {
     // Import library for the N-API symbols node.exe exports (the addon then loads into node.exe only).

@@ -81,7 +81,7 @@ for target in "${targets[@]}"; do
     export WINEPREFIX="$cache/wineprefix" WINEDEBUG=-all NODE_SKIP_PLATFORM_CHECK=1
     run() {
       local rc=0
-      (cd "$dir" && "$wine" "$node_dir/node.exe" "$@" >"$dir/out.txt" 2>&1) || rc=$?
+      (cd "$dir" && "$wine" "$node_dir/bin/node.exe" "$@" >"$dir/out.txt" 2>&1) || rc=$?
       cat "$dir/out.txt"
       return $rc
     }
