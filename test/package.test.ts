@@ -37,7 +37,7 @@ const allowed: RegExp[] = [
   /^tools\/(sources|install)\.cjs$/,
   /^dist\/(?!bench\/|cli\/bench|cli\/commands\/bench\.)[\w/.-]+\.(js|d\.ts|mjs)$/,
   /^dist\/server\/public\/[\w.-]+\.(html|js|css|svg|png|ico)$/,
-  /^native\/(addon|backend|core|cpu|models)\/[\w/.-]+\.(cc|h|inc)$/,
+  /^native\/(?!backend\/cuda\/)(addon|backend|core|cpu|models|nn)\/[\w/.-]+\.(cc|h|inc)$/,
   /^models\/(README\.md|default\/(README\.md|config\.json|model\.safetensors))$/,
   /^models\/tokenizers\/[\w/.-]+\.(json|txt|md)$/,
   /^prebuilds\/(linux-x64|linux-arm64|win32-x64)\/native_diffusion\.node$/,

@@ -6,7 +6,8 @@
 //
 //   node tools/cross-build.mjs <linux-arm64|win32-x64> [--jobs N]
 //   → build-<target>/Release/native_diffusion.node (objects in build-<target>/obj, rebuilt when a
-//     source or one of its headers changed)
+//     source, one of its headers or the flags changed), and native_diffusion_dev.devnode (the test
+//     and bench bindings) when the tree has native/dev
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -90,12 +91,15 @@ export async function crossBuild(target, { jobs = availableParallelism() } = {})
     ...[`-I${join(headers, 'include')}`, `-I${addonApi}`, `-I${join(root, 'native')}`],
     ...t.cflags,
   ];
-  const sources = spawnSync(process.execPath, [join(root, 'tools', 'sources.cjs'), 'all', '--lines'], {
-    cwd: root,
-    encoding: 'utf8',
-  })
-    .stdout.split('\n')
-    .filter(Boolean);
+  const list = (which) =>
+    spawnSync(process.execPath, [join(root, 'tools', 'sources.cjs'), which, '--lines'], { cwd: root, encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean);
+  const sources = list('all');
+  // With a development addon (native/dev: the test and bench bindings, kept out of the shipped one),
+  // it is built too, as native_diffusion_dev.devnode from the engine plus its own sources.
+  const devSources = existsSync(join(root, 'native', 'dev')) ? [...list('lib'), ...list('dev')] : [];
+  for (const s of devSources) if (!sources.includes(s)) sources.push(s);
   const objects = sources.map((s) => join(objDir, `${s.replace(/[/\\]/g, '_')}.o`));
   mkdirSync(objDir, { recursive: true });
   // New flags (this file changed) rebuild everything: the .d files track headers, not flags.
@@ -123,9 +127,16 @@ export async function crossBuild(target, { jobs = availableParallelism() } = {})
     await run('x86_64-w64-mingw32-dlltool', ['-d', join(headers, 'def', 'node_api.def'), '-l', lib, '-D', 'node.exe']);
     libs.push(lib);
   }
+  const objectOf = (s) => objects[sources.indexOf(s)];
+  const shipped = list('all').map(objectOf);
   const binary = join(out, 'Release', 'native_diffusion.node');
-  await run(t.cxx, [...objects, ...libs, ...t.ldflags, '-o', binary]);
+  await run(t.cxx, [...shipped, ...libs, ...t.ldflags, '-o', binary]);
   console.log(`cross-build ${target}: ${binary}`);
+  if (devSources.length) {
+    const dev = join(out, 'Release', 'native_diffusion_dev.devnode');
+    await run(t.cxx, [...new Set(devSources)].map(objectOf).concat(libs, t.ldflags, ['-o', dev]));
+    console.log(`cross-build ${target}: ${dev}`);
+  }
   return binary;
 }
 

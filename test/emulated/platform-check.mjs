@@ -3,13 +3,13 @@
 // dependencies, so the target's own Node runs it without tsx or ava (whose esbuild has no binary
 // for the emulated target). Small shapes: qemu runs NEON loops ~75x slower than hardware.
 //
-//   node platform-check.mjs kernels <binary.node>          kernel checks vs the double-precision references
+//   node platform-check.mjs kernels <addon>                kernel checks vs the double-precision references
+//                                                          (the addon with opsGemm/opsMisc: .node or .devnode)
 //   node platform-check.mjs generate <out.json>            tiny generation with the embedded model, through
 //                                                          the installed package's loader (import 'native-diffusion')
 //
 // Prints one line per check and a closing "N passed, N failed" line; exits 1 on any failure.
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 
 const results = [];
@@ -60,8 +60,10 @@ function within(what, d, tol) {
 }
 
 function kernels(binaryPath) {
-  const binding = createRequire(import.meta.url)(resolve(binaryPath));
-  const { opsGemm, opsMisc } = binding;
+  // process.dlopen, not require: the test bindings may live in a development addon (.devnode).
+  const binding = { exports: {} };
+  process.dlopen(binding, resolve(binaryPath));
+  const { opsGemm, opsMisc } = binding.exports;
   const best = opsGemm.cpuFeatures().best;
   const gemmIsas = [best, ...(best === 'scalar' ? [] : ['scalar'])];
   const miscIsas = opsMisc.kernelIsas().available;
