@@ -26,6 +26,10 @@ export interface PipelineInfo {
   parameters: { unet: number; vae: number; textEncoder: number };
   defaultSampler: string;
   defaultSteps: number;
+  /** CFG weight used when a request names none: the model's own setting (7.5 for Stable Diffusion) */
+  defaultGuidance: number;
+  /** the samplers this model can run; the CLI, the service and its page offer only these */
+  samplers: readonly string[];
   threads: number;
   device: 'cpu' | 'cuda';
 }

@@ -13,18 +13,19 @@ export { layeredGuidance } from './guidance/layered.js';
 export { GeneratedImage } from './image/image.js';
 export { readPNGText } from './image/png.js';
 export { defaultModelDir, isLayeredModelDir, LayeredPipeline, loadLayeredPipeline } from './layered-pipeline.js';
+export { loadPipeline } from './load-pipeline.js';
 export type { DetectedModel, DetectOptions } from './loading/detect.js';
 export { detectModel, identifyModel } from './loading/detect.js';
 export { inspectModel } from './loading/inspect.js';
+export { loadLayeredModel } from './loading/layered.js';
+export type { ModelConfig, ModelFamily, PredictionType } from './loading/types.js';
 export type {
   LayeredAttention,
   LayeredForwardArgs,
   LayeredModel,
   LayeredModelConfig,
   LayeredOutputWithAttention,
-} from './loading/layered.js';
-export { loadLayeredModel } from './loading/layered.js';
-export type { ModelConfig, ModelFamily, PredictionType } from './loading/types.js';
+} from './native/layered.js';
 export type { BuildInfo } from './native/load.js';
 export { buildInfo } from './native/load.js';
 export { TorchGenerator, torchRandn } from './noise/torch-rng.js';
@@ -38,7 +39,7 @@ export type {
   SamplerName,
   ScheduleName,
 } from './options.js';
-export { loadPipeline, Pipeline } from './pipeline.js';
+export { Pipeline } from './pipeline.js';
 export type { Sampler } from './samplers/index.js';
 export { createSampler, listSamplers } from './samplers/index.js';
 export type {

@@ -6,16 +6,26 @@
 // pixel space, [1, 3, H, W]) and no clip skip or prompt weighting.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
-import { abortError, CallQueue } from './call-queue.js';
+import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo } from './api.js';
+import { abortError } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
 import { layeredGuidance } from './guidance/layered.js';
 import { GeneratedImage } from './image/image.js';
-import { type LayeredModel, loadLayeredModel } from './loading/layered.js';
+import { loadLayeredModel } from './loading/layered.js';
 import { readSafetensorsHeader } from './loading/safetensors.js';
-import { packageRoot, packageVersion } from './native/load.js';
+import type { LayeredModel } from './native/layered.js';
+import { packageRoot } from './native/load.js';
 import { TorchGenerator } from './noise/torch-rng.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  PipelineBase,
+  parametersText,
+  progressEvent,
+  type RunContext,
+  reportedSeed,
+  resolveLoadOptions,
+  timings,
+} from './pipeline-base.js';
 import { layeredUnit, sampleLayered, toRgbBytes } from './samplers/layered.js';
 
 const MAX_SIDE = 4096;
@@ -32,14 +42,14 @@ interface LayeredResolved extends ResolvedOptions {
   entropy: boolean;
 }
 
-export class LayeredPipeline implements PipelineLike {
+export class LayeredPipeline extends PipelineBase<LayeredResolved> {
   readonly info: PipelineInfo;
   readonly model: LayeredModel;
   /** sizes must be multiples of this (and at least this) */
   readonly unit: number;
-  readonly #calls = new CallQueue();
 
   constructor(model: LayeredModel, dir: string, threads: number) {
+    super();
     this.model = model;
     const cfg = model.config;
     const native = cfg.scales[cfg.scales.length - 1];
@@ -62,6 +72,8 @@ export class LayeredPipeline implements PipelineLike {
       parameters: params,
       defaultSampler: 'ddim',
       defaultSteps: cfg.sampler?.steps ?? 20,
+      defaultGuidance: cfg.sampler?.guidance ?? 3,
+      samplers: ['ddim'],
       threads,
       device: 'cpu',
     };
@@ -75,24 +87,23 @@ export class LayeredPipeline implements PipelineLike {
   }
 
   /** resolveOptions (same messages) plus the layered model's own rules. */
-  #resolve(options: GenerateOptions): LayeredResolved {
+  protected resolve(options: GenerateOptions): LayeredResolved {
     if (options === null || typeof options !== 'object') invalid('an options object', 'options', options);
     const native = this.info.nativeWidth;
     // Sizes and initial noise follow the layered model's unit and pixel-space shape, checked below.
     const { width, height, latents, ...rest } = options;
-    const g = options.guidance;
-    const defaultScale = this.model.config.sampler?.guidance ?? 3;
-    const guidance =
-      g === undefined
-        ? defaultScale
-        : typeof g === 'object' && g !== null && g.scale === undefined && g.method !== 'cfg++'
-          ? { ...g, scale: defaultScale }
-          : g;
-    const o = resolveOptions({ ...rest, guidance }, { size: native, sampler: 'ddim', steps: this.info.defaultSteps });
+    const o = resolveOptions(
+      { ...rest },
+      {
+        size: native,
+        sampler: 'ddim',
+        steps: this.info.defaultSteps,
+        guidance: this.info.defaultGuidance,
+        samplers: this.info.samplers,
+      },
+    );
     o.width = width === undefined ? native : this.#side(width, 'width');
     o.height = height === undefined ? native : this.#side(height, 'height');
-    if (o.sampler !== 'ddim')
-      unsupported(`The layered model samples with ddim (η = 0) only; it does not support sampler ${o.sampler}`);
     if (o.eta !== 0) unsupported(`The layered model samples with ddim η = 0 only; it does not support eta ${o.eta}`);
     if (o.schedule !== 'default' || o.sigmas)
       unsupported('The layered model uses its own shared-time schedule; schedule and sigmas are not supported');
@@ -116,37 +127,15 @@ export class LayeredPipeline implements PipelineLike {
     return { ...o, entropy };
   }
 
-  async encodePrompt(
-    prompt: string,
-    options: { clipSkip?: number; signal?: AbortSignal } = {},
-  ): Promise<EncodedPrompt> {
-    this.#calls.check();
-    if (typeof prompt !== 'string') invalid('a string', 'prompt', prompt);
-    if (options.clipSkip) unsupported('The layered model has no clip skip');
+  protected async encode(prompt: string, clipSkip: number): Promise<EncodedPrompt> {
+    if (clipSkip) unsupported('The layered model has no clip skip');
     const ids = this.model.tokenize([prompt]);
-    const embeddings = await this.#calls.run(() => this.model.encodePrompts([prompt]));
+    const embeddings = await this.model.encodePrompts([prompt]);
     const end = 49407;
     return { embeddings, tokens: ids.filter((id, i) => i > 0 && id !== end).length, chunks: 1 };
   }
 
-  generate(options: GenerateOptions): Promise<GenerateResult> {
-    try {
-      this.#calls.check();
-      const o = this.#resolve(options);
-      if (o.signal?.aborted) throw abortError(o.signal);
-      return this.#calls.run(() => this.#generate(o));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  async #generate(o: LayeredResolved): Promise<GenerateResult> {
-    const t0 = performance.now();
-    const { signal } = o;
-    const checkAbort = () => {
-      if (signal?.aborted) throw abortError(signal);
-    };
-    checkAbort();
+  protected async run(o: LayeredResolved, { signal, checkAbort, t0 }: RunContext): Promise<GenerateResult> {
     const guide = layeredGuidance(o.guidance);
     const context = await this.model.encodePrompts([o.prompt]);
     const uncondContext = guide.unconditional ? await this.model.encodePrompts([o.negativePrompt]) : undefined;
@@ -169,19 +158,7 @@ export class LayeredPipeline implements PipelineLike {
       contextTokens: this.model.config.text.max_positions,
       entropyScaling: o.entropy,
       signal,
-      onProgress: (p) => {
-        const elapsedMs = performance.now() - tDenoise;
-        o.onProgress?.({
-          step: p.step,
-          steps: p.steps,
-          fraction: p.step / p.steps,
-          elapsedMs,
-          etaMs: (elapsedMs / p.step) * (p.steps - p.step),
-          latents: p.x0,
-          ...(p.iterations === undefined ? {} : { iterations: p.iterations }),
-          ...(p.converged === undefined ? {} : { converged: p.converged }),
-        });
-      },
+      onProgress: (p) => o.onProgress?.(progressEvent(p.step, p.steps, tDenoise, p.x0, p)),
     }).catch((err: unknown) => {
       // The sampler's own abort error carries no reason: report the pipeline's.
       if (signal?.aborted) throw abortError(signal);
@@ -199,46 +176,28 @@ export class LayeredPipeline implements PipelineLike {
       for (let p = 0; p < hw; p++) float[p * 3 + c] = Math.min(1, Math.max(0, x0[c * hw + p] / 2 + 0.5));
     const image = new GeneratedImage(o.width, o.height, bytes, parameters, float);
     const decodeMs = performance.now() - tDecode;
-    const timings: Timings = {
-      textMs,
-      denoiseMs,
-      decodeMs,
-      totalMs: performance.now() - t0,
-      perStepMs: denoiseMs / o.steps,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    return {
+      image,
+      latents: x0,
+      seed: reportedSeed(o.seed),
+      timings: timings({
+        textMs,
+        denoiseMs,
+        decodeMs,
+        totalMs: performance.now() - t0,
+        perStepMs: denoiseMs / o.steps,
+      }),
+      parameters,
     };
-    const seed = o.seed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(o.seed) : o.seed;
-    return { image, latents: x0, seed, timings, parameters };
   }
 
   /** A1111-style parameters text (as Pipeline's). */
   #parameters(o: LayeredResolved): string {
-    const g = o.guidance;
-    const fields: [string, string | number][] = [
-      ['Steps', o.steps],
-      ['Sampler', o.sampler],
-      ['Schedule type', 'shifted-cosine'],
-      [g.method === 'cfg++' ? 'CFG++ lambda' : 'CFG scale', g.scale],
-      ['Seed', o.seed.toString()],
-      ['Size', `${o.width}x${o.height}`],
-      ['Model family', 'layered'],
-      ['Guidance', g.method],
-    ];
-    if (g.schedule !== 'constant') fields.push(['Guidance schedule', g.schedule]);
-    if (g.rescale > 0) fields.push(['Guidance rescale', g.rescale]);
-    fields.push(['Attention scaling', o.entropy ? 'entropy' : 'none']);
-    fields.push(['Version', `native-diffusion ${packageVersion}`]);
-    const neg = o.negativePrompt ? `\nNegative prompt: ${o.negativePrompt}` : '';
-    return `${o.prompt}${neg}\n${fields.map(([k, v]) => `${k}: ${v}`).join(', ')}`;
+    return parametersText(o, 'shifted-cosine', 'layered', [['Attention scaling', o.entropy ? 'entropy' : 'none']]);
   }
 
-  async dispose(): Promise<void> {
-    if (!(await this.#calls.close())) return;
+  protected async disposeModels(): Promise<void> {
     this.model.dispose();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose();
   }
 }
 
@@ -251,14 +210,7 @@ export async function loadLayeredPipeline(
     unsupported(
       'A layered model reads its whole configuration from its config.json: config and prediction are not supported',
     );
-  const threads = options.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
-    invalid('an integer in [0, 1024]', 'threads', threads);
-  const device = options.device ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) invalid('one of auto, cpu, cuda', 'device', device);
-  if (device === 'cuda') {
-    throw new DiffusionError('ERR_NO_CUDA', 'Model execution on CUDA is not available yet: use device "cpu" or "auto"');
-  }
+  const { threads } = resolveLoadOptions(options);
   const model = loadLayeredModel(dir, { threads });
   try {
     return new LayeredPipeline(model, dir, threads);

@@ -1,28 +1,27 @@
 // Generation options: types, defaults and validation. Every message reads
 // "Expected <what> for <name> but received <value>".
+// The name lists come from the modules that own them (the sampler table, the schedule list, the guidance
+// modules) and are re-exported here for the CLI and the example server.
 import { invalid } from './errors.js';
+import { ATTENTION_SCALING, type AttentionScaling } from './guidance/attention-scaling.js';
+import { GUIDANCE_METHODS, type GuidanceMethod } from './guidance/methods.js';
+import { GUIDANCE_SCHEDULES, type GuidanceSchedule } from './guidance/schedule.js';
+import { CFGPP_SAMPLERS, SAMPLERS, type SamplerName } from './samplers/registry.js';
+import { SCHEDULES, type ScheduleInput, type ScheduleName, validateSchedule } from './schedules/index.js';
 
-export const SAMPLERS = [
-  'euler',
-  'euler-a',
-  'heun',
-  'dpmpp-2m',
-  'dpmpp-2m-sde',
-  'ddim',
-  'pndm',
-  'lms',
-  'unipc',
-  'lcm',
-] as const;
-export type SamplerName = (typeof SAMPLERS)[number];
-export const SCHEDULES = ['default', 'karras', 'exponential', 'sgm-uniform'] as const;
-export type ScheduleName = (typeof SCHEDULES)[number];
-export const GUIDANCE_METHODS = ['cfg', 's-cfg', 'cfg++', 'characteristic'] as const;
-export type GuidanceMethod = (typeof GUIDANCE_METHODS)[number];
-export const GUIDANCE_SCHEDULES = ['constant', 'linear', 'cosine'] as const;
-export type GuidanceSchedule = (typeof GUIDANCE_SCHEDULES)[number];
-export const ATTENTION_SCALING = ['auto', 'entropy', 'none'] as const;
-export type AttentionScaling = (typeof ATTENTION_SCALING)[number];
+export {
+  ATTENTION_SCALING,
+  type AttentionScaling,
+  CFGPP_SAMPLERS,
+  GUIDANCE_METHODS,
+  GUIDANCE_SCHEDULES,
+  type GuidanceMethod,
+  type GuidanceSchedule,
+  SAMPLERS,
+  type SamplerName,
+  SCHEDULES,
+  type ScheduleName,
+};
 
 export interface GuidanceOptions {
   method?: GuidanceMethod;
@@ -59,7 +58,8 @@ export interface GenerateOptions {
   seed?: number | bigint;
   rng?: 'torch-cpu';
   sampler?: SamplerName;
-  schedule?: ScheduleName;
+  /** σ schedule; 'normal' is accepted as an alias of 'default' */
+  schedule?: ScheduleInput;
   /** custom descending sigmas (k-diffusion samplers); overrides steps and schedule */
   sigmas?: number[];
   /** DDIM η / ancestral noise amount */
@@ -131,11 +131,50 @@ export function randomSeed(): bigint {
   return BigInt(Math.floor(Math.random() * 2 ** 32));
 }
 
-export function resolveOptions(
-  o: GenerateOptions,
-  defaults: { size: number; sampler: SamplerName; steps?: number },
-): ResolvedOptions {
+/** Every key generate() reads: any other is an error (a misspelt option must not pass silently). */
+export const GENERATE_OPTION_KEYS = [
+  'prompt',
+  'negativePrompt',
+  'width',
+  'height',
+  'steps',
+  'seed',
+  'rng',
+  'sampler',
+  'schedule',
+  'sigmas',
+  'eta',
+  'guidance',
+  'attentionScaling',
+  'clipSkip',
+  'latents',
+  'vaeTiling',
+  'signal',
+  'onProgress',
+] as const;
+const GUIDANCE_KEYS = ['method', 'scale', 'schedule', 'rescale'];
+
+/** The per-model defaults and capabilities validation needs (PipelineInfo carries them). */
+export interface ModelDefaults {
+  size: number;
+  sampler: SamplerName;
+  steps?: number;
+  /** CFG weight when the request names none (cfg, s-cfg, characteristic) */
+  guidance?: number;
+  /** the samplers this model can run (default: all) */
+  samplers?: readonly string[];
+}
+
+/** Throws for a key of `o` that is not in `keys`, naming the accepted ones. */
+export function rejectUnknownKeys(o: object, keys: readonly string[], name: string): void {
+  for (const key of Object.keys(o)) {
+    if (!keys.includes(key)) invalid(`one of ${keys.join(', ')}`, `an option name in ${name}`, key);
+  }
+}
+
+export function resolveOptions(o: GenerateOptions, defaults: ModelDefaults): ResolvedOptions {
   if (o === null || typeof o !== 'object') invalid('an options object', 'options', o);
+  rejectUnknownKeys(o, GENERATE_OPTION_KEYS, 'options');
   if (typeof o.prompt !== 'string') invalid('a string', 'prompt', o.prompt);
   if (o.negativePrompt !== undefined && typeof o.negativePrompt !== 'string')
     invalid('a string', 'negativePrompt', o.negativePrompt);
@@ -147,10 +186,19 @@ export function resolveOptions(
   else if (typeof o.seed === 'bigint') {
     if (o.seed < 0n || o.seed >= 2n ** 64n) invalid('an integer in [0, 2^64)', 'seed', o.seed);
     seed = o.seed;
-  } else seed = BigInt(integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER));
+  } else {
+    // one range for both forms; above 2^53 a number cannot be exact, so it must come as a bigint
+    if (typeof o.seed !== 'number' || !Number.isInteger(o.seed) || o.seed < 0)
+      invalid('an integer in [0, 2^64)', 'seed', o.seed);
+    if (o.seed > Number.MAX_SAFE_INTEGER)
+      invalid('an integer in [0, 2^64) (above 2^53 − 1 as a bigint, to be exact)', 'seed', o.seed);
+    seed = BigInt(o.seed);
+  }
   if (o.rng !== undefined) oneOf(['torch-cpu'] as const, o.rng, 'rng');
   const sampler = o.sampler === undefined ? defaults.sampler : oneOf(SAMPLERS, o.sampler, 'sampler');
-  const schedule = o.schedule === undefined ? 'default' : oneOf(SCHEDULES, o.schedule, 'schedule');
+  if (defaults.samplers && !defaults.samplers.includes(sampler))
+    invalid(`one of ${defaults.samplers.join(', ')} (the samplers this model supports)`, 'sampler', sampler);
+  const schedule = o.schedule === undefined ? 'default' : validateSchedule(o.schedule, 'schedule');
   let sigmas: number[] | undefined;
   if (o.sigmas !== undefined) {
     if (!Array.isArray(o.sigmas) || o.sigmas.length < 2) invalid('an array of at least 2 sigmas', 'sigmas', o.sigmas);
@@ -162,12 +210,13 @@ export function resolveOptions(
   const eta = o.eta === undefined ? (sampler === 'ddim' ? 0 : 1) : finite(o.eta, 'eta', 0, 10);
   const g = typeof o.guidance === 'number' || o.guidance === undefined ? { scale: o.guidance } : o.guidance;
   if (g === null || typeof g !== 'object') invalid('a number or a guidance object', 'guidance', o.guidance);
+  rejectUnknownKeys(g, GUIDANCE_KEYS, 'guidance');
   const method = g.method === undefined ? 'cfg' : oneOf(GUIDANCE_METHODS, g.method, 'guidance.method');
   const scale =
     g.scale === undefined
       ? method === 'cfg++'
         ? 0.6
-        : 7.5
+        : (defaults.guidance ?? 7.5)
       : method === 'cfg++'
         ? finite(g.scale, 'guidance.scale', 0, 1)
         : finite(g.scale, 'guidance.scale', 0, 100);
@@ -177,8 +226,8 @@ export function resolveOptions(
     schedule: g.schedule === undefined ? 'constant' : oneOf(GUIDANCE_SCHEDULES, g.schedule, 'guidance.schedule'),
     rescale: g.rescale === undefined ? 0 : finite(g.rescale, 'guidance.rescale', 0, 1),
   } as Required<GuidanceOptions>;
-  if (method === 'cfg++' && !['ddim', 'euler', 'euler-a', 'dpmpp-2m'].includes(sampler)) {
-    invalid('one of ddim, euler, euler-a, dpmpp-2m with cfg++ guidance', 'sampler', sampler);
+  if (method === 'cfg++' && !CFGPP_SAMPLERS.includes(sampler)) {
+    invalid(`one of ${CFGPP_SAMPLERS.join(', ')} with cfg++ guidance`, 'sampler', sampler);
   }
   const attentionScaling =
     o.attentionScaling === undefined ? 'auto' : oneOf(ATTENTION_SCALING, o.attentionScaling, 'attentionScaling');

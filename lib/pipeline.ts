@@ -1,63 +1,106 @@
-// loadPipeline(): a Stable Diffusion checkpoint (single file or diffusers folder) → Pipeline.
-// The denoising loop runs here, in TypeScript: per model call it awaits one native U-Net evaluation
-// (both CFG halves batched, off the main thread), combines guidance and applies the sampler step —
-// the latent is ~16K floats at 512², so this arithmetic is microseconds against seconds of U-Net.
-import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo, PipelineLike, Timings } from './api.js';
-import { abortError, CallQueue } from './call-queue.js';
+// Pipeline: a Stable Diffusion-style checkpoint run as its family description says (lib/families.ts: text encoders,
+// added conditioning, default sampler); loadPipeline (lib/load-pipeline.ts) picks the description. The denoising
+// loop runs here, in TypeScript: per model call it awaits one native U-Net evaluation (both CFG halves batched, off
+// the main thread), combines guidance and applies the sampler step — the latent is ~16K floats at 512², so this
+// arithmetic is microseconds against seconds of U-Net.
+import type { EncodedPrompt, GenerateResult, PipelineInfo } from './api.js';
+import { concat } from './arrays.js';
 import { DiffusionError, invalid } from './errors.js';
+import { defaultSamplerFor, type FamilySpec, familySpec, type TextEncoderSpec } from './families.js';
 import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
 import { modelInputAlphaBar } from './guidance/characteristic-step.js';
 import { scheduledWeight } from './guidance/schedule.js';
 import { guidedModelCall } from './guidance/step.js';
 import { decodedToRGB, GeneratedImage } from './image/image.js';
-import { isLayeredModelDir, type LayeredPipeline, loadLayeredPipeline } from './layered-pipeline.js';
-import { type DetectedModel, detectModel } from './loading/detect.js';
-import type { ModelConfig } from './loading/types.js';
-import { packageVersion } from './native/load.js';
+import type { DetectedModel } from './loading/detect.js';
+import type { ModelConfig, TextEncoderConfig } from './loading/types.js';
 import { ClipTextEncoder } from './native/text-encoder.js';
 import { NativeUNet } from './native/unet.js';
 import { Vae } from './native/vae.js';
 import { toNativeWeights } from './native/weights.js';
 import { TorchGenerator } from './noise/torch-rng.js';
-import { type GenerateOptions, type ResolvedOptions, resolveOptions, type SamplerName } from './options.js';
-import { createSampler, samplerForDiffusersClass } from './samplers/index.js';
+import { type GenerateOptions, type ResolvedOptions, resolveOptions, SAMPLERS } from './options.js';
+import {
+  PipelineBase,
+  parametersText,
+  progressEvent,
+  type RunContext,
+  reportedSeed,
+  timings,
+} from './pipeline-base.js';
+import { createSampler } from './samplers/index.js';
 import { matchChunkCounts, type PromptChunk, promptToChunks } from './text/prompt.js';
 import { applyChunkWeights } from './text/weighting.js';
 import { ClipTokenizer } from './tokenizer/clip-bpe.js';
 
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+/** token positions per prompt chunk (start + 75 + end) */
+const CHUNK_TOKENS = 77;
+const END_TOKEN = 49407;
+
+/** One of the family's text encoders, opened. */
+interface TextEncoderSlot {
+  spec: TextEncoderSpec;
+  config: TextEncoderConfig;
+  tokenizer: ClipTokenizer;
+  encoder: ClipTextEncoder;
+}
+
+/** [tokens, C_0] ‖ [tokens, C_1] ‖ … → [tokens, ΣC] (one encoder: the array itself). */
+function concatChannels(parts: Float32Array[], channels: number[], tokens: number): Float32Array {
+  if (parts.length === 1) return parts[0];
+  const total = channels.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(tokens * total);
+  for (let t = 0; t < tokens; t++) {
+    let offset = t * total;
+    parts.forEach((p, e) => {
+      out.set(p.subarray(t * channels[e], (t + 1) * channels[e]), offset);
+      offset += channels[e];
+    });
+  }
   return out;
 }
 
-function defaultSampler(config: ModelConfig): SamplerName {
-  return (samplerForDiffusersClass(config.scheduler.className) ??
-    (config.family === 'sd1' ? 'pndm' : 'ddim')) as SamplerName;
-}
-
-export class Pipeline implements PipelineLike {
+export class Pipeline extends PipelineBase<ResolvedOptions> {
   readonly info: PipelineInfo;
   readonly config: ModelConfig;
-  readonly #tokenizer: ClipTokenizer;
-  readonly #textEncoder: ClipTextEncoder;
+  readonly family: FamilySpec;
+  readonly #text: TextEncoderSlot[] = [];
   readonly #unet: NativeUNet;
   readonly #vae: Vae;
-  readonly #calls = new CallQueue();
 
-  constructor(detected: DetectedModel, threads: number) {
+  /** Opens the native models of a detected checkpoint (`family` defaults to the description of its family). */
+  constructor(detected: DetectedModel, threads: number, family?: FamilySpec) {
+    super();
     const config = detected.config;
     this.config = config;
+    const spec = family ?? familySpec(config.family);
+    if (!spec)
+      throw new DiffusionError('ERR_UNSUPPORTED', `No pipeline description runs model family ${config.family}`);
+    if (spec.addedConditioning || spec.textEncoders.some((e) => e.pooled)) {
+      // The description is ready for it; the native U-Net's label embedding (issue 11's U-Net config) is not yet.
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `Model family ${config.family} needs added conditioning (pooled text, time ids), which the native U-Net does not take yet`,
+      );
+    }
+    this.family = spec;
     const weights = detected.weights;
-    this.#tokenizer = ClipTokenizer.load(undefined, {
-      padToken: config.textEncoder.padToken === 0 ? '!' : '<|endoftext|>',
-    });
-    this.#textEncoder = new ClipTextEncoder(toNativeWeights(weights, ['cond_stage_model.']), config.textEncoder, {
-      threads,
-    });
-    this.#unet = NativeUNet.create(weights, config.unet, { threads });
-    this.#vae = new Vae(toNativeWeights(weights, ['first_stage_model.']), config.vae, { threads });
+    try {
+      for (const e of spec.textEncoders) {
+        const c = e.config(config);
+        this.#text.push({
+          spec: e,
+          config: c,
+          tokenizer: ClipTokenizer.load(undefined, e.tokenizer(c)),
+          encoder: new ClipTextEncoder(toNativeWeights(weights, [e.prefix]), c, { threads }),
+        });
+      }
+      this.#unet = NativeUNet.create(weights, config.unet, { threads });
+      this.#vae = new Vae(toNativeWeights(weights, ['first_stage_model.']), config.vae, { threads });
+    } catch (err) {
+      for (const t of this.#text) t.encoder.dispose();
+      throw err;
+    }
     const c = detected.components;
     this.info = {
       family: config.family,
@@ -68,81 +111,95 @@ export class Pipeline implements PipelineLike {
       predictionType: config.scheduler.predictionType,
       dtype: config.dtype,
       parameters: { unet: c.unet.parameters, vae: c.vae.parameters, textEncoder: c.textEncoder.parameters },
-      defaultSampler: defaultSampler(config),
-      defaultSteps: 25,
+      defaultSampler: defaultSamplerFor(spec, config),
+      defaultSteps: spec.defaultSteps,
+      defaultGuidance: 7.5,
+      samplers: SAMPLERS,
       threads,
       device: 'cpu',
     };
   }
 
-  async #encodeChunks(chunks: PromptChunk[], clipSkip: number): Promise<Float32Array> {
-    const ids = new Int32Array(chunks.length * 77);
-    chunks.forEach((c, k) => ids.set(c.ids, k * 77));
-    const z = await this.#textEncoder.encode(ids, { clipSkip });
-    return applyChunkWeights(
-      z,
-      chunks.map((c) => c.weights),
-      this.config.textEncoder.hidden,
+  /** cross-attention context width: the encoders' hidden sizes together */
+  get contextDim(): number {
+    return this.#text.reduce((n, t) => n + t.config.hidden, 0);
+  }
+
+  /** Each encoder's 77-token chunks of `prompt`, from its own tokenizer. */
+  #chunks(prompt: string): PromptChunk[][] {
+    return this.#text.map((t) => promptToChunks(t.tokenizer, prompt));
+  }
+
+  /** The context [1, 77·chunks, ΣC]: each encoder's weighted hidden states, side by side along channels. */
+  async #encodeChunks(chunks: PromptChunk[][], clipSkip: number): Promise<Float32Array> {
+    const parts: Float32Array[] = [];
+    for (const [e, t] of this.#text.entries()) {
+      const ids = new Int32Array(chunks[e].length * CHUNK_TOKENS);
+      chunks[e].forEach((c, k) => ids.set(c.ids, k * CHUNK_TOKENS));
+      const state = t.spec.hiddenState(t.config);
+      const layersToRun = state.layersToRun - clipSkip;
+      if (!Number.isInteger(clipSkip) || clipSkip < 0 || layersToRun < 0)
+        invalid(`an integer in [0, ${state.layersToRun}]`, 'options.clipSkip', clipSkip);
+      const z = await t.encoder.encode(ids, { layersToRun, finalLayerNorm: state.finalLayerNorm });
+      parts.push(
+        applyChunkWeights(
+          z,
+          chunks[e].map((c) => c.weights),
+          t.config.hidden,
+        ),
+      );
+    }
+    return concatChannels(
+      parts,
+      this.#text.map((t) => t.config.hidden),
+      chunks[0].length * CHUNK_TOKENS,
     );
   }
 
-  async encodePrompt(
-    prompt: string,
-    options: { clipSkip?: number; signal?: AbortSignal } = {},
-  ): Promise<EncodedPrompt> {
-    this.#calls.check();
-    if (typeof prompt !== 'string') invalid('a string', 'prompt', prompt);
-    const chunks = promptToChunks(this.#tokenizer, prompt);
-    const embeddings = await this.#calls.run(() => this.#encodeChunks(chunks, options.clipSkip ?? 0));
+  protected async encode(prompt: string, clipSkip: number): Promise<EncodedPrompt> {
+    const chunks = this.#chunks(prompt);
+    const embeddings = await this.#encodeChunks(chunks, clipSkip);
+    const pad = this.#text[0].config.padToken;
     return {
       embeddings,
-      tokens: chunks.reduce(
-        (n, c) => n + c.ids.filter((id, i) => i > 0 && id !== 49407 && id !== this.config.textEncoder.padToken).length,
+      tokens: chunks[0].reduce(
+        (n, c) => n + c.ids.filter((id, i) => i > 0 && id !== END_TOKEN && id !== pad).length,
         0,
       ),
-      chunks: chunks.length,
+      chunks: chunks[0].length,
     };
   }
 
-  generate(options: GenerateOptions): Promise<GenerateResult> {
-    try {
-      this.#calls.check();
-      const o = resolveOptions(options, {
-        size: this.config.nativeSize,
-        sampler: this.info.defaultSampler as SamplerName,
-        steps: this.info.defaultSteps,
-      });
-      const prediction = this.config.scheduler.predictionType;
-      if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
-        throw new DiffusionError(
-          'ERR_UNSUPPORTED',
-          `Characteristic guidance needs an epsilon or v_prediction model, not ${prediction}`,
-        );
-      }
-      if (o.signal?.aborted) throw abortError(o.signal);
-      return this.#calls.run(() => this.#generate(o));
-    } catch (err) {
-      return Promise.reject(err);
+  protected resolve(options: GenerateOptions): ResolvedOptions {
+    const o = resolveOptions(options, {
+      size: this.config.nativeSize,
+      sampler: this.info.defaultSampler as ResolvedOptions['sampler'],
+      steps: this.info.defaultSteps,
+      guidance: this.info.defaultGuidance,
+      samplers: this.info.samplers,
+    });
+    const prediction = this.config.scheduler.predictionType;
+    if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
+      throw new DiffusionError(
+        'ERR_UNSUPPORTED',
+        `Characteristic guidance needs an epsilon or v_prediction model, not ${prediction}`,
+      );
     }
+    return o;
   }
 
-  async #generate(o: ResolvedOptions): Promise<GenerateResult> {
-    const t0 = performance.now();
-    const { signal } = o;
-    const checkAbort = () => {
-      if (signal?.aborted) throw abortError(signal);
-    };
-    checkAbort();
+  protected async run(o: ResolvedOptions, { checkAbort, t0 }: RunContext): Promise<GenerateResult> {
     const { method } = o.guidance;
     // diffusers skips the unconditional half when w <= 1 (plain CFG only).
     const guided = method !== 'cfg' || o.guidance.scale > 1 || o.guidance.schedule !== 'constant';
 
-    // Text.
-    let cond = promptToChunks(this.#tokenizer, o.prompt);
-    let uncond = promptToChunks(this.#tokenizer, o.negativePrompt);
-    ({ cond, uncond } = matchChunkCounts(this.#tokenizer, cond, uncond));
-    const tokens = cond.length * 77;
-    const C = this.config.textEncoder.hidden;
+    // Text: every encoder's chunks, the negative prompt's padded to the prompt's count (and vice versa).
+    const cond = this.#chunks(o.prompt);
+    const uncond = this.#chunks(o.negativePrompt);
+    this.#text.forEach((t, e) => {
+      ({ cond: cond[e], uncond: uncond[e] } = matchChunkCounts(t.tokenizer, cond[e], uncond[e]));
+    });
+    const tokens = cond[0].length * CHUNK_TOKENS;
     const condEmb = await this.#encodeChunks(cond, o.clipSkip);
     const context = guided ? concat(await this.#encodeChunks(uncond, o.clipSkip), condEmb) : condEmb;
     const textMs = performance.now() - t0;
@@ -171,6 +228,10 @@ export class Pipeline implements PipelineLike {
     };
 
     const calls = sampler.modelCalls;
+    // Progress counts denoising steps, not model calls (PNDM makes steps + 1 calls, Heun 2·steps − 1):
+    // after call i, floor((i + 1)·steps / calls) steps are done; an event goes out when that advances.
+    const denoisingSteps = o.sigmas ? o.sigmas.length - 1 : o.steps;
+    let reported = 0;
     const tDenoise = performance.now();
     let unetMs = 0;
     for (let i = 0; i < calls; i++) {
@@ -190,7 +251,7 @@ export class Pipeline implements PipelineLike {
         timestep: t,
         context,
         tokens,
-        contextDim: C,
+        contextDim: this.contextDim,
         forwardOptions,
         prediction: this.config.scheduler.predictionType,
         alphaBar: () => modelInputAlphaBar(sampler, i, this.config),
@@ -199,17 +260,15 @@ export class Pipeline implements PipelineLike {
       unetMs += r.unetMs;
       checkAbort();
       x = sampler.step(r.output, i, x, { noise: () => generator.randn(latentShape), uncondOutput: r.uncondOutput });
-      const iterations = r.iterations;
-      const elapsedMs = performance.now() - tDenoise;
+      const step = Math.floor(((i + 1) * denoisingSteps) / calls);
+      if (step === reported) continue;
+      reported = step;
+      // the ETA from model calls (they take the time), the count in denoising steps
       o.onProgress?.({
-        step: i + 1,
-        steps: calls,
-        fraction: (i + 1) / calls,
-        elapsedMs,
-        etaMs: (elapsedMs / (i + 1)) * (calls - i - 1),
-        latents: x,
-        ...(iterations === undefined ? {} : { iterations }),
-        ...(r.converged === undefined ? {} : { converged: r.converged }),
+        ...progressEvent(i + 1, calls, tDenoise, x, r),
+        step,
+        steps: denoisingSteps,
+        fraction: step / denoisingSteps,
       });
     }
     const denoiseMs = performance.now() - tDenoise;
@@ -225,81 +284,27 @@ export class Pipeline implements PipelineLike {
     const parameters = this.#parameters(o);
     const rgb = decodedToRGB(pixels, o.width, o.height);
     const image = new GeneratedImage(o.width, o.height, rgb.bytes, parameters, rgb.float);
-    const totalMs = performance.now() - t0;
-    const timings: Timings = {
-      textMs,
-      denoiseMs,
-      decodeMs,
-      totalMs,
-      perStepMs: unetMs / calls,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    return {
+      image,
+      latents: x,
+      seed: reportedSeed(o.seed),
+      timings: timings({ textMs, denoiseMs, decodeMs, totalMs: performance.now() - t0, perStepMs: unetMs / calls }),
+      parameters,
     };
-    const seed = o.seed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(o.seed) : o.seed;
-    return { image, latents: x, seed, timings, parameters };
   }
 
   /** A1111-style parameters text. */
   #parameters(o: ResolvedOptions): string {
-    const g = o.guidance;
-    const fields: [string, string | number][] = [
-      ['Steps', o.steps],
-      ['Sampler', o.sampler],
-      ['Schedule type', o.sigmas ? 'custom' : o.schedule],
-      [g.method === 'cfg++' ? 'CFG++ lambda' : 'CFG scale', g.scale],
-      ['Seed', o.seed.toString()],
-      ['Size', `${o.width}x${o.height}`],
-      ['Model family', this.config.family],
-      ['Guidance', g.method],
-    ];
-    if (g.schedule !== 'constant') fields.push(['Guidance schedule', g.schedule]);
-    if (g.rescale > 0) fields.push(['Guidance rescale', g.rescale]);
-    if (o.attentionScaling !== 'auto') fields.push(['Attention scaling', o.attentionScaling]);
-    if (o.clipSkip > 0) fields.push(['Clip skip', o.clipSkip + 1]);
-    if (o.sampler === 'ddim' && o.eta > 0) fields.push(['Eta', o.eta]);
-    fields.push(['Version', `native-diffusion ${packageVersion}`]);
-    const neg = o.negativePrompt ? `\nNegative prompt: ${o.negativePrompt}` : '';
-    return `${o.prompt}${neg}\n${fields.map(([k, v]) => `${k}: ${v}`).join(', ')}`;
+    const extra: [string, string | number][] = [];
+    if (o.attentionScaling !== 'auto') extra.push(['Attention scaling', o.attentionScaling]);
+    if (o.clipSkip > 0) extra.push(['Clip skip', o.clipSkip + 1]);
+    if (o.sampler === 'ddim' && o.eta > 0) extra.push(['Eta', o.eta]);
+    return parametersText(o, o.sigmas ? 'custom' : o.schedule, this.config.family, extra);
   }
 
-  async dispose(): Promise<void> {
-    if (!(await this.#calls.close())) return;
-    await this.#textEncoder[Symbol.asyncDispose]();
+  protected async disposeModels(): Promise<void> {
+    for (const t of this.#text) await t.encoder[Symbol.asyncDispose]();
     await this.#unet[Symbol.asyncDispose]();
     await this.#vae[Symbol.asyncDispose]();
   }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose();
-  }
-}
-
-/**
- * Opens a model and maps its weights (zero copy); the returned pipeline owns native memory until disposed.
- * No path: the embedded default model (models/default, a layered pixel-space model) as a LayeredPipeline.
- * A folder whose config.json has "format": "native-diffusion-layered": a LayeredPipeline. Otherwise a Stable
- * Diffusion checkpoint (single file or diffusers folder): a Pipeline.
- */
-export async function loadPipeline(path?: undefined, options?: LoadOptions): Promise<LayeredPipeline>;
-export async function loadPipeline(path: string, options?: LoadOptions): Promise<Pipeline | LayeredPipeline>;
-export async function loadPipeline(path?: string, options: LoadOptions = {}): Promise<Pipeline | LayeredPipeline> {
-  if (path === undefined) return loadLayeredPipeline(undefined, options);
-  if (typeof path !== 'string' || path.length === 0) invalid('a checkpoint path', 'path', path);
-  if (isLayeredModelDir(path)) return loadLayeredPipeline(path, options);
-  const threads = options.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
-    invalid('an integer in [0, 1024]', 'threads', threads);
-  const device = options.device ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) invalid('one of auto, cpu, cuda', 'device', device);
-  if (device === 'cuda') {
-    throw new DiffusionError('ERR_NO_CUDA', 'Model execution on CUDA is not available yet: use device "cpu" or "auto"');
-  }
-  const detected = detectModel(path, { config: options.config as never, prediction: options.prediction });
-  if (detected.config.family === 'sdxl' || detected.config.family === 'unknown') {
-    throw new DiffusionError(
-      'ERR_UNSUPPORTED',
-      `Expected a Stable Diffusion 1.x or 2.x checkpoint for ${path} but received family ${detected.config.family}`,
-    );
-  }
-  // Building the native graphs maps the files and validates every tensor's shape.
-  return new Pipeline(detected, threads);
 }

@@ -79,7 +79,7 @@ test('SDXL keys are recognised and reported as not supported yet', (t) => {
   t.false(report.supported);
 });
 
-test('a layered model folder is identified; detectModel says its runtime is missing', (t) => {
+test('a layered model folder is identified; detectModel points to loadPipeline, inspect reports it runnable', (t) => {
   const dir = join(tmp, 'layered');
   mkdirSync(dir);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ format: 'native-diffusion-layered', scales: [16, 32, 64] }));
@@ -89,9 +89,11 @@ test('a layered model folder is identified; detectModel says its runtime is miss
   t.deepEqual(id.layered?.scales, [16, 32, 64]);
   const err = t.throws(() => detectModel(dir)) as DiffusionError;
   t.is(err.code, 'ERR_UNSUPPORTED');
+  t.regex(err.message, /load it with loadPipeline\(\)/);
   const report = inspectModel(dir);
   t.is(report.family, 'layered');
-  t.false(report.supported);
+  t.true(report.supported);
+  t.is(report.nativeSize, 64);
   const empty = join(tmp, 'empty');
   mkdirSync(empty);
   t.is((t.throws(() => detectModel(empty)) as DiffusionError).code, 'ERR_UNSUPPORTED');

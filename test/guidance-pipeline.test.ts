@@ -1,8 +1,9 @@
 // Guidance methods and attention scaling end to end through the pipeline on the tiny fixture models
 // (few steps at 128-192 px so the file stays fast).
 import test from 'ava';
+import { loadPipeline } from '../lib/load-pipeline.js';
 import type { GenerateOptions, ProgressEvent } from '../lib/options.js';
-import { loadPipeline, type Pipeline } from '../lib/pipeline.js';
+import type { Pipeline } from '../lib/pipeline.js';
 import { fixture, maxAbsDiff } from './helpers/fixtures.js';
 
 let sd1: Pipeline, sd2: Pipeline;

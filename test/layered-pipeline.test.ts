@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { latentPreview } from '../lib/server/preview.js';
 import { DiffusionError, LayeredPipeline, loadPipeline, readPNGText, torchRandn } from '../lib/index.js';
 import type { GenerateOptions } from '../lib/options.js';
+import { latentPreview } from '../lib/server/preview.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { spawnTs, stop, waitForLine } from './helpers/processes.js';
 import { getJSON, postJSON, readEvents } from './helpers/server.js';
@@ -143,9 +143,11 @@ test('entropy scaling: bit-identical at native size, on by default at other size
 });
 
 test('validation: same messages as the SD pipeline; unsupported settings throw ERR_UNSUPPORTED', async (t) => {
+  // a sampler the model cannot run is bad input naming the ones it can (info.samplers)
   const e1 = await t.throwsAsync(gen({ sampler: 'euler' }), { instanceOf: DiffusionError });
-  t.is(e1.code, 'ERR_UNSUPPORTED');
-  t.regex(e1.message, /ddim/);
+  t.is(e1.code, 'ERR_INVALID_ARGUMENT');
+  t.is(e1.message, 'Expected one of ddim (the samplers this model supports) for sampler but received "euler"');
+  t.deepEqual(pipe.info.samplers, ['ddim']);
   t.regex(e1.message, /euler/);
   const e2 = await t.throwsAsync(gen({ sampler: 'nope' as never }), { instanceOf: DiffusionError });
   t.is(e2.code, 'ERR_INVALID_ARGUMENT');

@@ -35,7 +35,7 @@ const cases: [Record<string, unknown>, string][] = [
     'Expected a finite number in [0, 100] for guidance.scale but received Infinity',
   ],
   [{ guidance: { method: 'cfg++', scale: 2 } }, 'Expected a finite number in [0, 1] for guidance.scale but received 2'],
-  [{ seed: -1 }, 'Expected an integer in [0, 9007199254740991] for seed but received -1'],
+  [{ seed: -1 }, 'Expected an integer in [0, 2^64) for seed but received -1'],
   [
     { latents: new Float32Array(3) },
     'Expected a Float32Array of 256 values ([1, 4, 8, 8]) for latents but received a Float32Array of length 3',

@@ -252,7 +252,8 @@ test('bad options and misuse throw typed errors', (t) => {
   });
   t.throws(() => createSampler('ddim', { steps: 10, config: SD15, eta: -1 }), { message: /for eta but received -1/ });
   t.throws(() => createSampler('ddim', { steps: 1000, config: SD15 }), {
-    message: /timesteps stay within 0..999 \(got 1000\) for steps but received 1000/,
+    message:
+      /Expected an integer in \[1, 999\] with this sampler \(1000 steps reach timestep 1000, past the model.s last, 999\) for steps but received 1000/,
   });
   t.notThrows(() => createSampler('ddim', { steps: 1000, config: { ...SD15, stepsOffset: 0 } }));
   t.throws(() => createSampler('euler', { steps: 10, config: { ...SD15, predictionType: 'sample' as any } }), {

@@ -2,8 +2,8 @@
 // OpenAI endpoint equals the library's own output for the same options, /health stays fast while
 // the model runs, and a disconnecting client stops its generation within a step.
 import test from 'ava';
+import { loadPipeline } from '../lib/load-pipeline.js';
 import type { Pipeline } from '../lib/pipeline.js';
-import { loadPipeline } from '../lib/pipeline.js';
 import { fixture } from './helpers/fixtures.js';
 import { getJSON, postJSON, type Started, startLocal, until } from './helpers/server.js';
 

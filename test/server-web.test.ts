@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import test from 'ava';
 import { chromium } from 'playwright-core';
-import { loadPipeline } from '../lib/pipeline.js';
+import { loadPipeline } from '../lib/load-pipeline.js';
 import { FakePipeline } from './helpers/fake-pipeline.js';
 import { fixture } from './helpers/fixtures.js';
 import { startLocal } from './helpers/server.js';

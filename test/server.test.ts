@@ -80,7 +80,7 @@ test('bad input is a 400 with the API message, never a 500', async (t) => {
     [{ prompt: 'x', model: 'sdxl' }, 'Expected one of tiny for model but received "sdxl"'],
     [{ prompt: 'x', response_format: 'png' }, 'Expected one of b64_json, url for response_format but received "png"'],
     [{ prompt: 42 }, 'Expected a string for prompt but received 42'],
-    [{ prompt: 'x', seed: -1 }, `Expected an integer in [0, ${Number.MAX_SAFE_INTEGER}] for seed but received -1`],
+    [{ prompt: 'x', seed: -1 }, 'Expected an integer in [0, 2^64) for seed but received -1'],
     [[1, 2], 'Expected a JSON object for request body but received an array of length 2'],
   ];
   for (const [body, message] of cases) {

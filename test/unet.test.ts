@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { callNative, DiffusionError, type ErrorCode } from '../lib/errors.js';
 import { scfg } from '../lib/guidance/scfg.js';
+import { scfgLayers } from '../lib/guidance/scfg-layers.js';
 import { detectModel } from '../lib/loading/detect.js';
 import type { UNetConfig, WeightMap } from '../lib/loading/types.js';
 import { loadBinding } from '../lib/native/load.js';
-import { NativeUNet, scfgLayers, type UNetInputs } from '../lib/native/unet.js';
+import { NativeUNet, type UNetInputs } from '../lib/native/unet.js';
 import { fixture, maxAbsDiff, readSafetensors } from './helpers/fixtures.js';
 
 const TOLERANCE = 1e-4;

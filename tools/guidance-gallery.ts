@@ -5,8 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encodePNG } from '../lib/image/png.js';
+import { loadPipeline } from '../lib/load-pipeline.js';
 import type { GuidanceOptions } from '../lib/options.js';
-import { loadPipeline } from '../lib/pipeline.js';
 
 const { values } = parseArgs({
   options: {

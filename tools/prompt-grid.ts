@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encodePNG } from '../lib/image/png.js';
-import { loadPipeline } from '../lib/pipeline.js';
+import { loadPipeline } from '../lib/load-pipeline.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -11,7 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { layeredGuidance } from '../guidance/layered.js';
-import { type LayeredModel, loadLayeredModel } from '../loading/layered.js';
+import { loadLayeredModel } from '../loading/layered.js';
+import type { LayeredModel } from '../native/layered.js';
 import { torchRandn } from '../noise/torch-rng.js';
 import type { GuidanceMethod } from '../options.js';
 import { sampleLayered, toRgbBytes } from '../samplers/layered.js';

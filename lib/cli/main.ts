@@ -34,14 +34,21 @@ export async function buildProgram(): Promise<Command> {
 async function main(): Promise<void> {
   try {
     const program = await buildProgram();
-    await program.parseAsync(process.argv);
-  } catch (err) {
-    if (err instanceof DiffusionError) {
-      process.stderr.write(`error: ${err.message} (${err.code})\n`);
+    // bare `native-diffusion`: the list of commands, not "missing required argument 'prompt'"
+    if (process.argv.length <= 2) {
+      program.outputHelp({ error: true });
       process.exitCode = 1;
       return;
     }
-    throw err;
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    // Every failure is one line with a code and exit status 1, never a stack trace.
+    const e = err as { message?: string; code?: string };
+    const code = err instanceof DiffusionError ? err.code : typeof e?.code === 'string' ? e.code : 'ERR_INTERNAL';
+    const message = (e?.message ?? String(err)).split('\n')[0];
+    process.stderr.write(`error: ${message} (${code})\n`);
+    if (process.env.ND_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
+    process.exitCode = 1;
   }
 }
 

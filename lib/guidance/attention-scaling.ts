@@ -1,8 +1,10 @@
-// Attention-entropy scaling (DESIGN §5.1): each self-attention layer's softmax scale becomes
+// Attention-entropy scaling (docs/design.md §5.1): each self-attention layer's softmax scale becomes
 // λ = sqrt(ln N / ln T)/√d, N = the layer's key tokens at the requested size (true h·w), T = at the model's
 // native size, both clamped to ≥ 2. The native U-Net applies the factor per layer (native/models/unet.cc,
 // attention_call); this module holds the same formula for tests and the option's resolution.
-import type { AttentionScaling } from '../options.js';
+
+export const ATTENTION_SCALING = ['auto', 'entropy', 'none'] as const;
+export type AttentionScaling = (typeof ATTENTION_SCALING)[number];
 
 /** sqrt(ln N / ln T) with N, T clamped to ≥ 2 (1 when N = T). */
 export function entropyScaleFactor(n: number, t: number): number {

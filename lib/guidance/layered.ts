@@ -13,13 +13,13 @@
 //                   VP coordinates of the top scale (ᾱ = α², s = σ); each iteration is one batched pass of
 //                   [uncond; cond] whose lower scales are derived from the shifted states; then rescale (on ε).
 import { DiffusionError, invalid } from '../errors.js';
-import type { LayeredAttention } from '../loading/layered.js';
-import type { GuidanceMethod, GuidanceSchedule } from '../options.js';
+import type { LayeredAttention } from '../native/layered.js';
 import type { LayeredCombined, LayeredGuidance, LayeredStep } from '../samplers/layered.js';
 import { characteristicStep } from './characteristic-step.js';
+import type { GuidanceMethod } from './methods.js';
 import { rescaleGuidance } from './rescale.js';
 import { type ScfgLayerAttention, scfg } from './scfg.js';
-import { scheduledWeight } from './schedule.js';
+import { type GuidanceSchedule, scheduledWeight } from './schedule.js';
 
 export interface LayeredGuidanceSettings {
   method: GuidanceMethod;

@@ -1,4 +1,4 @@
-// Guidance-weight schedules (Wang et al., arXiv 2404.13040; DESIGN §5.4). Progress s = i/(N−1) runs from 0
+// Guidance-weight schedules (Wang et al., arXiv 2404.13040; docs/design.md §5.4). Progress s = i/(N−1) runs from 0
 // (pure noise, step 0) to 1 (last step):
 //   constant  w_i = w
 //   linear    w_i = 2w·s
@@ -8,7 +8,8 @@
 // method is active (CFG, S-CFG, CFG++ λ).
 import { invalid } from '../errors.js';
 
-export type GuidanceSchedule = 'constant' | 'linear' | 'cosine';
+export const GUIDANCE_SCHEDULES = ['constant', 'linear', 'cosine'] as const;
+export type GuidanceSchedule = (typeof GUIDANCE_SCHEDULES)[number];
 
 /** The weight at step i of N. */
 export function scheduledWeight(

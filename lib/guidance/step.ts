@@ -1,13 +1,15 @@
 // One guided model call of the denoising loop: the U-Net pass(es) for call i and the guidance combine,
 // for every method (cfg, s-cfg, cfg++, characteristic) — shared by the pipeline and `bench guidance`.
 // Returns the model output the sampler steps with (and, for CFG++, the unconditional output).
+import { concat } from '../arrays.js';
 import type { PredictionType } from '../loading/types.js';
-import { type CapturedAttention, type NativeUNet, scfgLayers, type UNetForwardOptions } from '../native/unet.js';
-import type { GuidanceMethod } from '../options.js';
+import type { CapturedAttention, NativeUNet, UNetForwardOptions } from '../native/unet.js';
 import { cfg } from './cfg.js';
 import { characteristicStep } from './characteristic-step.js';
+import type { GuidanceMethod } from './methods.js';
 import { rescaleGuidance } from './rescale.js';
 import { scfg } from './scfg.js';
+import { scfgLayers } from './scfg-layers.js';
 
 export interface GuidedCallInput {
   unet: NativeUNet;
@@ -45,13 +47,6 @@ export interface GuidedCallResult {
   converged?: boolean;
   /** time in U-Net passes (ms) */
   unetMs: number;
-}
-
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 export async function guidedModelCall(g: GuidedCallInput): Promise<GuidedCallResult> {

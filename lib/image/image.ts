@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { invalid } from '../errors.js';
 import { encodePNG } from './png.js';
 
 /** An 8-bit interleaved RGB image with the parameters that made it. */
@@ -19,7 +20,10 @@ export class GeneratedImage {
     return encodePNG(this.data, this.width, this.height, 3, this.parameters ? { parameters: this.parameters } : {});
   }
 
+  /** Writes a PNG; the extension must say so (a .jpg holding PNG bytes would mislead every reader). */
   async toFile(path: string): Promise<void> {
+    if (typeof path !== 'string' || !path.toLowerCase().endsWith('.png'))
+      invalid('a path ending in .png (PNG is the format written)', 'path', path);
     await writeFile(path, this.toPNG());
   }
 }

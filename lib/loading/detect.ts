@@ -338,7 +338,7 @@ export function detectModel(path: string, options: DetectOptions = {}): Detected
     if (id.format === 'layered')
       throw new DiffusionError(
         'ERR_UNSUPPORTED',
-        `${path} is a native-diffusion layered model; its runtime is not implemented yet`,
+        `${path} is a native-diffusion layered model: load it with loadPipeline(), which runs it as a LayeredPipeline (detectModel reads Stable Diffusion checkpoints)`,
       );
     if (id.family === 'sdxl')
       throw new DiffusionError(

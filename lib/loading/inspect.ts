@@ -22,7 +22,28 @@ export interface InspectReport {
   layered?: Record<string, unknown>;
 }
 
+/** The layered config with long lists (the vocabulary ids) shown by their length only. */
+function layeredSummary(cfg: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(cfg).map(([k, v]) => [k, Array.isArray(v) && v.length > 16 ? `[${v.length} values]` : v]),
+  );
+}
+
 export function inspectModel(path: string, options: DetectOptions = {}): InspectReport {
+  const id = identifyModel(path);
+  if (id.format === 'layered' && id.layered) {
+    // runs through loadPipeline() as a LayeredPipeline (the embedded default model is one)
+    const scales = id.layered.scales as number[] | undefined;
+    return {
+      path,
+      format: 'layered',
+      family: 'layered',
+      supported: true,
+      nativeSize: Array.isArray(scales) ? scales[scales.length - 1] : undefined,
+      predictionType: 'v_prediction',
+      layered: layeredSummary(id.layered),
+    };
+  }
   try {
     const m = detectModel(path, options);
     return {
@@ -42,7 +63,6 @@ export function inspectModel(path: string, options: DetectOptions = {}): Inspect
     };
   } catch (err) {
     if (!(err instanceof DiffusionError) || err.code !== 'ERR_UNSUPPORTED') throw err;
-    const id = identifyModel(path); // rethrows the layout error for unknown files
     if (id.family === 'unknown') throw err;
     return { path, format: id.format, family: id.family, supported: false, reason: err.message, layered: id.layered };
   }
@@ -75,6 +95,12 @@ export function formatInspect(r: InspectReport): string {
   if (!r.supported) {
     lines.push(`  supported     no: ${r.reason}`);
     if (r.layered) lines.push(`  config        ${JSON.stringify(r.layered)}`);
+    return lines.join('\n');
+  }
+  if (r.format === 'layered') {
+    lines.push('  supported     yes: loadPipeline(folder) or `native-diffusion -m folder` runs it (a LayeredPipeline)');
+    if (r.nativeSize) lines.push(`  native size   ${r.nativeSize}x${r.nativeSize}`);
+    lines.push(`  config        ${JSON.stringify(r.layered)}`);
     return lines.join('\n');
   }
   const c = r.config as ModelConfig;

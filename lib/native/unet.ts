@@ -1,6 +1,5 @@
 // Typed wrapper over the native `UNet` class (native/addon/unet_binding.cc).
 import { callNative, DiffusionError, fromNative, invalid } from '../errors.js';
-import type { ScfgLayerAttention } from '../guidance/scfg.js';
 import type { UNetConfig, WeightMap } from '../loading/types.js';
 import { loadBinding } from './load.js';
 import { type NativeWeights, toNativeWeights } from './weights.js';
@@ -131,36 +130,4 @@ export class NativeUNet {
   async [Symbol.asyncDispose](): Promise<void> {
     this.dispose();
   }
-}
-
-/**
- * Groups captured attention by transformer block for S-CFG (lib/guidance/scfg.ts): one entry per
- * block with its self- and cross-attention maps split into the batch halves [uncond, cond]
- * (views, no copies). Needs a batch of 2 run with `captureAttention: true`.
- */
-export function scfgLayers(attention: CapturedAttention[]): ScfgLayerAttention[] {
-  const byBlock = new Map<string, { self?: CapturedAttention; cross?: CapturedAttention }>();
-  for (const a of attention) {
-    const block = a.name.replace(/\.attn[12]$/, '');
-    const entry = byBlock.get(block) ?? {};
-    entry[a.kind] = a;
-    byBlock.set(block, entry);
-  }
-  const layers: ScfgLayerAttention[] = [];
-  for (const [block, { self, cross }] of byBlock) {
-    if (!self || !cross)
-      invalid('both attn1 and attn2', `captured attention of ${block}`, self ? 'attn1 only' : 'attn2 only');
-    const hw = self.h * self.w;
-    if (self.probs.length !== 2 * hw * hw) invalid(`batch 2 (${2 * hw * hw} values)`, `${block}.attn1`, self.probs);
-    const crossHalf = cross.probs.length / 2;
-    layers.push({
-      height: self.h,
-      width: self.w,
-      selfUncond: self.probs.subarray(0, hw * hw),
-      selfCond: self.probs.subarray(hw * hw),
-      crossUncond: cross.probs.subarray(0, crossHalf),
-      crossCond: cross.probs.subarray(crossHalf),
-    });
-  }
-  return layers;
 }

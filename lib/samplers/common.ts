@@ -5,29 +5,17 @@
 import { DiffusionError, invalid } from '../errors.js';
 import type { PredictionType, SchedulerConfig } from '../loading/types.js';
 import { type NoiseTable, noiseTable } from '../schedules/betas.js';
-
-export type SamplerName =
-  | 'euler'
-  | 'euler-a'
-  | 'heun'
-  | 'dpmpp-2m'
-  | 'dpmpp-2m-sde'
-  | 'ddim'
-  | 'pndm'
-  | 'lms'
-  | 'unipc'
-  | 'lcm';
-
-/** 'default' (alias 'normal') = the config's discrete spacing, as diffusers */
-export type ScheduleName = 'default' | 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
+import { type ScheduleInput, type ScheduleName, validateSchedule } from '../schedules/index.js';
+// type-only: registry.ts imports the sampler classes, which import this file
+import type { SamplerName, SamplerSpec } from './registry.js';
 
 export interface SamplerOptions {
   /** inference steps N (PNDM makes N+1 model calls, Heun 2N−1); ignored when `sigmas` is given */
   steps: number;
   /** the model's scheduler configuration (betas, prediction type, spacing) */
   config: SchedulerConfig;
-  /** σ schedule for the σ-based samplers; 'default' = the config's discrete spacing */
-  schedule?: ScheduleName;
+  /** σ schedule for the σ-based samplers; 'default' (alias 'normal') = the config's discrete spacing */
+  schedule?: ScheduleInput;
   /** custom σ_0 > σ_1 > ... (a final 0 is appended when missing); σ-based samplers only */
   sigmas?: ArrayLike<number>;
   /**
@@ -88,11 +76,14 @@ export interface Sampler {
 }
 
 export interface Resolved {
+  name: SamplerName;
+  /** from the sampler table: whether this sampler implements the CFG++ step */
+  cfgpp: boolean;
   steps: number;
   config: SchedulerConfig;
   table: NoiseTable;
   prediction: PredictionType;
-  schedule: Exclude<ScheduleName, 'default'>;
+  schedule: ScheduleName;
   customSigmas?: number[];
   /** as given; each sampler applies its own default */
   eta?: number;
@@ -100,7 +91,11 @@ export interface Resolved {
   clipSample: boolean;
 }
 
-export function resolveOptions(_name: string, opts: SamplerOptions): Resolved {
+export function resolveOptions(
+  name: SamplerName,
+  spec: Pick<SamplerSpec, 'grid' | 'cfgpp'>,
+  opts: SamplerOptions,
+): Resolved {
   if (opts === null || typeof opts !== 'object') invalid('an options object', 'sampler options', opts);
   const config = opts.config;
   if (config === null || typeof config !== 'object') invalid('a scheduler config object', 'config', config);
@@ -113,11 +108,7 @@ export function resolveOptions(_name: string, opts: SamplerOptions): Resolved {
   ) {
     invalid(`an integer from 1 to ${config.numTrainTimesteps}`, 'steps', opts.steps);
   }
-  const given = opts.schedule ?? 'default';
-  if (!['default', 'normal', 'karras', 'exponential', 'sgm-uniform'].includes(given)) {
-    invalid('one of default, karras, exponential, sgm-uniform', 'schedule', given);
-  }
-  const schedule = given === 'default' ? 'normal' : given;
+  const schedule = validateSchedule(opts.schedule ?? 'default');
   let customSigmas: number[] | undefined;
   if (opts.sigmas !== undefined) {
     const s = Array.from(opts.sigmas as ArrayLike<number>);
@@ -130,7 +121,10 @@ export function resolveOptions(_name: string, opts: SamplerOptions): Resolved {
   const eta = opts.eta;
   if (eta !== undefined && (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta)))
     invalid('a finite number >= 0', 'eta', eta);
+  if (spec.grid === 'timestep') requireDiscrete(name, schedule, customSigmas);
   return {
+    name,
+    cfgpp: spec.cfgpp,
     steps: customSigmas ? customSigmas.length - 1 : opts.steps,
     config,
     table: noiseTable(config),
@@ -144,14 +138,14 @@ export function resolveOptions(_name: string, opts: SamplerOptions): Resolved {
 }
 
 /** Rejects σ schedules on samplers that walk the discrete timestep grid (DDIM, PNDM, LCM). */
-export function requireDiscrete(name: SamplerName, r: Resolved): void {
-  if (r.schedule !== 'normal') {
+function requireDiscrete(name: SamplerName, schedule: ScheduleName, customSigmas: number[] | undefined): void {
+  if (schedule !== 'default') {
     throw new DiffusionError(
       'ERR_UNSUPPORTED',
-      `Expected schedule "default" for sampler ${name} but received ${JSON.stringify(r.schedule)}`,
+      `Expected schedule "default" for sampler ${name} but received ${JSON.stringify(schedule)}`,
     );
   }
-  if (r.customSigmas)
+  if (customSigmas)
     throw new DiffusionError(
       'ERR_UNSUPPORTED',
       `Expected no custom sigmas for sampler ${name} (it walks discrete timesteps)`,
@@ -162,18 +156,31 @@ export function requireDiscrete(name: SamplerName, r: Resolved): void {
 export function requireTimestepsInRange(timesteps: readonly number[], r: Resolved): void {
   const T = r.config.numTrainTimesteps;
   if (timesteps.some((t) => !(t >= 0 && t < T))) {
-    invalid(`a step count whose timesteps stay within 0..${T - 1} (got ${Math.max(...timesteps)})`, 'steps', r.steps);
+    // The same form as resolveOptions' steps check, with this sampler's real bound.
+    invalid(
+      `an integer in [1, ${T - 1}] with this sampler (${r.steps} steps reach timestep ${Math.max(...timesteps)}, past the model's last, ${T - 1})`,
+      'steps',
+      r.steps,
+    );
   }
 }
 
 /** Enforces the call order and shapes; subclasses implement `advance`. */
 export abstract class SamplerBase implements Sampler {
-  abstract readonly name: SamplerName;
   abstract readonly timesteps: readonly number[];
   abstract readonly initNoiseSigma: number;
   readonly sigmas?: readonly number[];
-  readonly supportsCfgpp: boolean = false;
   protected next = 0;
+
+  constructor(protected readonly r: Resolved) {}
+
+  get name(): SamplerName {
+    return this.r.name;
+  }
+
+  get supportsCfgpp(): boolean {
+    return this.r.cfgpp;
+  }
 
   get modelCalls(): number {
     return this.timesteps.length;
@@ -211,7 +218,7 @@ export abstract class SamplerBase implements Sampler {
       if (!this.supportsCfgpp) {
         throw new DiffusionError(
           'ERR_UNSUPPORTED',
-          `Expected a sampler with CFG++ support (ddim, euler, euler-a, dpmpp-2m) but received ${JSON.stringify(this.name)}`,
+          `Expected a sampler with CFG++ support (listCfgppSamplers()) for uncondOutput but received ${JSON.stringify(this.name)}`,
         );
       }
       if (!(extras.uncondOutput instanceof Float32Array) || extras.uncondOutput.length !== x.length) {

@@ -1,17 +1,9 @@
 // DDIM (DDIMScheduler): x_{t'} = √ᾱ_{t'}·x̂0 + √(1 − ᾱ_{t'} − s²)·ε̂ + s·z, s = η·√((1−ᾱ_{t'})/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_{t'})),
 // t' = t − T/N (diffusers uses T // N whatever the spacing), ᾱ_{t'<0} = 1 (set_alpha_to_one) or ᾱ_0.
-// CFG++ (DESIGN §5.4): x̂0 from the λ-guided output, ε̂ from the unconditional one.
+// CFG++ (docs/design.md §5.4): x̂0 from the λ-guided output, ε̂ from the unconditional one.
 import { ddimTimesteps } from '../schedules/index.js';
-import {
-  clamp,
-  lincomb,
-  type Resolved,
-  requireDiscrete,
-  requireTimestepsInRange,
-  SamplerBase,
-  type StepExtras,
-  splitVP,
-} from './common.js';
+import { TimestepSampler } from './bases.js';
+import { clamp, lincomb, type Resolved, type StepExtras, splitVP } from './common.js';
 
 const f32 = Math.fround;
 
@@ -21,26 +13,14 @@ export function alphaProd(r: Resolved, t: number): number {
   return r.config.setAlphaToOne ? 1 : r.table.alphasCumprod[0];
 }
 
-export class DdimSampler extends SamplerBase {
-  readonly name = 'ddim' as const;
-  readonly timesteps: readonly number[];
-  readonly initNoiseSigma = 1;
-  override readonly supportsCfgpp = true;
+export class DdimSampler extends TimestepSampler {
   private readonly stride: number;
   readonly eta: number;
 
-  constructor(private readonly r: Resolved) {
-    super();
-    requireDiscrete('ddim', r);
-    this.timesteps = ddimTimesteps(r.steps, r.config);
-    requireTimestepsInRange(this.timesteps, r);
+  constructor(r: Resolved) {
+    super(r, ddimTimesteps(r.steps, r.config));
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
     this.eta = r.eta ?? 0;
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    const a = this.r.table.alphasCumprod[this.timesteps[i]];
-    return [Math.sqrt(a), Math.sqrt(Math.fround(1 - a))];
   }
 
   override drawsNoise(_i: number): boolean {

@@ -4,7 +4,9 @@
 //   first order : x' = (σ_t'/σ_t)·x − α'(e^{−h} − 1)·D0
 //   second order: x' = (σ_t'/σ_t)·x − α'(e^{−h} − 1)·(D0 + ½·D1),  D0 = x̂0_i, D1 = (x̂0_i − x̂0_{i−1})/r, r = h_{i−1}/h
 // First order on the first step and on the last one (lower_order_final with < 15 steps, or final σ = 0).
-// The SDE variant (sde-dpmsolver++) is in dpmpp-2m-sde.ts and shares this class.
+// The SDE variant (sde-dpmsolver++, its own row in registry.ts) shares this class: one N(0, I) draw per step,
+// the last included (diffusers draws it before choosing the update); at σ' = 0 its weight is 0. Note: A1111 and
+// ComfyUI's "DPM++ 2M SDE" use Brownian-tree noise and so differ; this is diffusers'.
 //
 // CFG++ (arXiv 2406.08070, DPM-Solver++(2M) algorithm as in the authors' k-diffusion sampler): write the plain
 // update as x' = D0 + σ'ε_i + α'(1 − e^{−h})·D1/2 with ε_i = (x − α x̂0_i)/σ_t; CFG++ takes D0 = x̂0_λ,i (λ-guided)
@@ -13,40 +15,21 @@
 //   x' = α'·x̂0_λ,i + σ_t'·ε_u,i + α'(1 − e^{−h})·(x̂0_λ,i − x̂0_u,i−1)/(2r)     (second-order steps)
 //   x' = α'·x̂0_λ,i + σ_t'·ε_u,i                                                 (first-order steps)
 // λ = 0 reproduces the plain sampler on the unconditional output exactly.
-import { dpmPlan } from '../schedules/index.js';
-import { lincomb, type Resolved, SamplerBase, type StepExtras } from './common.js';
 
-export function vpOfSigma(sigma: number): { alpha: number; sigmaT: number; lambda: number } {
-  const alpha = 1 / Math.sqrt(sigma * sigma + 1);
-  const sigmaT = sigma * alpha;
-  return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
-}
+import { DpmSampler, vpOfSigma } from './bases.js';
+import { lincomb, type Resolved, type StepExtras } from './common.js';
 
-export class DpmSolverMultistepSampler extends SamplerBase {
-  readonly name: 'dpmpp-2m' | 'dpmpp-2m-sde';
-  readonly timesteps: readonly number[];
-  readonly sigmas: readonly number[];
-  readonly initNoiseSigma = 1;
-  override readonly supportsCfgpp: boolean;
+/** 'dpmpp-2m' and 'dpmpp-2m-sde' (the table's row name picks the algorithm). */
+export class DpmSolverMultistepSampler extends DpmSampler {
+  /** sde-dpmsolver++: one noise draw per step */
+  private readonly sde: boolean;
   private prevX0: Float32Array | null = null;
   private prevUncondX0: Float32Array | null = null;
   private lowerOrderNums = 0;
 
-  constructor(
-    private readonly r: Resolved,
-    private readonly sde = false,
-  ) {
-    super();
-    this.name = sde ? 'dpmpp-2m-sde' : 'dpmpp-2m';
-    this.supportsCfgpp = !sde;
-    const plan = dpmPlan({ steps: r.steps, config: r.config, schedule: r.schedule, customSigmas: r.customSigmas });
-    this.timesteps = plan.timesteps;
-    this.sigmas = plan.sigmas;
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    const v = vpOfSigma(this.sigmas[i]);
-    return [v.alpha, v.sigmaT];
+  constructor(r: Resolved) {
+    super(r);
+    this.sde = r.name === 'dpmpp-2m-sde';
   }
 
   override drawsNoise(_i: number): boolean {
@@ -147,8 +130,4 @@ export class DpmSolverMultistepSampler extends SamplerBase {
     if (this.lowerOrderNums < 2) this.lowerOrderNums++;
     return out;
   }
-}
-
-export function createDpmpp2m(r: Resolved): DpmSolverMultistepSampler {
-  return new DpmSolverMultistepSampler(r, false);
 }

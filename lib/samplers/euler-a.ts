@@ -2,9 +2,10 @@
 // σ_up = √(σ_{i+1}²(σ_i² − σ_{i+1}²)/σ_i²), σ_down = √(σ_{i+1}² − σ_up²). diffusers draws z on every step,
 // the last one included (where σ_up = 0), so `drawsNoise` is always true to keep the generator in step.
 // `eta` scales σ_up as k-diffusion's sample_euler_ancestral (1 = diffusers).
-// CFG++ (DESIGN §5.4): x_{i+1} = x̂0_λ + σ_down·ε_u + σ_up·z.
-import { kdiffusionPlan } from '../schedules/index.js';
-import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
+// CFG++ (docs/design.md §5.4): x_{i+1} = x̂0_λ + σ_down·ε_u + σ_up·z.
+
+import { KDiffusionSampler } from './bases.js';
+import { denoisedVE, lincomb, type StepExtras } from './common.js';
 
 /** k-diffusion's get_ancestral_step; η = 1 is diffusers' EulerAncestralDiscreteScheduler. */
 export function ancestralStep(from: number, to: number, eta = 1): { up: number; down: number } {
@@ -13,35 +14,7 @@ export function ancestralStep(from: number, to: number, eta = 1): { up: number; 
   return { up, down: Math.sqrt(to * to - up * up) };
 }
 
-export class EulerAncestralSampler extends SamplerBase {
-  readonly name = 'euler-a' as const;
-  readonly timesteps: readonly number[];
-  readonly sigmas: readonly number[];
-  readonly initNoiseSigma: number;
-  override readonly supportsCfgpp = true;
-
-  constructor(private readonly r: Resolved) {
-    super();
-    const plan = kdiffusionPlan({
-      steps: r.steps,
-      config: r.config,
-      schedule: r.schedule,
-      customSigmas: r.customSigmas,
-    });
-    this.timesteps = plan.timesteps;
-    this.sigmas = plan.sigmas;
-    this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    return [1, this.sigmas[i]];
-  }
-
-  protected override inputScale(i: number): number {
-    const s = this.sigmas[i];
-    return 1 / Math.sqrt(s * s + 1);
-  }
-
+export class EulerAncestralSampler extends KDiffusionSampler {
   override drawsNoise(_i: number): boolean {
     return true;
   }

@@ -1,44 +1,30 @@
 // Heun (HeunDiscreteScheduler): 2N − 1 model calls. Call 2k is an Euler predictor from σ_k to σ_{k+1}; call
 // 2k+1 evaluates the model at the predicted point (timestep t_{k+1}) and averages the two slopes. The last
 // step (to σ = 0) is Euler only.
-import { kdiffusionPlan } from '../schedules/index.js';
-import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
+import type { SigmaPlan } from '../schedules/index.js';
+import { KDiffusionSampler } from './bases.js';
+import { denoisedVE, lincomb, type Resolved, type StepExtras } from './common.js';
 
-export class HeunSampler extends SamplerBase {
-  readonly name = 'heun' as const;
-  readonly timesteps: readonly number[];
-  /** per-call σ table as diffusers keeps it: σ_0, σ_1, σ_1, σ_2, σ_2, ..., σ_{N−1}, σ_{N−1}, 0 */
-  readonly sigmas: readonly number[];
-  readonly initNoiseSigma: number;
+/** Per-call tables as diffusers keeps them: σ_0, σ_1, σ_1, σ_2, σ_2, ..., σ_{N−1}, σ_{N−1}, 0 (timesteps alike). */
+function repeatInner(plan: SigmaPlan): SigmaPlan {
+  const s = plan.sigmas;
+  return {
+    sigmas: [s[0], ...s.slice(1, -1).flatMap((v) => [v, v]), s[s.length - 1]],
+    timesteps: [plan.timesteps[0], ...plan.timesteps.slice(1).flatMap((t) => [t, t])],
+  };
+}
+
+export class HeunSampler extends KDiffusionSampler {
   private prevDerivative: Float32Array | null = null;
   private prevSample: Float32Array | null = null;
   private dt = 0;
 
-  constructor(private readonly r: Resolved) {
-    super();
-    const plan = kdiffusionPlan({
-      steps: r.steps,
-      config: r.config,
-      schedule: r.schedule,
-      customSigmas: r.customSigmas,
-    });
-    const s = plan.sigmas;
-    this.sigmas = [s[0], ...s.slice(1, -1).flatMap((v) => [v, v]), s[s.length - 1]];
-    this.timesteps = [plan.timesteps[0], ...plan.timesteps.slice(1).flatMap((t) => [t, t])];
-    this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    return [1, this.sigmas[i]];
+  constructor(r: Resolved) {
+    super(r, repeatInner);
   }
 
   protected override get schedulerOrder(): number {
     return 2;
-  }
-
-  protected override inputScale(i: number): number {
-    const s = this.sigmas[i];
-    return 1 / Math.sqrt(s * s + 1);
   }
 
   protected override resetState(): void {

@@ -20,86 +20,49 @@
  *   latents, so drawing in call order from one seeded torch-compatible generator reproduces diffusers.
  * - CFG++ (ddim, euler, euler-a, dpmpp-2m; `supportsCfgpp`): run the U-Net on [uncond, cond] as for CFG, pass
  *   `out = ε_u + λ(ε_c − ε_u)` (λ ∈ [0, 1]) and `{ uncondOutput: ε_u }`. The sampler takes x̂0 from the guided
- *   output and renoises with ε_u (DESIGN §5.4; dpmpp-2m's variant is documented in dpmpp-2m.ts).
+ *   output and renoises with ε_u (docs/design.md §5.4; dpmpp-2m's variant is documented in dpmpp-2m.ts).
  * - Samplers are stateful (multistep history); calls must come in order. `reset()` starts over.
  * - img2img: `const b = s.beginIndexForStrength(strength); s.setBeginIndex(b); x = s.addNoise(x0, noise, b);`
  *   then run calls b .. modelCalls − 1 (diffusers' get_timesteps + add_noise; no initNoiseSigma factor).
  * - Tolerances: against diffusers' float32 traces each step agrees to ≤ 1.5e-6 relative to max(1, |x|),
  *   a whole 10-step run to ≤ 5e-6 (test/samplers.test.ts); tables: timesteps exact, σ to float32 rounding.
+ * - Samplers are registered in one table (registry.ts); names, validation and the CFG++ list derive from it.
  * - Schedules: 'default' (the config's spacing, as diffusers; alias 'normal'), 'karras' (ρ = 7), 'exponential', 'sgm-uniform',
  *   or custom `sigmas`, for the σ-based samplers (euler, euler-a, heun, lms, dpmpp-2m, dpmpp-2m-sde, unipc).
  *   ddim, pndm and lcm walk the discrete timestep grid and accept only 'default'.
  */
-import { DiffusionError, describe } from '../errors.js';
-import { resolveOptions, type Sampler, type SamplerName, type SamplerOptions, type ScheduleName } from './common.js';
-import { DdimSampler } from './ddim.js';
-import { createDpmpp2m } from './dpmpp-2m.js';
-import { createDpmpp2mSde } from './dpmpp-2m-sde.js';
-import { EulerSampler } from './euler.js';
-import { EulerAncestralSampler } from './euler-a.js';
-import { HeunSampler } from './heun.js';
-import { LcmSampler } from './lcm.js';
-import { LmsSampler } from './lms.js';
-import { PndmSampler } from './pndm.js';
-import { UniPcSampler } from './unipc.js';
+import type { ScheduleName } from '../schedules/index.js';
+import { resolveOptions, type Sampler, type SamplerOptions } from './common.js';
+import {
+  CFGPP_SAMPLERS,
+  SAMPLER_TABLE,
+  SAMPLERS,
+  type SamplerName,
+  samplerForDiffusersClass,
+  validateSamplerName,
+} from './registry.js';
 
-export type { Sampler, SamplerName, SamplerOptions, ScheduleName, StepExtras } from './common.js';
+export type { ScheduleName } from '../schedules/index.js';
+export type { Sampler, SamplerOptions, StepExtras } from './common.js';
+export type { SamplerSpec } from './registry.js';
+export {
+  CFGPP_SAMPLERS,
+  isSamplerName,
+  SAMPLER_TABLE,
+  SAMPLERS,
+  type SamplerName,
+  samplerForDiffusersClass,
+  validateSamplerName,
+} from './registry.js';
 
-const FACTORIES: Record<SamplerName, (r: ReturnType<typeof resolveOptions>) => Sampler> = {
-  euler: (r) => new EulerSampler(r),
-  'euler-a': (r) => new EulerAncestralSampler(r),
-  heun: (r) => new HeunSampler(r),
-  'dpmpp-2m': createDpmpp2m,
-  'dpmpp-2m-sde': createDpmpp2mSde,
-  ddim: (r) => new DdimSampler(r),
-  pndm: (r) => new PndmSampler(r),
-  lms: (r) => new LmsSampler(r),
-  unipc: (r) => new UniPcSampler(r),
-  lcm: (r) => new LcmSampler(r),
-};
-
-/** Sampler names accepted by createSampler, in a stable order. */
+/** Sampler names accepted by createSampler, in a stable order (a copy of SAMPLERS). */
 export function listSamplers(): SamplerName[] {
-  return Object.keys(FACTORIES) as SamplerName[];
+  return [...SAMPLERS];
 }
 
-/** Samplers with a CFG++ variant. */
+/** Samplers with a CFG++ variant (a copy of CFGPP_SAMPLERS). */
 export function listCfgppSamplers(): SamplerName[] {
-  return ['ddim', 'euler', 'euler-a', 'dpmpp-2m'];
-}
-
-export function isSamplerName(name: unknown): name is SamplerName {
-  return typeof name === 'string' && Object.hasOwn(FACTORIES, name);
-}
-
-/** Throws `Expected one of euler, euler-a, … for sampler but received "foo"` (ERR_INVALID_ARGUMENT). */
-export function validateSamplerName(name: unknown, what = 'sampler'): SamplerName {
-  if (!isSamplerName(name)) {
-    throw new DiffusionError(
-      'ERR_INVALID_ARGUMENT',
-      `Expected one of ${listSamplers().join(', ')} for ${what} but received ${describe(name)}`,
-    );
-  }
-  return name;
-}
-
-/**
- * The diffusers class a model's scheduler_config.json names → our sampler (for "use the model's own scheduler").
- * Unknown classes give undefined.
- */
-export function samplerForDiffusersClass(className: string | undefined): SamplerName | undefined {
-  const map: Record<string, SamplerName> = {
-    EulerDiscreteScheduler: 'euler',
-    EulerAncestralDiscreteScheduler: 'euler-a',
-    HeunDiscreteScheduler: 'heun',
-    DPMSolverMultistepScheduler: 'dpmpp-2m',
-    DDIMScheduler: 'ddim',
-    PNDMScheduler: 'pndm',
-    LMSDiscreteScheduler: 'lms',
-    UniPCMultistepScheduler: 'unipc',
-    LCMScheduler: 'lcm',
-  };
-  return className ? map[className] : undefined;
+  return [...CFGPP_SAMPLERS];
 }
 
 /**
@@ -132,5 +95,6 @@ export function samplerFromDiffusersConfig(
 
 export function createSampler(name: SamplerName | string, options: SamplerOptions): Sampler {
   const n = validateSamplerName(name);
-  return FACTORIES[n](resolveOptions(n, options));
+  const spec = SAMPLER_TABLE[n];
+  return spec.create(resolveOptions(n, spec, options));
 }

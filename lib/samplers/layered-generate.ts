@@ -1,7 +1,7 @@
 // One call from prompt to RGB with a layered model: encode prompt + negative prompt, seeded torch-compatible
 // initial noise at the top scale, the layered sampler, bytes. The pipeline / CLI default path calls this.
 import { invalid } from '../errors.js';
-import type { LayeredModel } from '../loading/layered.js';
+import type { LayeredModel } from '../native/layered.js';
 import { torchRandn } from '../noise/torch-rng.js';
 import { sampleLayered, toRgbBytes } from './layered.js';
 

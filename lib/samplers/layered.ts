@@ -12,7 +12,7 @@ import type {
   LayeredForwardArgs,
   LayeredModelConfig,
   LayeredOutputWithAttention,
-} from '../loading/layered.js';
+} from '../native/layered.js';
 import { lowerScaleState } from '../noise/multiscale.js';
 import { alphaSigma, type ShiftedCosineConfig, sharedTimeGrid, shiftedLogSnr } from '../schedules/shifted-cosine.js';
 

@@ -2,37 +2,18 @@
 // fresh noise (every step but the last, which returns the denoised sample).
 // c_skip = σ_d²/((10t)² + σ_d²), c_out = 10t/√((10t)² + σ_d²), σ_d = 0.5 (timestep_scaling 10).
 import { lcmTimesteps } from '../schedules/index.js';
-import {
-  clamp,
-  lincomb,
-  type Resolved,
-  requireDiscrete,
-  requireTimestepsInRange,
-  SamplerBase,
-  type StepExtras,
-  splitVP,
-} from './common.js';
+import { TimestepSampler } from './bases.js';
+import { clamp, lincomb, type Resolved, type StepExtras, splitVP } from './common.js';
 import { alphaProd } from './ddim.js';
 
 const f32 = Math.fround;
 
-export class LcmSampler extends SamplerBase {
-  readonly name = 'lcm' as const;
-  readonly timesteps: readonly number[];
-  readonly initNoiseSigma = 1;
+export class LcmSampler extends TimestepSampler {
   readonly timestepScaling = 10;
   readonly sigmaData = 0.5;
 
-  constructor(private readonly r: Resolved) {
-    super();
-    requireDiscrete('lcm', r);
-    this.timesteps = lcmTimesteps(r.steps, r.config, r.originalInferenceSteps);
-    requireTimestepsInRange(this.timesteps, r);
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    const a = this.r.table.alphasCumprod[this.timesteps[i]];
-    return [Math.sqrt(a), Math.sqrt(Math.fround(1 - a))];
+  constructor(r: Resolved) {
+    super(r, lcmTimesteps(r.steps, r.config, r.originalInferenceSteps));
   }
 
   override drawsNoise(i: number): boolean {

@@ -2,8 +2,9 @@
 // The coefficient of derivative j is ∫_{σ_i}^{σ_{i+1}} ℓ_j(τ) dτ with ℓ_j the Lagrange basis over the last
 // (up to 4) σs. diffusers integrates it with scipy's quad (epsrel 1e-4, float32 integrand); the integrand is a
 // polynomial of degree ≤ 3, so an 8-point Gauss–Legendre rule is exact here up to float64 rounding.
-import { kdiffusionPlan } from '../schedules/index.js';
-import { denoisedVE, lincomb, type Resolved, SamplerBase, type StepExtras, veInitNoiseSigma } from './common.js';
+
+import { KDiffusionSampler } from './bases.js';
+import { denoisedVE, lincomb, type StepExtras } from './common.js';
 
 const GL_NODES = [
   -0.9602898564975363, -0.7966664774136267, -0.525532409916329, -0.1834346424956498, 0.1834346424956498,
@@ -36,35 +37,9 @@ export function lmsCoefficient(sigmas: readonly number[], order: number, t: numb
   return gaussLegendre(basis, sigmas[t], sigmas[t + 1]);
 }
 
-export class LmsSampler extends SamplerBase {
-  readonly name = 'lms' as const;
-  readonly timesteps: readonly number[];
-  readonly sigmas: readonly number[];
-  readonly initNoiseSigma: number;
+export class LmsSampler extends KDiffusionSampler {
   readonly order = 4;
   private derivatives: Float32Array[] = [];
-
-  constructor(private readonly r: Resolved) {
-    super();
-    const plan = kdiffusionPlan({
-      steps: r.steps,
-      config: r.config,
-      schedule: r.schedule,
-      customSigmas: r.customSigmas,
-    });
-    this.timesteps = plan.timesteps;
-    this.sigmas = plan.sigmas;
-    this.initNoiseSigma = veInitNoiseSigma(Math.max(...plan.sigmas), r.config.timestepSpacing);
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    return [1, this.sigmas[i]];
-  }
-
-  protected override inputScale(i: number): number {
-    const s = this.sigmas[i];
-    return 1 / Math.sqrt(s * s + 1);
-  }
 
   protected override resetState(): void {
     this.derivatives = [];

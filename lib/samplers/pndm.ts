@@ -2,22 +2,13 @@
 // 901→801 with ε_0; call 1 re-evaluates at 801 and redoes 901→801 with (ε_0 + ε_1)/2 (Heun-like); later calls
 // use the Adams–Bashforth combinations of the last 2, 3, 4 ε. The transfer is PNDM's φ (eq. 11 of the paper).
 import { pndmTimesteps } from '../schedules/index.js';
-import {
-  lincomb,
-  type Resolved,
-  requireDiscrete,
-  requireTimestepsInRange,
-  SamplerBase,
-  type StepExtras,
-} from './common.js';
+import { TimestepSampler } from './bases.js';
+import { lincomb, type Resolved, type StepExtras } from './common.js';
 import { alphaProd } from './ddim.js';
 
 const f32 = Math.fround;
 
-export class PndmSampler extends SamplerBase {
-  readonly name = 'pndm' as const;
-  readonly timesteps: readonly number[];
-  readonly initNoiseSigma = 1;
+export class PndmSampler extends TimestepSampler {
   private readonly stride: number;
   private ets: Float32Array[] = [];
   private curSample: Float32Array | null = null;
@@ -27,17 +18,9 @@ export class PndmSampler extends SamplerBase {
    */
   private counter = 0;
 
-  constructor(private readonly r: Resolved) {
-    super();
-    requireDiscrete('pndm', r);
-    this.timesteps = pndmTimesteps(r.steps, r.config);
-    requireTimestepsInRange(this.timesteps, r);
+  constructor(r: Resolved) {
+    super(r, pndmTimesteps(r.steps, r.config));
     this.stride = Math.floor(r.config.numTrainTimesteps / r.steps);
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    const a = this.r.table.alphasCumprod[this.timesteps[i]];
-    return [Math.sqrt(a), Math.sqrt(Math.fround(1 - a))];
   }
 
   protected override resetState(): void {

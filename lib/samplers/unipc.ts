@@ -5,9 +5,9 @@
 //                     − α_t·B·(ρ_c,0·D1 + ρ_c,last·(m_t − m0)),  ρ_c solves R·ρ = b (order 1: ρ = ½)
 // with b_k = h·φ_k-style coefficients exactly as diffusers builds them. The order drops to 1 on the first step
 // (warm-up) and on the last (lower_order_final).
-import { dpmPlan } from '../schedules/index.js';
-import { lincomb, type Resolved, SamplerBase, type StepExtras } from './common.js';
-import { vpOfSigma } from './dpmpp-2m.js';
+
+import { DpmSampler, vpOfSigma } from './bases.js';
+import { lincomb, type StepExtras } from './common.js';
 
 /** diffusers' b vector: b_k = h_phi_k·k!/B_h for k = 1..order (hh = −h, bh2). */
 function bCoefficients(hh: number, order: number): number[] {
@@ -24,28 +24,12 @@ function bCoefficients(hh: number, order: number): number[] {
   return b;
 }
 
-export class UniPcSampler extends SamplerBase {
-  readonly name = 'unipc' as const;
-  readonly timesteps: readonly number[];
-  readonly sigmas: readonly number[];
-  readonly initNoiseSigma = 1;
+export class UniPcSampler extends DpmSampler {
   readonly solverOrder = 2;
   private outputs: Float32Array[] = []; // converted x̂0 of earlier calls, newest last
   private lastSample: Float32Array | null = null;
   private thisOrder = 1;
   private lowerOrderNums = 0;
-
-  constructor(private readonly r: Resolved) {
-    super();
-    const plan = dpmPlan({ steps: r.steps, config: r.config, schedule: r.schedule, customSigmas: r.customSigmas });
-    this.timesteps = plan.timesteps;
-    this.sigmas = plan.sigmas;
-  }
-
-  protected noiseCoefficients(i: number): [number, number] {
-    const v = vpOfSigma(this.sigmas[i]);
-    return [v.alpha, v.sigmaT];
-  }
 
   protected override resetState(): void {
     this.outputs = [];

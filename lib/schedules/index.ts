@@ -1,5 +1,6 @@
 // Noise schedules: the training table, timestep spacings and σ schedules, assembled into the per-call
 // (timestep, σ) plans that diffusers' set_timesteps produces for each scheduler family.
+import { invalid } from '../errors.js';
 import type { SchedulerConfig } from '../loading/types.js';
 import { type NoiseTable, noiseTable } from './betas.js';
 import { exponentialSigmas, karrasSigmas, sgmUniformSigmas, sigmasAtTimesteps, sigmaToT } from './sigmas.js';
@@ -9,7 +10,25 @@ export * from './betas.js';
 export * from './sigmas.js';
 export * from './timesteps.js';
 
-export type SigmaScheduleName = 'normal' | 'karras' | 'exponential' | 'sgm-uniform';
+/**
+ * The σ schedules, the one list every option and sampler reads. 'default' is the model config's own spacing (as
+ * diffusers); A1111 and k-diffusion call it 'normal', accepted as an alias wherever a schedule is validated.
+ */
+export const SCHEDULES = ['default', 'karras', 'exponential', 'sgm-uniform'] as const;
+export type ScheduleName = (typeof SCHEDULES)[number];
+/** Other names accepted for a schedule. */
+export const SCHEDULE_ALIASES: Readonly<Record<string, ScheduleName>> = { normal: 'default' };
+/** What a caller may pass: a schedule or one of its aliases. */
+export type ScheduleInput = ScheduleName | 'normal';
+
+/** Throws `Expected one of default, karras, exponential, sgm-uniform for schedule but received …`. */
+export function validateSchedule(value: unknown, name = 'schedule'): ScheduleName {
+  if (typeof value === 'string') {
+    if ((SCHEDULES as readonly string[]).includes(value)) return value as ScheduleName;
+    if (Object.hasOwn(SCHEDULE_ALIASES, value)) return SCHEDULE_ALIASES[value];
+  }
+  return invalid(`one of ${SCHEDULES.join(', ')}`, name, value);
+}
 
 export interface SigmaPlan {
   /** U-Net timestep per step (N values) */
@@ -21,14 +40,14 @@ export interface SigmaPlan {
 export interface PlanRequest {
   steps: number;
   config: SchedulerConfig;
-  schedule: SigmaScheduleName;
+  schedule: ScheduleName;
   /** custom σ list ending in 0 (overrides schedule and steps) */
   customSigmas?: number[];
 }
 
 const f32 = Math.fround;
 
-/** σs of a non-"normal" schedule; `range` gives (σ_min, σ_max) for karras / exponential. */
+/** σs of a schedule other than 'default'; `range` gives (σ_min, σ_max) for karras / exponential. */
 function scheduledSigmas(req: PlanRequest, table: NoiseTable, range: [number, number]): number[] {
   switch (req.schedule) {
     case 'karras':
@@ -52,7 +71,7 @@ export function kdiffusionPlan(req: PlanRequest): SigmaPlan {
   if (req.customSigmas) return fromSigmas(req.customSigmas.slice(0, -1), table, false);
   const timesteps = kdiffusionTimesteps(req.steps, req.config);
   const spaced = sigmasAtTimesteps(timesteps, table);
-  if (req.schedule === 'normal') return { timesteps, sigmas: [...spaced, 0] };
+  if (req.schedule === 'default') return { timesteps, sigmas: [...spaced, 0] };
   // diffusers passes the float64 interpolation here; it equals the float32 table value at whole timesteps
   const sig = scheduledSigmas(req, table, [spaced[spaced.length - 1], spaced[0]]);
   return fromSigmas(sig, table, false);
@@ -65,7 +84,7 @@ export function kdiffusionPlan(req: PlanRequest): SigmaPlan {
 export function dpmPlan(req: PlanRequest): SigmaPlan {
   const table = noiseTable(req.config);
   if (req.customSigmas) return fromSigmas(req.customSigmas.slice(0, -1), table, true);
-  if (req.schedule === 'normal') {
+  if (req.schedule === 'default') {
     const timesteps = dpmTimesteps(req.steps, req.config);
     return { timesteps, sigmas: [...sigmasAtTimesteps(timesteps, table), 0] };
   }

@@ -61,6 +61,7 @@ export function waitForDone(backend: JobBackend, id: string): Promise<JobSnapsho
 function httpStatusOf(code: string): number {
   switch (code) {
     case 'ERR_INVALID_ARGUMENT':
+    case 'ERR_UNSUPPORTED': // something this model cannot do, as asked for by the request
       return 400;
     case 'ERR_TIMEOUT':
       return 504;
@@ -149,6 +150,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         native_size: `${m.nativeWidth}x${m.nativeHeight}`,
         default_sampler: m.defaultSampler,
         default_steps: m.defaultSteps,
+        default_guidance: m.defaultGuidance ?? 7.5,
+        // what this model can do: the page offers only these, and other values are a 400
+        samplers: m.samplers ?? SAMPLERS,
         prediction_type: m.info.predictionType,
       })),
       // what the generation endpoints accept, so clients (the web page) need not hard-code it

@@ -353,6 +353,8 @@ export function modelEntry(info: PipelineInfo): ModelEntry {
     nativeHeight: info.nativeHeight,
     defaultSampler: info.defaultSampler,
     defaultSteps: info.defaultSteps,
+    defaultGuidance: info.defaultGuidance,
+    samplers: info.samplers,
     info,
   };
 }

@@ -3,8 +3,9 @@
 // bullmq and ioredis are optional peer dependencies: they load only for `serve --queue` and
 // `worker`, so a plain `serve` needs neither installed.
 import type { LoadOptions, PipelineLike } from '../api.js';
+import { intFlag, jsonObjectFlag, portFlag } from '../cli/flags.js';
 import { DiffusionError } from '../errors.js';
-import { loadPipeline } from '../pipeline.js';
+import { loadPipeline } from '../load-pipeline.js';
 import { createService } from './app.js';
 import { type JobBackend, LocalBackend } from './jobs.js';
 
@@ -54,16 +55,7 @@ async function importRedisMode<T>(load: () => Promise<T>, what: string): Promise
   }
 }
 
-function int(value: string, flag: string, min = 0): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
-    throw new DiffusionError(
-      'ERR_INVALID_ARGUMENT',
-      `Expected an integer >= ${min} for ${flag} but received ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
-}
+const int = (value: string, flag: string, min = 0) => intFlag(value, flag, min);
 
 /** `name=path` pairs; a bare path is named after its file. */
 export function parseModelSpecs(specs: string[]): Map<string, string> {
@@ -94,8 +86,8 @@ async function loadModels(
 ): Promise<Map<string, PipelineLike>> {
   const paths = parseModelSpecs(specs);
   const options: LoadOptions = {
-    threads: flags.threads === undefined ? undefined : int(flags.threads, '--threads'),
-    config: flags.config ? JSON.parse(flags.config) : undefined,
+    threads: flags.threads === undefined ? undefined : intFlag(flags.threads, '--threads', 0, 1024),
+    config: jsonObjectFlag(flags.config, '--config') as LoadOptions['config'],
   };
   const models = new Map<string, PipelineLike>();
   if (paths.size === 0) {
@@ -133,7 +125,10 @@ function onShutdown(close: () => Promise<void>): void {
 }
 
 export async function runServe(flags: ServeFlags): Promise<void> {
-  const port = int(flags.port, '--port');
+  // every flag is checked before a model loads
+  const port = portFlag(flags.port);
+  jsonObjectFlag(flags.config, '--config');
+  const graceMs = int(flags.grace, '--grace');
   const limit = int(flags.queueLimit, '--queue-limit');
   const timeoutMs = int(flags.timeout, '--timeout');
   const keepFinished = int(flags.keep, '--keep', 1);
@@ -157,12 +152,13 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   const address = await service.app.listen({ host: flags.host, port });
   process.stdout.write(`listening on ${address}\n`);
   onShutdown(async () => {
-    await service.close(int(flags.grace, '--grace'));
+    await service.close(graceMs);
     for (const pipeline of models.values()) await pipeline.dispose();
   });
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
+  jsonObjectFlag(flags.config, '--config');
   const { startWorker } = await importRedisMode(() => import('./worker.js'), 'worker');
   const models = await loadModels(flags.model, flags);
   const worker = await startWorker({

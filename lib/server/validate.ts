@@ -12,6 +12,10 @@ export interface ModelDefaults {
   nativeHeight: number;
   defaultSampler: string;
   defaultSteps: number;
+  /** the model's CFG weight (PipelineInfo.defaultGuidance); 7.5 when a worker did not report one */
+  defaultGuidance?: number;
+  /** the samplers the model can run (PipelineInfo.samplers); all when a worker did not report them */
+  samplers?: readonly string[];
 }
 
 export interface ParsedRequest {
@@ -127,6 +131,8 @@ export function parseGenerationRequest(
     size: defaults.nativeWidth,
     sampler: defaults.defaultSampler as never,
     steps: defaults.defaultSteps,
+    guidance: defaults.defaultGuidance,
+    samplers: defaults.samplers,
   });
   const job: JobRequest = {
     model,

@@ -5,7 +5,7 @@
 import type { GenerateResult, PipelineInfo, PipelineLike } from '../../lib/api.js';
 import { DiffusionError } from '../../lib/errors.js';
 import { GeneratedImage } from '../../lib/image/image.js';
-import { type GenerateOptions, resolveOptions } from '../../lib/options.js';
+import { type GenerateOptions, resolveOptions, SAMPLERS } from '../../lib/options.js';
 
 export interface FakeOptions {
   stepMs?: number;
@@ -36,6 +36,8 @@ export class FakePipeline implements PipelineLike {
       parameters: { unet: 1, vae: 1, textEncoder: 1 },
       defaultSampler: 'euler',
       defaultSteps: options.defaultSteps ?? 4,
+      defaultGuidance: 7.5,
+      samplers: SAMPLERS,
       threads: 1,
       device: 'cpu',
     };

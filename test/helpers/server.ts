@@ -1,8 +1,8 @@
 // Helpers for the service tests: start a service on 127.0.0.1:0 and read server-sent events.
 
+import type { PipelineLike } from '../../lib/api.js';
 import { createService, type Service } from '../../lib/server/app.js';
 import { LocalBackend, type LocalQueueOptions } from '../../lib/server/jobs.js';
-import type { PipelineLike } from '../../lib/api.js';
 
 export interface Started {
   service: Service;

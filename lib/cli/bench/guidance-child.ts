@@ -6,10 +6,11 @@
 
 import { modelInputAlphaBar } from '../../guidance/characteristic-step.js';
 import { scfg, scfgMasks } from '../../guidance/scfg.js';
+import { scfgLayers } from '../../guidance/scfg-layers.js';
 import { type GuidanceSchedule, scheduledWeight } from '../../guidance/schedule.js';
 import { guidedModelCall } from '../../guidance/step.js';
 import { detectModel } from '../../loading/detect.js';
-import { NativeUNet, scfgLayers } from '../../native/unet.js';
+import { NativeUNet } from '../../native/unet.js';
 import type { GuidanceMethod, SamplerName } from '../../options.js';
 import { createSampler } from '../../samplers/index.js';
 import { cpuNow, noise } from './sd15-child.js';

@@ -1,13 +1,14 @@
 // One measured piece of `bench sd15`, run in a fresh child process (forked by sd15.ts) so that
 // its peak resident memory is its own: the task arrives as a JSON argument, the result goes
 // back over the IPC channel. Nothing is written to stdout (the parent may be printing JSON).
+
+import { loadPipeline } from '../../load-pipeline.js';
 import { detectModel } from '../../loading/detect.js';
 import { loadBinding } from '../../native/load.js';
 import { ClipTextEncoder } from '../../native/text-encoder.js';
 import { NativeUNet } from '../../native/unet.js';
 import { Vae } from '../../native/vae.js';
 import { toNativeWeights } from '../../native/weights.js';
-import { loadPipeline } from '../../pipeline.js';
 
 export interface ChildTask {
   kind: 'unet' | 'vae' | 'text' | 'txt2img' | 'generate-components';

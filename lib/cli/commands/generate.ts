@@ -1,11 +1,11 @@
 // `native-diffusion [generate] "prompt" [-m model] [...] -o out.png`: the main job from the shell. Without -m it
 // runs the embedded default model (models/default, a small layered pixel-space model, 64 px native).
-import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { DiffusionError } from '../../errors.js';
+import { loadPipeline } from '../../load-pipeline.js';
 import { type GenerateOptions, GUIDANCE_METHODS } from '../../options.js';
-import { loadPipeline } from '../../pipeline.js';
+import { checkOutputPath, intFlag, jsonObjectFlag, predictionFlag, vaeTilingFlag } from '../flags.js';
 
 interface GenerateFlags {
   model?: string;
@@ -56,6 +56,15 @@ function parseSize(size: string | undefined): { width?: number; height?: number 
   return { width: Number(m[1]), height: Number(m[2] ?? m[1]) };
 }
 
+/** The library names its options (width); the message names the flag the user typed (--size). */
+function flagNames(err: unknown, f: GenerateFlags): unknown {
+  if (!(err instanceof DiffusionError) || f.size === undefined) return err;
+  const m = / for (width|height) but received /.exec(err.message);
+  if (!m || (m[1] === 'width' ? f.width : f.height) !== undefined) return err;
+  err.message = err.message.replace(m[0], ` for ${m[1]} (from --size ${f.size}) but received `);
+  return err;
+}
+
 export function toGenerateOptions(prompt: string, f: GenerateFlags): GenerateOptions {
   const size = parseSize(f.size);
   const seed = f.seed === undefined ? undefined : /^\d+$/.test(f.seed) ? BigInt(f.seed) : num(f.seed, '--seed');
@@ -77,12 +86,7 @@ export function toGenerateOptions(prompt: string, f: GenerateFlags): GenerateOpt
       rescale: num(f.rescale, '--rescale'),
     },
     attentionScaling: f.attentionScaling as GenerateOptions['attentionScaling'],
-    vaeTiling:
-      f.vaeTiling === undefined
-        ? undefined
-        : f.vaeTiling === 'auto'
-          ? 'auto'
-          : f.vaeTiling === 'true' || f.vaeTiling === 'on',
+    vaeTiling: vaeTilingFlag(f.vaeTiling),
   };
 }
 
@@ -95,7 +99,7 @@ export function register(program: Command): void {
       '-m, --model <path>',
       'a .safetensors checkpoint, a diffusers folder or a layered model folder (default: the embedded model)',
     )
-    .option('-o, --output <file>', 'PNG to write', 'out.png')
+    .option('-o, --output <file>', 'PNG file to write (.png; checked before generating)', 'out.png')
     .option('-W, --width <px>', 'width, a multiple of 8 (of 16 for the embedded model)')
     .option('-H, --height <px>', 'height, a multiple of 8 (of 16 for the embedded model)')
     .option('--size <WxH>', 'size as WxH (or N for a square)')
@@ -111,30 +115,18 @@ export function register(program: Command): void {
     .option('--negative <prompt>', 'negative prompt')
     .option('--eta <n>', 'DDIM η / ancestral noise amount')
     .option('--clip-skip <n>', 'skip the last n text-encoder layers')
-    .option('--vae-tiling <mode>', 'auto, true, false')
+    .option('--vae-tiling <mode>', 'auto, true (on), false (off)')
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--prediction <type>', 'epsilon or v_prediction, when a single file cannot tell')
     .option('--config <json>', 'JSON partial model config for what the weights cannot tell')
     .option('-q, --quiet', 'no progress bar or summary')
     .action(async (prompt: string, f: GenerateFlags) => {
-      let config: unknown;
-      if (f.config !== undefined) {
-        try {
-          config = JSON.parse(f.config);
-        } catch {
-          throw new DiffusionError(
-            'ERR_INVALID_ARGUMENT',
-            `Expected JSON for --config but received ${JSON.stringify(f.config)}`,
-          );
-        }
-      }
+      // every flag is checked before the model loads, the output path before the generation
+      const config = jsonObjectFlag(f.config, '--config');
       const options = toGenerateOptions(prompt, f);
-      const threads = num(f.threads, '--threads');
-      const loadOptions = {
-        threads,
-        prediction: f.prediction as 'epsilon' | 'v_prediction' | undefined,
-        config: config as never,
-      };
+      const threads = f.threads === undefined ? undefined : intFlag(f.threads, '--threads', 0, 1024);
+      const loadOptions = { threads, prediction: predictionFlag(f.prediction), config: config as never };
+      const out = checkOutputPath(f.output);
       const pipe = await (f.model === undefined
         ? loadPipeline(undefined, loadOptions)
         : loadPipeline(f.model, loadOptions));
@@ -152,11 +144,15 @@ export function register(program: Command): void {
           if (e.step === 1) bar.start(e.steps, 0);
           bar.update(e.step, { eta: Math.round(e.etaMs / 1000) });
         };
-        const result = await pipe.generate(options).finally(() => {
-          bar?.stop();
-          process.off('SIGINT', onSigint);
-        });
-        const out = resolve(f.output);
+        const result = await pipe
+          .generate(options)
+          .catch((err) => {
+            throw flagNames(err, f);
+          })
+          .finally(() => {
+            bar?.stop();
+            process.off('SIGINT', onSigint);
+          });
         await result.image.toFile(out);
         if (!f.quiet) {
           const t = result.timings;

@@ -2,7 +2,7 @@
 // parameter counts per component and the detected config of a checkpoint.
 import type { Command } from 'commander';
 import { formatInspect, inspectModel } from '../../loading/inspect.js';
-import type { PredictionType } from '../../loading/types.js';
+import { jsonObjectFlag, predictionFlag } from '../flags.js';
 
 export function register(program: Command): void {
   program
@@ -17,8 +17,8 @@ export function register(program: Command): void {
     )
     .action((path: string, opts: { json?: boolean; prediction?: string; config?: string }) => {
       const report = inspectModel(path, {
-        prediction: opts.prediction as PredictionType | undefined,
-        config: opts.config ? JSON.parse(opts.config) : undefined,
+        prediction: predictionFlag(opts.prediction),
+        config: jsonObjectFlag(opts.config, '--config') as never,
       });
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report)}\n`);
     });

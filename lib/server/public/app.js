@@ -14,14 +14,18 @@ async function init() {
     $('model'),
     body.data.map((m) => m.id),
   );
-  const first = body.data[0];
-  fillSelect($('sampler'), body.options.samplers, first?.default_sampler);
   fillSelect($('guidance'), body.options.guidance_methods, 'cfg');
-  if (first) {
-    const native = first.native_size;
+  // each model says what it can do: its samplers, native size and guidance scale
+  const showModel = (model) => {
+    if (!model) return;
+    fillSelect($('sampler'), model.samplers ?? body.options.samplers, model.default_sampler);
+    $('scale').placeholder = `default ${model.default_guidance ?? ''}`.trim();
+    const native = model.native_size;
     if (![...$('size').options].some((o) => o.value === native)) $('size').add(new Option(native, native));
     $('size').value = native;
-  }
+  };
+  showModel(body.data[0]);
+  $('model').addEventListener('change', () => showModel(body.data.find((m) => m.id === $('model').value)));
   renderGallery();
 }
 
