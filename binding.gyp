@@ -23,6 +23,8 @@
       # Windows with MSVC is untested: the published win32-x64 binary is cross-built with mingw-w64
       # (tools/cross-build.mjs); these are the settings a Visual Studio source build would need.
       "conditions": [
+        # libstdc++ linked in: the binary then needs glibc >= 2.34 only (see native/core/glibc_compat.cc).
+        ["OS=='linux'", {"ldflags": ["-static-libstdc++"]}],
         ["OS=='win'", {
           "msvs_settings": {
             "VCCLCompilerTool": {

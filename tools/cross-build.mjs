@@ -23,10 +23,9 @@ export const crossTargets = {
     cxx: 'aarch64-linux-gnu-g++',
     apt: 'g++-aarch64-linux-gnu',
     cflags: ['-fPIC', '-pthread'],
-    // libstdc++ stays dynamic, as in the x64 build: linked in statically it would import arc4random
-    // (glibc 2.36) through std::random_device; dynamic, the binary needs glibc >= 2.34 and GCC 12's
-    // libstdc++ (GLIBCXX_3.4.30), which Debian 12 and Ubuntu 22.04 have.
-    ldflags: ['-shared', '-pthread', '-s'],
+    // libstdc++ linked in, as binding.gyp does on Linux: the binary then needs glibc >= 2.34 only
+    // (native/core/glibc_compat.cc). libgcc stays dynamic: static, its unwinder imports glibc 2.35.
+    ldflags: ['-shared', '-pthread', '-static-libstdc++', '-s'],
   },
   'win32-x64': {
     cxx: 'x86_64-w64-mingw32-g++-posix', // the win32 thread model has no std::mutex / std::thread

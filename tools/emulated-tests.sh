@@ -48,6 +48,21 @@ runtime() {
 }
 
 failures=0
+# The Linux binaries must load on glibc 2.34 without the build machine's libstdc++ (README).
+for target in linux-x64 "${targets[@]}"; do
+  case "$target" in linux-*) ;; *) continue ;; esac
+  tar xzf "$packs/native-diffusion-$target-$version.tgz" -C "$work" package/native_diffusion.node
+  glibc=$(readelf -W --dyn-syms "$work/package/native_diffusion.node" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+  needed=$(readelf -d "$work/package/native_diffusion.node" | grep -o 'NEEDED.*' | grep -o '\[.*\]' | tr '\n' ' ')
+  if [ "$(printf '%s\n' "$glibc" GLIBC_2.34 | sort -V | tail -1)" = GLIBC_2.34 ] && ! grep -q libstdc <<<"$needed"; then
+    echo "ok $target binary: needs $glibc, links $needed"
+  else
+    echo "not ok $target binary: needs $glibc, links $needed (want <= GLIBC_2.34, no libstdc++)"
+    failures=$((failures + 1))
+  fi
+  rm -rf "$work/package"
+done
+
 x64=$(project linux-x64)
 echo "=== linux-x64 (native reference)"
 (cd "$x64" && node check.mjs generate ref.json) || failures=$((failures + 1))
