@@ -27,4 +27,26 @@ inline void aligned_free(void* p) {
 #endif
 }
 
+// Per-thread scratch, grown on demand and kept for the thread's lifetime (kernels run hundreds of
+// times per model call and must not allocate each time). Freed when its thread exits, except on
+// Windows: there a thread_local with a destructor in a MinGW-built DLL runs that destructor at
+// process exit for threads ExitProcess already killed (Node's libuv workers), which crashes; so there
+// the block is left to the OS (pool threads exit only when their model is disposed).
+struct ThreadScratch {
+  float* data = nullptr;
+  size_t floats = 0;
+#if !defined(_WIN32)
+  ~ThreadScratch() { aligned_free(data); }
+#endif
+  // At least n floats, 64-byte aligned; nullptr when out of memory.
+  float* get(size_t n) {
+    if (n > floats) {
+      aligned_free(data);
+      data = static_cast<float*>(aligned_malloc(64, n * sizeof(float)));
+      floats = data ? n : 0;
+    }
+    return data;
+  }
+};
+
 }  // namespace nd

@@ -11,22 +11,13 @@ namespace nd::cpu::gemm {
 
 namespace {
 
-// Per-thread packing buffers, grown on demand and kept for the thread's lifetime (a few MB).
+// Per-thread packing buffers (a few MB).
 struct AlignedBuffer {
-  float* data = nullptr;
-  size_t size = 0;
-  ~AlignedBuffer() { nd::aligned_free(data); }
+  nd::ThreadScratch scratch;
   float* get(size_t n) {
-    if (n > size) {
-      nd::aligned_free(data);
-      data = static_cast<float*>(nd::aligned_malloc(64, n * sizeof(float)));
-      if (!data) {
-        size = 0;
-        throw std::bad_alloc();
-      }
-      size = n;
-    }
-    return data;
+    float* p = scratch.get(n);
+    if (!p) throw std::bad_alloc();
+    return p;
   }
 };
 
