@@ -1,4 +1,6 @@
-// The public shapes of the pipeline API (lib/pipeline.ts implements them).
+// The public shapes of the pipeline API (lib/pipeline.ts and lib/layered-pipeline.ts implement them).
+
+import type { MemoryEstimate } from './estimate.js';
 import type { GeneratedImage } from './image/image.js';
 import type { ModelConfig, ModelFamily, PredictionType } from './loading/types.js';
 import type { GenerateOptions } from './options.js';
@@ -66,6 +68,8 @@ export interface EncodedPrompt {
 export interface PipelineLike extends AsyncDisposable {
   readonly info: PipelineInfo;
   generate(options: GenerateOptions): Promise<GenerateResult>;
+  /** memory a generate() with these options needs, without running it (weights shared, activations per request) */
+  estimate?(options: GenerateOptions): MemoryEstimate;
   encodePrompt(prompt: string, options?: { clipSkip?: number; signal?: AbortSignal }): Promise<EncodedPrompt>;
   dispose(): Promise<void>;
 }

@@ -8,6 +8,7 @@ export type {
 } from './api.js';
 export type { ErrorCode } from './errors.js';
 export { DiffusionError } from './errors.js';
+export type { MemoryEstimate } from './estimate.js';
 export type { LayeredGuidanceSettings } from './guidance/layered.js';
 export { layeredGuidance } from './guidance/layered.js';
 export { GeneratedImage } from './image/image.js';

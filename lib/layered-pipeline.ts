@@ -1,4 +1,4 @@
-// LayeredPipeline: the public PipelineLike over our layered pixel-space model (DESIGN §5.2; models/default is
+// LayeredPipeline: the public PipelineLike over our layered pixel-space model (docs/design.md §5.2; models/default is
 // the embedded one). Same options, validation messages, queueing, abort, progress and PNG parameters as the
 // Stable Diffusion Pipeline; differences, all explicit: the only sampler is DDIM with η = 0 over the shared t
 // (others throw ERR_UNSUPPORTED), sizes are multiples of the model's unit (16 px for models/default) from one
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { EncodedPrompt, GenerateResult, LoadOptions, PipelineInfo } from './api.js';
 import { abortError } from './call-queue.js';
 import { DiffusionError, invalid } from './errors.js';
+import { bytesPerParameter, layeredActivationBytes, type MemoryEstimate, memoryEstimate } from './estimate.js';
 import { layeredGuidance } from './guidance/layered.js';
 import { GeneratedImage } from './image/image.js';
 import { loadLayeredModel } from './loading/layered.js';
@@ -84,6 +85,19 @@ export class LayeredPipeline extends PipelineBase<LayeredResolved> {
     if (value % this.unit !== 0) invalid(`a multiple of ${this.unit}`, name, value);
     if (value < this.unit || value > MAX_SIDE) invalid(`a size in [${this.unit}, ${MAX_SIDE}]`, name, value);
     return value;
+  }
+
+  /**
+   * Memory for a generate() with these options, without running it (validates them as generate() does):
+   * the weights and this request's pixel-space maps (both guidance halves when guided). Coarse, from shapes.
+   */
+  estimate(options: GenerateOptions): MemoryEstimate {
+    const o = this.resolve(options);
+    const batch = layeredGuidance(o.guidance).unconditional ? 2 : 1;
+    const p = this.info.parameters;
+    return memoryEstimate((p.unet + p.vae + p.textEncoder) * bytesPerParameter(this.info.dtype), {
+      model: layeredActivationBytes(this.model.config, batch, o.height, o.width),
+    });
   }
 
   /** resolveOptions (same messages) plus the layered model's own rules. */

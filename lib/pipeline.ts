@@ -6,6 +6,13 @@
 import type { EncodedPrompt, GenerateResult, PipelineInfo } from './api.js';
 import { concat } from './arrays.js';
 import { DiffusionError, invalid } from './errors.js';
+import {
+  bytesPerParameter,
+  type MemoryEstimate,
+  memoryEstimate,
+  unetActivationBytes,
+  vaeDecodeBytes,
+} from './estimate.js';
 import { defaultSamplerFor, type FamilySpec, familySpec, type TextEncoderSpec } from './families.js';
 import { nativeLatentSizeFor } from './guidance/attention-scaling.js';
 import { modelInputAlphaBar } from './guidance/characteristic-step.js';
@@ -170,6 +177,25 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
     };
   }
 
+  /**
+   * Memory for a generate() with these options, without running it: the weights (shared by all requests)
+   * and this request's activations (U-Net at its size with both CFG halves when guided, the VAE decode,
+   * tiled or not). Validates the options as generate() does. Derived from shapes (lib/estimate.ts).
+   */
+  estimate(options: GenerateOptions): MemoryEstimate {
+    const o = this.resolve(options);
+    const h = o.height / 8;
+    const w = o.width / 8;
+    const guided = o.guidance.method !== 'cfg' || o.guidance.scale > 1 || o.guidance.schedule !== 'constant';
+    const batch = guided ? 2 : 1;
+    const tile = o.vaeTiling === 'auto' ? o.width * o.height > 1024 * 1024 : o.vaeTiling;
+    const p = this.info.parameters;
+    return memoryEstimate((p.unet + p.vae + p.textEncoder) * bytesPerParameter(this.info.dtype), {
+      unet: unetActivationBytes(this.config.unet, batch, h, w) + 2 * 4 * batch * this.config.unet.inChannels * h * w,
+      vae: vaeDecodeBytes(this.config.vae, h, w, tile),
+    });
+  }
+
   protected resolve(options: GenerateOptions): ResolvedOptions {
     const o = resolveOptions(options, {
       size: this.config.nativeSize,
@@ -178,6 +204,12 @@ export class Pipeline extends PipelineBase<ResolvedOptions> {
       guidance: this.info.defaultGuidance,
       samplers: this.info.samplers,
     });
+    // the native U-Net takes latent sides in multiples of 8 (it halves them up to three times and joins
+    // the skips unresized), so pixel sides are multiples of 64; found here, not after the text encoder ran
+    const multiple = 64;
+    if (options.width !== undefined && o.width % multiple !== 0) invalid(`a multiple of ${multiple}`, 'width', o.width);
+    if (options.height !== undefined && o.height % multiple !== 0)
+      invalid(`a multiple of ${multiple}`, 'height', o.height);
     const prediction = this.config.scheduler.predictionType;
     if (o.guidance.method === 'characteristic' && prediction !== 'epsilon' && prediction !== 'v_prediction') {
       throw new DiffusionError(

@@ -1,4 +1,4 @@
-// Attention-entropy scaling (DESIGN §5.1) measured on the native U-Net through its attention-probability
+// Attention-entropy scaling (docs/design.md §5.1) measured on the native U-Net through its attention-probability
 // output. The random tiny models attend almost uniformly (row entropy ≈ ln N whatever the scale), so the
 // entropy-preservation property is measured on a copy of tiny-sd1 whose self-attention is peaked: its
 // attn1 to_q and to_k weights multiplied by PEAK (logits × PEAK²), written to a temp dir.

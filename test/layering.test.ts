@@ -10,8 +10,8 @@ const LIB = join(repoRoot, 'lib');
 
 /** Layers, lowest first. A path ending in '/' is a folder; the longest matching entry decides. */
 const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
-  // shared vocabulary with no behaviour of its own: errors, array helpers, the model description types
-  { name: 'core', paths: ['errors.ts', 'arrays.ts', 'loading/types.ts'] },
+  // shared vocabulary: errors (and the abort error), the call queue, array helpers, the model description types
+  { name: 'core', paths: ['errors.ts', 'call-queue.ts', 'arrays.ts', 'loading/types.ts'] },
   // typed wrappers over the addon, one per native class
   { name: 'native', paths: ['native/'] },
   // the pieces a pipeline is made of
@@ -25,12 +25,12 @@ const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
     paths: [
       'api.ts',
       'options.ts',
-      'call-queue.ts',
       'families.ts',
       'pipeline-base.ts',
       'pipeline.ts',
       'layered-pipeline.ts',
       'load-pipeline.ts',
+      'estimate.ts',
     ],
   },
   // what users call: the package entry, the CLI (with its benchmarks), the quality bench it drives and the

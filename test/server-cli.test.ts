@@ -1,7 +1,8 @@
 // `native-diffusion serve` and `native-diffusion worker` as processes, with the tiny SD1 model:
 // serve alone, then serve --queue + worker --queue on a Redis of the test's own; SIGTERM stops each.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { fixture, repoRoot } from './helpers/fixtures.js';
@@ -50,6 +51,40 @@ test('serve from dist/ (plain node, no tsx): answers and generates', async (t) =
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   t.is(await exited, 0);
+});
+
+// bullmq and ioredis are optional peers: a package tree without them serves, and --queue says what to install.
+test('without bullmq/ioredis installed: serve works, serve --queue and worker say what to install', async (t) => {
+  if (!existsSync(DIST_MAIN)) return t.fail(`${DIST_MAIN} is missing: run npm run build:ts`);
+  const root = mkdtempSync(join(tmpdir(), 'nd-no-redis-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  cpSync(join(repoRoot, 'dist'), join(root, 'dist'), { recursive: true });
+  cpSync(join(repoRoot, 'package.json'), join(root, 'package.json'));
+  for (const dir of ['build', 'models']) symlinkSync(join(repoRoot, dir), join(root, dir));
+  mkdirSync(join(root, 'node_modules'));
+  for (const name of readdirSync(join(repoRoot, 'node_modules'))) {
+    if (name !== 'bullmq' && name !== 'ioredis')
+      symlinkSync(join(repoRoot, 'node_modules', name), join(root, 'node_modules', name));
+  }
+  const main = join(root, 'dist', 'cli', 'main.js');
+  for (const args of [
+    ['serve', '--queue', 'redis://127.0.0.1:1'],
+    ['worker', '--queue', 'redis://127.0.0.1:1'],
+  ]) {
+    const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    t.is(await new Promise<number | null>((resolve) => child.once('exit', resolve)), 1);
+    t.regex(err, /needs the optional packages bullmq and ioredis .*: npm install bullmq ioredis \(ERR_UNSUPPORTED\)/);
+  }
+  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--threads', '1'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  t.teardown(() => stop(child, 'SIGKILL'));
+  const url = (await waitForLine(child, /^listening on /)).slice('listening on '.length).trim();
+  t.is((await postJSON(`${url}/v1/images/generations`, { prompt: 'a cat', steps: 1 })).status, 200);
 });
 
 test('serve: a bad --model flag is a clear error', async (t) => {

@@ -115,7 +115,7 @@ test('tiny-sd1 with float16 weights matches the fp16-weights fixture', async (t)
 });
 
 // ---------------------------------------------------------------------------------------------
-// Attention-entropy scaling (DESIGN 5.1)
+// Attention-entropy scaling (docs/design.md §5.1)
 
 test('entropy scaling with the native size equal to the actual size is bit-identical to the stock model', async (t) => {
   const { inputs } = caseInputs('tiny-sd1/unet_24x40_t500.safetensors');
@@ -139,7 +139,7 @@ test('entropy scaling with another native size changes the output, more for a la
 });
 
 // ---------------------------------------------------------------------------------------------
-// S-CFG attention capture (DESIGN 5.3)
+// S-CFG attention capture (docs/design.md §5.3)
 
 test('captureAttention returns head-averaged probabilities at 1/4, 1/8 of the latent side and the middle', async (t) => {
   const { inputs, out } = caseInputs('tiny-sd1/unet_b2_32x32_t500.safetensors');

@@ -1,5 +1,5 @@
 """The layered multi-scale U-Net, its tiny CLIP-architecture text encoder, the shifted cosine schedule and the sinc
-noise operator (DESIGN §5.2). training/README.md documents the exact graph: native/models/layered_unet.cc mirrors it.
+noise operator (docs/design.md §5.2). training/README.md documents the exact graph: native/models/layered_unet.cc mirrors it.
 
 Module names follow the LDM single-file layout (ResBlock in_layers/emb_layers/out_layers/skip_connection,
 SpatialTransformer norm/proj_in/transformer_blocks.0.{attn1,attn2,ff}/proj_out, CLIP text_model.*), so the exported

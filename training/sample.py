@@ -3,7 +3,7 @@
   python3 training/sample.py --run /tmp/layered-runs/layered --grid /tmp/grid.png        # 16 samples + captions
   python3 training/sample.py --run /tmp/layered-runs/layered --eval 64                     # alignment on 64 scenes
 
-Sampler (DESIGN §5.2): DDIM (η = 0) in the top scale's (α, σ) over a uniform grid of the shared t from 1 to 0; each
+Sampler (docs/design.md §5.2): DDIM (η = 0) in the top scale's (α, σ) over a uniform grid of the shared t from 1 to 0; each
 step the lower-scale inputs come from the top state, z_lo = D_k(z) / sqrt(α² + σ²/k²) with D_k the sinc low-pass +
 decimation by k WITHOUT the unit-variance correction (= sinc_downsample / k); the model's top output v gives
 x̂0 = α z − σ v (clipped to [-1, 1]) and ε̂ = σ z + α v; z ← α' x̂0 + σ' ε̂. CFG mixes the v's.

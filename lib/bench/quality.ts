@@ -1,4 +1,4 @@
-// Checker-based quality numbers for layered models on the held-out synthetic scenes (DESIGN §7). A cell is one
+// Checker-based quality numbers for layered models on the held-out synthetic scenes (docs/design.md §7). A cell is one
 // (model, guidance method, size, attention scaling) setting run on N samples: sample i draws scene i mod 64 of
 // eval-scenes.json and the torch-compatible noise of seed + i, so every cell sees the same scenes and seeds.
 // Samples run in batches (one native forward per step for the whole batch, cond and uncond halves included).

@@ -69,3 +69,13 @@ export function checkOutputPath(path: string, flag = '--output'): string {
   }
   return out;
 }
+
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** A byte count: 1073741824, 1024M, 8G, 8GiB, 0.5T. */
+export function bytesFlag(value: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(value);
+  const bytes = m ? Math.floor(Number(m[1]) * UNITS[m[2].toUpperCase()]) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) bad('a size in bytes such as 8G, 512M or 1073741824', flag, value);
+  return bytes;
+}

@@ -1,4 +1,4 @@
-// Classifier-free guidance (DESIGN §5.4): ε̂ = ε_u + w·(ε_c − ε_u), in float32 with torch's operation order
+// Classifier-free guidance (docs/design.md §5.4): ε̂ = ε_u + w·(ε_c − ε_u), in float32 with torch's operation order
 // (diff = ε_c − ε_u, then w·diff, then + ε_u), so it matches diffusers' pipelines bit for bit. The weight may
 // be a per-pixel map (S-CFG's w·rate(p)): `weightMap` of length H·W, broadcast over channels (and batch).
 import { invalid } from '../errors.js';

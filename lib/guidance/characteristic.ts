@@ -1,4 +1,4 @@
-// Characteristic guidance (Zheng & Lan, arXiv 2312.07586; DESIGN §5.4), as a pure solver over a callback
+// Characteristic guidance (Zheng & Lan, arXiv 2312.07586; docs/design.md §5.4), as a pure solver over a callback
 // that evaluates the model. All quantities live in the U-Net's input coordinates x (= x_t of the VP
 // process; k-diffusion samplers' state times c_in), with s = √(1 − ᾱ_t) the noise scale there.
 //

@@ -5,7 +5,7 @@
 //   cfg             v = v_u + w_i(v_c − v_u), w_i from the guidance schedule (scheduledWeight);
 //                   then guidance rescale φ on v (v_r = v·std(v_c)/std(v), v = φv_r + (1 − φ)v), as diffusers
 //                   applies rescale_noise_cfg to the model output of v-prediction models (Lin et al. §3.4).
-//   cfg++ (DDIM)    x̂0 from v_λ = v_u + λ_i(v_c − v_u), renoising direction ε from v_u (DESIGN §5.4).
+//   cfg++ (DDIM)    x̂0 from v_λ = v_u + λ_i(v_c − v_u), renoising direction ε from v_u (docs/design.md §5.4).
 //   s-cfg           v = v_u + w_i·rate(p)·(v_c − v_u) with rate from the head-averaged attention of the 3
 //                   transformer blocks (8×8, 4×4, 8×8 at native size: the 1/2 and 1/4 levels of the lowest
 //                   scale, the same role as SD's 16×16 / 8×8 levels), lib/guidance/scfg.ts; then rescale.

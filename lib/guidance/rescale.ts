@@ -1,4 +1,4 @@
-// Guidance rescale (Lin et al., arXiv 2305.08891 §3.4; diffusers' rescale_noise_cfg; DESIGN §5.4):
+// Guidance rescale (Lin et al., arXiv 2305.08891 §3.4; diffusers' rescale_noise_cfg; docs/design.md §5.4):
 //   ε_r = ε̂ · std(ε_c)/std(ε̂)   per sample, std over C,H,W (the N−1 or N convention cancels in the ratio)
 //   ε   = φ·ε_r + (1 − φ)·ε̂
 // φ = 0 returns ε̂ unchanged (a copy); φ = 1 gives std(ε) = std(ε_c). Standard deviations are taken in

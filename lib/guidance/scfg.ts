@@ -1,5 +1,5 @@
 // S-CFG, semantic-aware classifier-free guidance (Shen et al. 2024), following the official code
-// (SmilesDZgk/S-CFG, sd/utils.py get_mask and sd/sd.py) as DESIGN §5.3 specifies, for one sample:
+// (SmilesDZgk/S-CFG, sd/utils.py get_mask and sd/sd.py) as docs/design.md §5.3 specifies, for one sample:
 //
 // 1. Inputs per selected layer (SD: the 1/4- and 1/8-of-latent levels): head-averaged self-attention
 //    probabilities A [hw, hw] and cross-attention probabilities C [hw, T] (T = 77), for the uncond and the

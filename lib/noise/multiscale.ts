@@ -1,4 +1,4 @@
-// Sinc (ideal low-pass) downsampling between the scales of a layered model (DESIGN §5.2).
+// Sinc (ideal low-pass) downsampling between the scales of a layered model (docs/design.md §5.2).
 //
 // Per axis of length N, to M = N/k: orthonormal DFT X[f] = N^-1/2 Σ x[n] e^{-2πi fn/N}; keep the bins with
 // |f| < M/2; when M is even the output's Nyquist bin is (X[+M/2] + X[-M/2])/√2 (for real input the two are

@@ -1,11 +1,11 @@
-// The layered sampler (DESIGN §5.2): DDIM (η = 0) in the top scale's (α, σ) over a uniform grid of the shared t
+// The layered sampler (docs/design.md §5.2): DDIM (η = 0) in the top scale's (α, σ) over a uniform grid of the shared t
 // from 1 to 0. Each step the lower-scale inputs come from the top state, z_lo = D_k(z)/sqrt(α² + σ²/k²)
 // (lowerScaleState), the model's top-scale v gives x̂0 = α z − σ v (clipped to [−1, 1]) and ε̂ = σ z + α v, and
 // z ← α' x̂0 + σ' ε̂. The guidance combine is pluggable (LayeredGuidance, lib/guidance/layered.ts holds CFG,
 // CFG++, S-CFG and characteristic guidance); the default is CFG on v: v = v_u + w (v_c − v_u), cond and uncond
 // batched in one call ([cond B; uncond B]).
 // At a size other than native the schedule keeps the native sides (the shift belongs to the scale index) and
-// `entropyScaling` rescales the self-attention softmax (DESIGN §5.1). training/sample.py is the reference.
+// `entropyScaling` rescales the self-attention softmax (docs/design.md §5.1). training/sample.py is the reference.
 import { DiffusionError, invalid } from '../errors.js';
 import type {
   LayeredAttention,

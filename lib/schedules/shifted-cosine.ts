@@ -1,4 +1,4 @@
-// Shifted cosine logSNR schedule of the layered models (DESIGN §5.2): one shared t ∈ [0, 1] for every scale.
+// Shifted cosine logSNR schedule of the layered models (docs/design.md §5.2): one shared t ∈ [0, 1] for every scale.
 //   logSNR(t) = −2 ln tan(t_min + t (t_max − t_min)),  t_min = atan(e^{−logSNR_max/2}), t_max = atan(e^{−logSNR_min/2})
 //   logSNR_d(t) = logSNR(t) + 2 ln(d_base / d)   (added after clipping)
 //   α² = sigmoid(logSNR), σ² = sigmoid(−logSNR)

@@ -1,6 +1,7 @@
 // The HTTP service: OpenAI-compatible images endpoint, a job API with server-sent progress,
 // models, health, metrics and the web page. It talks to a JobBackend (in process or Redis) and
 // never runs model code on the event loop itself.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -21,7 +22,21 @@ export interface ServiceOptions {
   /** request body limit, bytes */
   bodyLimit?: number;
   logger?: boolean;
+  /** bearer token required on every endpoint but /health and the page itself (compared in constant time) */
+  apiKey?: string;
+  /** an origin allowed to call from a browser (CORS); none by default */
+  cors?: string;
 }
+
+/** Constant-time comparison of a presented key with the configured one (hashes have equal lengths). */
+function keyMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Paths anyone may read: the health probe and the static page (it asks for the key and sends it). */
+const OPEN_PATHS = new Set(['/health', '/', '/app.js']);
 
 export interface Service {
   app: FastifyInstance;
@@ -39,22 +54,33 @@ export function isFinished(job: JobSnapshot): boolean {
 /** Resolves with the job's final snapshot. */
 export function waitForDone(backend: JobBackend, id: string): Promise<JobSnapshot> {
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (job?: JobSnapshot, err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      unsubscribe();
+      clearInterval(poll);
+      if (job) resolve(job);
+      else reject(err);
+    };
     const unsubscribe = backend.subscribe(id, (event) => {
-      if (event.type === 'done') {
-        unsubscribe();
-        resolve(event.job);
-      }
+      if (event.type === 'done') finish(event.job);
     });
+    const check = (first: boolean) =>
+      backend.get(id).then(
+        (job) => {
+          if (!job) finish(undefined, new ServiceError(404, 'ERR_JOB_NOT_FOUND', `No job with id ${id}`));
+          else if (isFinished(job)) finish(job);
+        },
+        (err) => {
+          // while Redis is down a poll fails; the job is still there when it returns
+          if (first) finish(undefined, err);
+        },
+      );
     // it may have finished before we subscribed
-    backend.get(id).then((job) => {
-      if (!job) {
-        unsubscribe();
-        reject(new ServiceError(404, 'ERR_JOB_NOT_FOUND', `No job with id ${id}`));
-      } else if (isFinished(job)) {
-        unsubscribe();
-        resolve(job);
-      }
-    }, reject);
+    void check(true);
+    // Redis mode: events sent while the connection was down are lost, so look now and then too
+    const poll = backend.kind === 'redis' ? setInterval(() => void check(false), 1000) : undefined;
   });
 }
 
@@ -94,9 +120,41 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   loopDelay.enable();
   const streams = new Set<() => void>();
   let inFlight = 0;
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     inFlight++;
     reply.raw.once('close', () => inFlight--);
+    if (options.cors) {
+      reply.header('access-control-allow-origin', options.cors).header('vary', 'origin');
+      if (request.method === 'OPTIONS') {
+        return reply
+          .code(204)
+          .header('access-control-allow-methods', 'GET, POST, DELETE')
+          .header('access-control-allow-headers', 'authorization, content-type')
+          .header('access-control-max-age', '600')
+          .send();
+      }
+    }
+    if (options.apiKey && !OPEN_PATHS.has(request.url.split('?')[0])) {
+      const header = request.headers.authorization;
+      // EventSource and <img> cannot send headers: GET requests may carry the key as ?api_key=
+      const query = request.method === 'GET' ? (request.query as { api_key?: unknown }).api_key : undefined;
+      const presented = header?.startsWith('Bearer ') ? header.slice(7) : typeof query === 'string' ? query : '';
+      if (!keyMatches(presented, options.apiKey)) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({
+            error: {
+              message: presented
+                ? 'Incorrect API key provided'
+                : 'Missing API key: send it as "Authorization: Bearer <key>"',
+              type: 'invalid_request_error',
+              param: null,
+              code: 'invalid_api_key',
+            },
+          });
+      }
+    }
   });
   const startedAt = Date.now();
   let shuttingDown = false;
@@ -111,7 +169,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       // Fastify's own client errors: malformed JSON, wrong content type, body too large
-      return sendError(reply, e.statusCode, 'ERR_INVALID_ARGUMENT', e.message);
+      return sendError(reply, e.statusCode, e.statusCode === 413 ? 'ERR_TOO_LARGE' : 'ERR_INVALID_ARGUMENT', e.message);
     }
     app.log.error(err);
     return sendError(reply, 500, 'ERR_INTERNAL', 'Internal error');
@@ -124,9 +182,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   app.get('/app.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').send(script));
 
   app.get('/health', async (_req, reply) => {
-    if (shuttingDown) reply.code(503);
+    const dependency = backend.status?.() ?? { ok: true };
+    if (shuttingDown || !dependency.ok) reply.code(503);
     return {
-      status: shuttingDown ? 'shutting_down' : 'ok',
+      status: shuttingDown ? 'shutting_down' : dependency.ok ? 'ok' : 'unavailable',
+      ...(dependency.reason ? { reason: dependency.reason } : {}),
       backend: backend.kind,
       uptimeS: Math.round((Date.now() - startedAt) / 1000),
     };
@@ -134,7 +194,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4');
-    return metricsText(await backend.stats(), loopDelay);
+    return metricsText(await backend.stats(), loopDelay, backend.memory?.());
   });
 
   app.get('/v1/models', async () => {

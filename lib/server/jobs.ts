@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { PipelineInfo, PipelineLike } from '../api.js';
 import { DiffusionError } from '../errors.js';
-import { type JobRequest, type JobResult, runJob } from './run-job.js';
+import { generateOptions, type JobRequest, type JobResult, runJob } from './run-job.js';
 import type { ModelDefaults } from './validate.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -73,6 +73,10 @@ export interface JobBackend {
   models(): Promise<Map<string, ModelEntry>>;
   /** stop accepting; let running jobs finish for graceMs, then cancel them */
   close(graceMs: number): Promise<void>;
+  /** the admission budget and what is reserved of it (in-process queue only) */
+  memory?(): { weightsBytes: number; reservedBytes: number; maxMemoryBytes?: number };
+  /** whether the backend's dependencies answer (Redis); /health is 503 with the reason when not */
+  status?(): { ok: boolean; reason?: string };
 }
 
 export interface ModelEntry extends ModelDefaults {
@@ -95,6 +99,8 @@ export interface QueueStats {
 interface LocalJob {
   snapshot: JobSnapshot;
   request: JobRequest;
+  /** activation bytes reserved while it runs (pipe.estimate) */
+  activationBytes: number;
   controller: AbortController;
   result?: JobResult;
   events: EventEmitter;
@@ -108,7 +114,14 @@ export interface LocalQueueOptions {
   timeoutMs: number;
   /** finished jobs kept for GET /jobs/:id (oldest dropped first) */
   keepFinished: number;
+  /** memory budget in bytes: the models' weights plus the running jobs' activations must fit (413 beyond) */
+  maxMemoryBytes?: number;
+  /** largest width × height per image (413 beyond) */
+  maxPixels?: number;
 }
+
+const MiB = 2 ** 20;
+const mib = (bytes: number) => `${Math.ceil(bytes / MiB)} MiB`;
 
 /** One model's queue. */
 class ModelQueue {
@@ -118,6 +131,9 @@ class ModelQueue {
   failed = 0;
   cancelled = 0;
   private runTimes: number[] = [];
+  /** recent run times per unit of work (ms per pixel-step), so the estimate follows each job's size */
+  private msPerUnit: number[] = [];
+  readonly runningJobs = new Set<LocalJob>();
 
   constructor(
     readonly model: string,
@@ -129,15 +145,27 @@ class ModelQueue {
     return this.runTimes.length ? this.runTimes.reduce((a, b) => a + b, 0) / this.runTimes.length : 0;
   }
 
-  recordRun(ms: number): void {
-    this.runTimes.push(ms);
-    if (this.runTimes.length > 20) this.runTimes.shift();
+  work(request: JobRequest): number {
+    return jobWork(request, this.pipeline.info);
   }
 
-  /** seconds until a slot is likely free: the queue ahead divided by the concurrency */
+  recordRun(ms: number, request: JobRequest): void {
+    this.runTimes.push(ms);
+    this.msPerUnit.push(ms / this.work(request));
+    if (this.runTimes.length > 20) this.runTimes.shift();
+    if (this.msPerUnit.length > 20) this.msPerUnit.shift();
+  }
+
+  /**
+   * Seconds until this queue has likely worked through what is ahead of a new job: the work of the
+   * waiting jobs and what remains of the running ones, at the recent ms per pixel-step, over the
+   * concurrency (one 512² job in the history no longer makes every 64² job wait 26 s).
+   */
   retryAfterSeconds(): number {
-    const mean = this.meanRunMs() || 1000;
-    return Math.max(1, Math.ceil(((this.waiting.length + 1) * mean) / this.options.concurrency / 1000));
+    let ahead = 0;
+    for (const job of this.waiting) ahead += this.work(job.request);
+    for (const job of this.runningJobs) ahead += this.work(job.request) * (1 - (job.snapshot.progress?.fraction ?? 0));
+    return retryAfterSeconds(this.msPerUnit, ahead, this.waiting.length + this.running, this.options.concurrency);
   }
 }
 
@@ -148,15 +176,54 @@ export class LocalBackend implements JobBackend {
   private readonly finished: string[] = [];
   private closing = false;
   private readonly idle = new EventEmitter();
+  /** weights of every loaded model (shared by all jobs) */
+  readonly weightsBytes: number;
+  /** activation bytes of the running jobs */
+  private reservedBytes = 0;
 
-  constructor(models: Map<string, PipelineLike>, options: LocalQueueOptions) {
-    for (const [name, pipeline] of models) this.queues.set(name, new ModelQueue(name, pipeline, options));
+  constructor(
+    models: Map<string, PipelineLike>,
+    private readonly options: LocalQueueOptions,
+  ) {
+    let weights = 0;
+    for (const [name, pipeline] of models) {
+      this.queues.set(name, new ModelQueue(name, pipeline, options));
+      weights += pipeline.estimate?.({ prompt: '' }).weightsBytes ?? 0;
+    }
+    this.weightsBytes = weights;
+  }
+
+  /** 413 for what can never run here: over --max-pixels, or weights + activations over --max-memory. */
+  private admit(queue: ModelQueue, request: JobRequest): number {
+    const { info } = queue.pipeline;
+    const width = request.width ?? info.nativeWidth;
+    const height = request.height ?? info.nativeHeight;
+    const { maxPixels, maxMemoryBytes } = this.options;
+    if (maxPixels !== undefined && width * height > maxPixels) {
+      throw new ServiceError(
+        413,
+        'ERR_TOO_LARGE',
+        `The image ${width}x${height} has ${width * height} pixels; this service takes at most ${maxPixels} per image (--max-pixels)`,
+      );
+    }
+    const estimate = queue.pipeline.estimate?.(generateOptions(request));
+    if (!estimate) return 0;
+    if (maxMemoryBytes !== undefined && this.weightsBytes + estimate.activationBytes > maxMemoryBytes) {
+      throw new ServiceError(
+        413,
+        'ERR_TOO_LARGE',
+        `The job needs about ${mib(estimate.activationBytes)} for ${width}x${height} on top of ${mib(this.weightsBytes)} of loaded weights; ` +
+          `the memory budget is ${mib(maxMemoryBytes)} (--max-memory)`,
+      );
+    }
+    return estimate.activationBytes;
   }
 
   async submit(request: JobRequest): Promise<JobSnapshot> {
     if (this.closing) throw new ServiceError(503, 'ERR_SHUTTING_DOWN', 'The service is shutting down');
     const queue = this.queues.get(request.model);
     if (!queue) throw new ServiceError(404, 'ERR_MODEL_NOT_FOUND', `No model named ${JSON.stringify(request.model)}`);
+    const activationBytes = this.admit(queue, request);
     const busy = queue.running >= queue.options.concurrency;
     if (busy && queue.waiting.length >= queue.options.limit) {
       throw new ServiceError(
@@ -172,6 +239,7 @@ export class LocalBackend implements JobBackend {
     const job: LocalJob = {
       snapshot: { id: randomUUID(), model, status: 'queued', createdAt: Date.now(), request: rest },
       request,
+      activationBytes,
       controller: new AbortController(),
       events: new EventEmitter(),
     };
@@ -258,16 +326,40 @@ export class LocalBackend implements JobBackend {
     job.events.emit('event', event);
   }
 
+  /** Whether a job's activations fit beside the running ones (a job alone always may start: it was admitted). */
+  private fits(job: LocalJob): boolean {
+    const budget = this.options.maxMemoryBytes;
+    return (
+      budget === undefined ||
+      this.reservedBytes === 0 ||
+      this.weightsBytes + this.reservedBytes + job.activationBytes <= budget
+    );
+  }
+
   private pump(queue: ModelQueue): void {
-    while (queue.running < queue.options.concurrency && queue.waiting.length > 0) {
+    while (queue.running < queue.options.concurrency && queue.waiting.length > 0 && this.fits(queue.waiting[0])) {
       const job = queue.waiting.shift() as LocalJob;
       queue.running++;
+      queue.runningJobs.add(job);
+      this.reservedBytes += job.activationBytes;
       void this.run(queue, job).finally(() => {
         queue.running--;
+        queue.runningJobs.delete(job);
+        this.reservedBytes -= job.activationBytes;
         this.idle.emit('idle');
-        this.pump(queue);
+        // memory freed here may let another model's job start too
+        for (const q of this.queues.values()) this.pump(q);
       });
     }
+  }
+
+  /** Bytes reserved by running jobs and the budget, for /metrics. */
+  memory(): { weightsBytes: number; reservedBytes: number; maxMemoryBytes?: number } {
+    return {
+      weightsBytes: this.weightsBytes,
+      reservedBytes: this.reservedBytes,
+      maxMemoryBytes: this.options.maxMemoryBytes,
+    };
   }
 
   private async run(queue: ModelQueue, job: LocalJob): Promise<void> {
@@ -293,7 +385,7 @@ export class LocalBackend implements JobBackend {
         snapshot.progress = progress;
         this.emit(job, { type: 'progress', progress });
       });
-      queue.recordRun(Date.now() - snapshot.startedAt);
+      queue.recordRun(Date.now() - snapshot.startedAt, job.request);
       queue.completed++;
       this.finish(job, 'succeeded');
     } catch (err) {
@@ -345,6 +437,25 @@ export class LocalBackend implements JobBackend {
     const first = this.queues.values().next().value;
     return first ? first.options.keepFinished : 100;
   }
+}
+
+/** A job's work: images × denoising steps × pixels (what Retry-After estimates scale with). */
+export function jobWork(
+  request: Pick<JobRequest, 'n' | 'width' | 'height' | 'steps'>,
+  model: { nativeWidth: number; nativeHeight: number; defaultSteps: number },
+): number {
+  const pixels = (request.width ?? model.nativeWidth) * (request.height ?? model.nativeHeight);
+  return (request.n ?? 1) * (request.steps ?? model.defaultSteps) * pixels;
+}
+
+/**
+ * Seconds until `aheadWork` (pixel-steps) is done at the median recent ms per pixel-step over `slots`
+ * parallel runs; with no history yet, a second per job ahead.
+ */
+export function retryAfterSeconds(msPerUnit: number[], aheadWork: number, jobsAhead: number, slots: number): number {
+  const sorted = [...msPerUnit].sort((a, b) => a - b);
+  if (sorted.length === 0) return Math.max(1, Math.ceil((jobsAhead + 1) / slots));
+  return Math.max(1, Math.ceil((aheadWork * sorted[sorted.length >> 1]) / slots / 1000));
 }
 
 export function modelEntry(info: PipelineInfo): ModelEntry {

@@ -2,8 +2,10 @@
 // models once, start the service or the worker, shut down gracefully on SIGINT/SIGTERM.
 // bullmq and ioredis are optional peer dependencies: they load only for `serve --queue` and
 // `worker`, so a plain `serve` needs neither installed.
+
+import { totalmem } from 'node:os';
 import type { LoadOptions, PipelineLike } from '../api.js';
-import { intFlag, jsonObjectFlag, portFlag } from '../cli/flags.js';
+import { bytesFlag, intFlag, jsonObjectFlag, portFlag } from '../cli/flags.js';
 import { DiffusionError } from '../errors.js';
 import { loadPipeline } from '../load-pipeline.js';
 import { createService } from './app.js';
@@ -23,7 +25,13 @@ export interface ServeFlags {
   queue?: string;
   prefix: string;
   log?: boolean;
+  apiKey?: string;
+  cors?: string;
+  maxMemory?: string;
+  maxPixels?: string;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export interface WorkerFlags {
   model: string[];
@@ -103,7 +111,10 @@ async function loadModels(
   return models;
 }
 
-function onShutdown(close: () => Promise<void>): void {
+/** After the grace period the running jobs are aborted; this much more is allowed for them to stop. */
+const ABORT_MARGIN_MS = 2000;
+
+function onShutdown(graceMs: number, close: () => Promise<void>): void {
   let closing = false;
   const handler = (signal: string) => {
     if (closing) {
@@ -111,7 +122,15 @@ function onShutdown(close: () => Promise<void>): void {
       process.exit(1);
     }
     closing = true;
-    process.stderr.write(`${signal}: finishing running jobs\n`);
+    process.stderr.write(`${signal}: finishing running jobs (grace ${graceMs} ms)\n`);
+    // A job aborted at the end of the grace period stops at its next abort check; until the native
+    // side checks within a step, one step of a huge image can take minutes. Exit regardless.
+    // process.exit() would wait for the native step to return (the addon joins its threads on teardown),
+    // so the process ends itself with SIGKILL, after saying why.
+    setTimeout(() => {
+      process.stderr.write('grace period over and a job still running after its abort: killing this process\n');
+      process.kill(process.pid, 'SIGKILL');
+    }, graceMs + ABORT_MARGIN_MS).unref();
     close().then(
       () => process.exit(0),
       (err) => {
@@ -129,6 +148,15 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   const port = portFlag(flags.port);
   jsonObjectFlag(flags.config, '--config');
   const graceMs = int(flags.grace, '--grace');
+  const apiKey = flags.apiKey ?? (process.env.NATIVE_DIFFUSION_API_KEY || undefined);
+  if (apiKey !== undefined && apiKey.length < 8)
+    throw new DiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      'Expected an API key of at least 8 characters for --api-key but received a shorter one',
+    );
+  const maxMemoryBytes =
+    flags.maxMemory === undefined ? Math.floor(totalmem() * 0.8) : bytesFlag(flags.maxMemory, '--max-memory');
+  const maxPixels = flags.maxPixels === undefined ? undefined : intFlag(flags.maxPixels, '--max-pixels', 4096);
   const limit = int(flags.queueLimit, '--queue-limit');
   const timeoutMs = int(flags.timeout, '--timeout');
   const keepFinished = int(flags.keep, '--keep', 1);
@@ -146,15 +174,29 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       limit,
       timeoutMs,
       keepFinished,
+      maxMemoryBytes,
+      maxPixels,
     });
+    process.stderr.write(
+      `memory budget ${Math.round(maxMemoryBytes / 2 ** 20)} MiB${flags.maxMemory === undefined ? ' (80% of RAM; --max-memory)' : ''}` +
+        `, weights ${Math.round((backend as LocalBackend).weightsBytes / 2 ** 20)} MiB` +
+        `${maxPixels ? `, at most ${maxPixels} pixels per image` : ''}\n`,
+    );
   }
-  const service = await createService({ backend, logger: flags.log });
-  const address = await service.app.listen({ host: flags.host, port });
-  process.stdout.write(`listening on ${address}\n`);
-  onShutdown(async () => {
+  const service = await createService({ backend, logger: flags.log, apiKey, cors: flags.cors });
+  onShutdown(graceMs, async () => {
     await service.close(graceMs);
     for (const pipeline of models.values()) await pipeline.dispose();
   });
+  const address = await service.app.listen({ host: flags.host, port });
+  process.stdout.write(`listening on ${address}\n`);
+  if (apiKey) process.stderr.write('API key required (Authorization: Bearer …) on every endpoint but /health\n');
+  else if (LOOPBACK.has(flags.host))
+    process.stderr.write('no API key: listening on loopback only (set --api-key to serve other machines)\n');
+  else
+    process.stderr.write(
+      `warning: listening on ${flags.host} without an API key: anyone who can reach it can run jobs (set --api-key)\n`,
+    );
 }
 
 export async function runWorker(flags: WorkerFlags): Promise<void> {
@@ -171,9 +213,10 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     stalledCheckMs: int(flags.stalledMs, '--stalled-ms', 100),
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  process.stdout.write(`worker ${worker.id} ready\n`);
-  onShutdown(async () => {
-    await worker.close(int(flags.grace, '--grace'));
+  const graceMs = int(flags.grace, '--grace');
+  onShutdown(graceMs, async () => {
+    await worker.close(graceMs);
     for (const pipeline of models.values()) await pipeline.dispose();
   });
+  process.stdout.write(`worker ${worker.id} ready\n`);
 }

@@ -7,7 +7,14 @@ function line(name: string, value: number, labels: Record<string, string> = {}):
   return `${name}${l.length ? `{${l.join(',')}}` : ''} ${Number.isFinite(value) ? value : 0}`;
 }
 
-export function metricsText(stats: QueueStats[], loopDelay: IntervalHistogram): string {
+/** The admission budget (in-process queue): loaded weights, activations reserved by running jobs, the limit. */
+export interface MemoryStats {
+  weightsBytes: number;
+  reservedBytes: number;
+  maxMemoryBytes?: number;
+}
+
+export function metricsText(stats: QueueStats[], loopDelay: IntervalHistogram, memory?: MemoryStats): string {
   const out: string[] = [];
   const gauge = (name: string, help: string, rows: string[]) =>
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...rows);
@@ -53,6 +60,18 @@ export function metricsText(stats: QueueStats[], loopDelay: IntervalHistogram): 
     line('nd_event_loop_delay_ms', ms(loopDelay.percentile(99)), { quantile: '0.99' }),
     line('nd_event_loop_delay_ms', ms(loopDelay.max), { quantile: '1' }),
   ]);
+  if (memory) {
+    gauge('nd_memory_weights_bytes', 'weights of the loaded models (estimate)', [
+      line('nd_memory_weights_bytes', memory.weightsBytes),
+    ]);
+    gauge('nd_memory_reserved_bytes', 'activations reserved by running jobs (estimate)', [
+      line('nd_memory_reserved_bytes', memory.reservedBytes),
+    ]);
+    if (memory.maxMemoryBytes !== undefined)
+      gauge('nd_memory_budget_bytes', 'the --max-memory budget', [
+        line('nd_memory_budget_bytes', memory.maxMemoryBytes),
+      ]);
+  }
   const mem = process.memoryUsage();
   gauge('process_resident_memory_bytes', 'resident set size', [line('process_resident_memory_bytes', mem.rss)]);
   gauge('nodejs_heap_used_bytes', 'V8 heap used', [line('nodejs_heap_used_bytes', mem.heapUsed)]);

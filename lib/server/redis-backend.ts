@@ -11,8 +11,10 @@ import {
   type JobProgress,
   type JobSnapshot,
   type JobStatus,
+  jobWork,
   type ModelEntry,
   type QueueStats,
+  retryAfterSeconds,
   ServiceError,
 } from './jobs.js';
 import {
@@ -20,6 +22,7 @@ import {
   keys,
   parseRedisUrl,
   queueName,
+  RedisHealth,
   type RegisteredModel,
   type RegisteredWorker,
   STALE_MS,
@@ -38,7 +41,12 @@ export interface RedisBackendOptions {
   keepFinished: number;
   /** attempts for a job whose worker shut down mid-job (a dead worker's job is retried regardless) */
   attempts?: number;
+  /** where the one line per Redis state change goes (default: stderr) */
+  log?: (line: string) => void;
 }
+
+/** Seconds a client is told to wait while Redis is down (it reconnects every 2 s at most). */
+const RETRY_WHILE_DOWN_S = 5;
 
 type BullJob = Job<JobRequest, StoredResult>;
 
@@ -51,6 +59,8 @@ export class RedisBackend implements JobBackend {
   private readonly queues = new Map<string, { queue: Queue; events: QueueEvents }>();
   private readonly listeners = new EventEmitter();
   private readonly runTimes: number[] = [];
+  /** recent run times per pixel-step (jobWork), for Retry-After */
+  private readonly msPerUnit: number[] = [];
   private closing = false;
   private modelCache?: { at: number; models: Map<string, ModelEntry>; workers: RegisteredWorker[] };
 
@@ -58,8 +68,29 @@ export class RedisBackend implements JobBackend {
     this.connection = parseRedisUrl(options.url);
     this.prefix = options.prefix ?? 'nd';
     this.k = keys(this.prefix);
-    this.redis = new Redis(this.connection);
+    // commands fail at once while Redis is down (no offline queue), so requests get a 503, not a hang
+    this.redis = new Redis({ ...this.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    this.health = new RedisHealth('service', options.log ?? ((line) => process.stderr.write(`${line}\n`)));
+    this.health.watch(this.redis);
     this.listeners.setMaxListeners(0);
+  }
+
+  private readonly health: RedisHealth;
+
+  /** Redis reachable or not, with the reason: /health answers 503 while it is not. */
+  status(): { ok: boolean; reason?: string } {
+    return this.health.up ? { ok: true } : { ok: false, reason: `Redis is unreachable: ${this.health.reason}` };
+  }
+
+  /** 503 with Retry-After while Redis is down; the client tries again, nothing is half-submitted. */
+  private requireRedis(): void {
+    if (this.health.up) return;
+    throw new ServiceError(
+      503,
+      'ERR_UNAVAILABLE',
+      `The job queue is unavailable: Redis is unreachable (${this.health.reason}); try again shortly`,
+      { 'retry-after': String(RETRY_WHILE_DOWN_S) },
+    );
   }
 
   /** Models registered by live workers (cached for a second). */
@@ -68,6 +99,7 @@ export class RedisBackend implements JobBackend {
   }
 
   private async registry() {
+    this.requireRedis();
     if (this.modelCache && Date.now() - this.modelCache.at < 1000) return this.modelCache;
     const [models, workers] = await Promise.all([
       this.redis.hgetall(this.k.models),
@@ -102,6 +134,7 @@ export class RedisBackend implements JobBackend {
       events.on('waiting', ({ jobId }) => onState(jobId));
       events.on('completed', ({ jobId }) => onState(jobId));
       events.on('failed', ({ jobId }) => onState(jobId));
+      // BullMQ reconnects these itself; the state change is logged once, from this.redis (health)
       events.on('error', () => {});
       queue.on('error', () => {});
       await events.waitUntilReady();
@@ -116,6 +149,11 @@ export class RedisBackend implements JobBackend {
     if (finished && snapshot.status === 'succeeded' && snapshot.timings) {
       this.runTimes.push(snapshot.timings.runMs);
       if (this.runTimes.length > 20) this.runTimes.shift();
+      const entry = this.modelCache?.models.get(model);
+      if (entry) {
+        this.msPerUnit.push(snapshot.timings.runMs / jobWork(snapshot.request, entry));
+        if (this.msPerUnit.length > 20) this.msPerUnit.shift();
+      }
     }
     this.listeners.emit(jobId, finished ? { type: 'done', job: snapshot } : { type: 'status', job: snapshot });
   }
@@ -189,14 +227,23 @@ export class RedisBackend implements JobBackend {
         1,
         workers.filter((w) => w.models.includes(request.model)).reduce((n, w) => n + w.concurrency, 0),
       );
-      const mean = this.runTimes.length ? this.runTimes.reduce((a, b) => a + b, 0) / this.runTimes.length : 1000;
+      // the work ahead, per job size, at the recent ms per pixel-step (as the in-process queue does)
+      const entry = models.get(request.model) as ModelEntry;
+      const ahead = (await queue.getJobs(
+        ['waiting', 'prioritized', 'delayed', 'active'],
+        0,
+        4 * this.options.limit,
+      )) as BullJob[];
+      let work = 0;
+      for (const job of ahead) {
+        const progress = job.progress as { fraction?: number } | number;
+        work += jobWork(job.data, entry) * (1 - (typeof progress === 'object' ? (progress.fraction ?? 0) : 0));
+      }
       throw new ServiceError(
         429,
         'ERR_QUEUE_FULL',
         `The queue for model ${request.model} is full (${this.options.limit} waiting)`,
-        {
-          'retry-after': String(Math.max(1, Math.ceil(((waiting + 1) * mean) / slots / 1000))),
-        },
+        { 'retry-after': String(retryAfterSeconds(this.msPerUnit, work, ahead.length, slots)) },
       );
     }
     const timeoutMs = Math.min(
@@ -228,18 +275,21 @@ export class RedisBackend implements JobBackend {
   }
 
   async get(id: string): Promise<JobSnapshot | undefined> {
+    this.requireRedis();
     const found = await this.find(id);
     if (!found) return undefined;
     return found.job ? this.toSnapshot(found.model, found.job, await found.job.getState()) : found.removed;
   }
 
   async image(id: string, index: number): Promise<Buffer | undefined> {
+    this.requireRedis();
     const found = await this.find(id);
     const png = (found?.job?.returnvalue as StoredResult | null)?.images[index]?.png;
     return png === undefined ? undefined : Buffer.from(png, 'base64');
   }
 
   async cancel(id: string, reason = 'cancelled by request'): Promise<JobSnapshot | undefined> {
+    this.requireRedis();
     const found = await this.find(id);
     if (!found?.job) return found?.removed;
     const { job, model } = found;

@@ -10,6 +10,7 @@ export interface RedisConnection {
   password?: string;
   /** BullMQ workers need blocking commands without a retry limit */
   maxRetriesPerRequest: null;
+  retryStrategy: (times: number) => number;
 }
 
 export function parseRedisUrl(url: string): RedisConnection {
@@ -29,6 +30,7 @@ export function parseRedisUrl(url: string): RedisConnection {
     username: u.username || undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
     maxRetriesPerRequest: null,
+    retryStrategy,
   };
 }
 
@@ -84,4 +86,63 @@ export function encodeFailure(code: string, message: string): string {
 export function decodeFailure(reason: string | undefined): { code: string; message: string } {
   const m = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(reason ?? '');
   return m ? { code: m[1], message: m[2] } : { code: 'ERR_INTERNAL', message: reason || 'The job failed' };
+}
+
+/** What RedisHealth needs of a client: ioredis connection events. */
+interface EventSource {
+  on(event: 'ready' | 'close' | 'end', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/**
+ * Whether Redis answers, from the clients' connection events: one log line per change of state (not a
+ * stack trace per reconnect attempt), the reason while it is down, a listener for recovery. Every client
+ * that watch() sees also gets an 'error' listener, so ioredis never reports an unhandled error event.
+ */
+export class RedisHealth {
+  /** undefined until the first connection attempt ends (so the first state is logged too) */
+  private state: boolean | undefined;
+  reason = 'connecting to Redis';
+  private readonly clients = new Map<EventSource, boolean>();
+
+  constructor(
+    private readonly what: string,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  watch(client: EventSource): void {
+    this.clients.set(client, false);
+    client.on('ready', () => this.set(client, true));
+    client.on('error', (err) => this.set(client, false, err.message || String(err)));
+    // 'close' follows every failed attempt: keep the error's reason (ECONNREFUSED …)
+    client.on('close', () => this.set(client, false));
+    client.on('end', () => this.set(client, false));
+  }
+
+  private set(client: EventSource, ready: boolean, reason?: string): void {
+    this.clients.set(client, ready);
+    this.change([...this.clients.values()].every(Boolean), reason);
+  }
+
+  get up(): boolean {
+    return this.state === true;
+  }
+
+  private change(up: boolean, reason?: string): void {
+    if (!up && reason) this.reason = reason;
+    else if (!up && this.state === true) this.reason = 'the connection to Redis was lost';
+    if (up === this.state) return;
+    const first = this.state === undefined;
+    this.state = up;
+    this.log(
+      up
+        ? `${this.what}: Redis is reachable${first ? '' : ' again'}`
+        : `${this.what}: Redis is unreachable (${this.reason})`,
+    );
+  }
+}
+
+/** Reconnect for ever, backing off to one attempt every 2 s. */
+export function retryStrategy(times: number): number {
+  return Math.min(100 * times, 2000);
 }

@@ -2,7 +2,7 @@
 // and an optional low-resolution preview of the latents. Shared by the in-process queue and the
 // Redis worker, so both produce the same results and events.
 import type { PipelineLike } from '../api.js';
-import type { GuidanceOptions, ProgressEvent } from '../options.js';
+import type { GenerateOptions, GuidanceOptions, ProgressEvent } from '../options.js';
 import type { JobProgress } from './jobs.js';
 import { encodeImagePNG } from './png-pool.js';
 import { latentPreview } from './preview.js';
@@ -44,6 +44,25 @@ export interface JobResult {
 /** Minimum interval between previews: encoding one costs ~1 ms, a step on a real model far more. */
 const PREVIEW_INTERVAL_MS = 200;
 
+/** The generate() options of image `index` of a job (seeds seed, seed+1, …), without signal and progress. */
+export function generateOptions(request: JobRequest, index = 0): GenerateOptions {
+  const baseSeed = request.seed === undefined ? undefined : BigInt(request.seed);
+  return {
+    prompt: request.prompt,
+    negativePrompt: request.negativePrompt,
+    width: request.width,
+    height: request.height,
+    steps: request.steps,
+    seed: baseSeed === undefined ? undefined : baseSeed + BigInt(index),
+    sampler: request.sampler as never,
+    schedule: request.schedule as never,
+    eta: request.eta,
+    guidance: request.guidance,
+    attentionScaling: request.attentionScaling as never,
+    clipSkip: request.clipSkip,
+  };
+}
+
 export async function runJob(
   pipeline: PipelineLike,
   request: JobRequest,
@@ -52,23 +71,11 @@ export async function runJob(
 ): Promise<JobResult> {
   const images: JobImage[] = [];
   const started = Date.now();
-  const baseSeed = request.seed === undefined ? undefined : BigInt(request.seed);
   let lastPreview = 0;
   for (let i = 0; i < request.n; i++) {
     signal.throwIfAborted();
     const result = await pipeline.generate({
-      prompt: request.prompt,
-      negativePrompt: request.negativePrompt,
-      width: request.width,
-      height: request.height,
-      steps: request.steps,
-      seed: baseSeed === undefined ? undefined : baseSeed + BigInt(i),
-      sampler: request.sampler as never,
-      schedule: request.schedule as never,
-      eta: request.eta,
-      guidance: request.guidance,
-      attentionScaling: request.attentionScaling as never,
-      clipSkip: request.clipSkip,
+      ...generateOptions(request, i),
       signal,
       onProgress: (event: ProgressEvent) => {
         const total = event.steps * request.n;

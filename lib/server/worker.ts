@@ -13,6 +13,7 @@ import {
   keys,
   parseRedisUrl,
   queueName,
+  RedisHealth,
   type RegisteredModel,
   type RegisteredWorker,
   type StoredResult,
@@ -59,6 +60,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const log = options.log ?? (() => {});
   const redis = new Redis(connection);
   const subscriber = new Redis(connection);
+  const health = new RedisHealth(`worker ${id}`, log);
+  health.watch(redis);
+  health.watch(subscriber);
   const controllers = new Map<string, AbortController>();
   let closing = false;
 
@@ -139,7 +143,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         maxStalledCount: 3,
       }),
   );
-  for (const w of workers) w.on('error', (err) => log(`worker error: ${err.message}`));
+  // connection errors repeat on every reconnect attempt: RedisHealth logs the change of state once
+  for (const w of workers)
+    w.on('error', (err) => {
+      if (health.up) log(`worker error: ${err.message}`);
+    });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   log(`worker ${id} ready for ${[...options.models.keys()].join(', ')}`);
 

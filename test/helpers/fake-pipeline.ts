@@ -4,11 +4,14 @@
 // image whose colour depends on the seed.
 import type { GenerateResult, PipelineInfo, PipelineLike } from '../../lib/api.js';
 import { DiffusionError } from '../../lib/errors.js';
+import type { MemoryEstimate } from '../../lib/estimate.js';
 import { GeneratedImage } from '../../lib/image/image.js';
 import { type GenerateOptions, resolveOptions, SAMPLERS } from '../../lib/options.js';
 
 export interface FakeOptions {
   stepMs?: number;
+  /** the samplers it claims to run (default: all) */
+  samplers?: string[];
   nativeSize?: number;
   defaultSteps?: number;
 }
@@ -37,15 +40,37 @@ export class FakePipeline implements PipelineLike {
       defaultSampler: 'euler',
       defaultSteps: options.defaultSteps ?? 4,
       defaultGuidance: 7.5,
-      samplers: SAMPLERS,
+      samplers: options.samplers ?? SAMPLERS,
       threads: 1,
       device: 'cpu',
     };
   }
 
+  #resolve(options: GenerateOptions) {
+    return resolveOptions(options, {
+      size: this.info.nativeWidth,
+      sampler: 'euler',
+      steps: this.info.defaultSteps,
+      samplers: this.info.samplers,
+    });
+  }
+
+  /** 1 MiB of weights, 1 KiB of activations per pixel (round numbers for the admission tests). */
+  estimate(options: GenerateOptions): MemoryEstimate {
+    const o = this.#resolve(options);
+    const activationBytes = o.width * o.height * 1024;
+    return {
+      weightsBytes: 2 ** 20,
+      activationBytes,
+      totalBytes: 2 ** 20 + activationBytes,
+      stages: {},
+      method: 'shapes',
+    };
+  }
+
   async generate(options: GenerateOptions): Promise<GenerateResult> {
     if (this.disposed) throw new DiffusionError('ERR_DISPOSED', 'The pipeline was disposed');
-    const o = resolveOptions(options, { size: this.info.nativeWidth, sampler: 'euler', steps: this.info.defaultSteps });
+    const o = this.#resolve(options);
     const started = Date.now();
     const latents = new Float32Array(4 * (o.width / 8) * (o.height / 8));
     for (let step = 1; step <= o.steps; step++) {

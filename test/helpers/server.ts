@@ -1,7 +1,7 @@
 // Helpers for the service tests: start a service on 127.0.0.1:0 and read server-sent events.
 
 import type { PipelineLike } from '../../lib/api.js';
-import { createService, type Service } from '../../lib/server/app.js';
+import { createService, type Service, type ServiceOptions } from '../../lib/server/app.js';
 import { LocalBackend, type LocalQueueOptions } from '../../lib/server/jobs.js';
 
 export interface Started {
@@ -12,9 +12,10 @@ export interface Started {
 export async function startLocal(
   models: Map<string, PipelineLike>,
   options: Partial<LocalQueueOptions> = {},
+  serviceOptions: Omit<ServiceOptions, 'backend'> = {},
 ): Promise<Started> {
   const backend = new LocalBackend(models, { concurrency: 1, limit: 8, timeoutMs: 0, keepFinished: 100, ...options });
-  const service = await createService({ backend });
+  const service = await createService({ backend, ...serviceOptions });
   const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
   return { service, url: address };
 }

@@ -15,7 +15,17 @@ export function register(program: Command): void {
       collect,
       [],
     )
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--host <host>', 'address to listen on (loopback by default; elsewhere, set an API key)', '127.0.0.1')
+    .option(
+      '--api-key <key>',
+      'require "Authorization: Bearer <key>" on every endpoint but /health and the page (or set NATIVE_DIFFUSION_API_KEY)',
+    )
+    .option('--cors <origin>', 'let pages from this origin call the API from a browser (CORS is off by default)')
+    .option(
+      '--max-memory <bytes>',
+      'memory budget (e.g. 8G): weights plus running jobs must fit, larger requests get 413 (default: 80% of RAM)',
+    )
+    .option('--max-pixels <n>', 'largest width × height per image for every model (413 beyond; default: no cap)')
     .option('-p, --port <port>', 'port (0 = any free port)', '8080')
     .option('--concurrency <n>', 'jobs run at once per model', '1')
     .option('--queue-limit <n>', 'jobs waiting per model before requests get 429', '16')

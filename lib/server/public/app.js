@@ -3,13 +3,30 @@
 const $ = (id) => document.getElementById(id);
 const state = { job: null, source: null };
 
+// A service started with --api-key wants the key on every call: fetch sends it as a bearer token;
+// EventSource and <img> cannot send headers, so their URLs carry it as ?api_key=.
+const apiKey = () => localStorage.getItem('apiKey') || '';
+const api = (path, init = {}) =>
+  fetch(path, {
+    ...init,
+    headers: { ...(init.headers || {}), ...(apiKey() ? { authorization: `Bearer ${apiKey()}` } : {}) },
+  });
+const withKey = (url) =>
+  apiKey() ? `${url}${url.includes('?') ? '&' : '?'}api_key=${encodeURIComponent(apiKey())}` : url;
+
 function fillSelect(select, values, selected) {
   select.replaceChildren(...values.map((v) => new Option(v, v, v === selected, v === selected)));
 }
 
 async function init() {
-  const res = await fetch('/v1/models');
+  $('apikey').value = apiKey();
+  const res = await api('/v1/models');
   const body = await res.json();
+  if (res.status === 401) {
+    $('error').textContent = 'This service needs an API key: enter it above.';
+    $('keyrow').hidden = false;
+    return;
+  }
   fillSelect(
     $('model'),
     body.data.map((m) => m.id),
@@ -38,7 +55,7 @@ function renderGallery() {
     ...gallery().map((item) => {
       const fig = document.createElement('figure');
       const img = new Image();
-      img.src = item.url;
+      img.src = withKey(item.url);
       img.alt = item.prompt;
       const cap = document.createElement('figcaption');
       cap.textContent = `${item.prompt} · seed ${item.seed}`;
@@ -73,7 +90,7 @@ $('form').addEventListener('submit', async (event) => {
   if ($('steps').value !== '') body.steps = Number($('steps').value);
   if ($('seed').value !== '') body.seed = Number($('seed').value);
   setBusy(true);
-  const res = await fetch('/jobs', {
+  const res = await api('/jobs', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -90,7 +107,7 @@ $('form').addEventListener('submit', async (event) => {
 });
 
 function follow(job) {
-  const source = new EventSource(job.links.events);
+  const source = new EventSource(withKey(job.links.events));
   state.source = source;
   source.addEventListener('status', (e) => {
     const j = JSON.parse(e.data);
@@ -116,7 +133,7 @@ function follow(job) {
     $('progress').value = 1;
     $('status').textContent = `Done in ${(j.timings.runMs / 1000).toFixed(1)} s`;
     const url = j.image_urls[0];
-    $('result').src = url;
+    $('result').src = withKey(url);
     const r = j.results[0];
     $('params').textContent = r.parameters;
     const items = gallery();
@@ -131,7 +148,15 @@ function follow(job) {
 }
 
 $('cancel').addEventListener('click', async () => {
-  if (state.job) await fetch(`/jobs/${state.job.id}`, { method: 'DELETE' });
+  if (state.job) await api(`/jobs/${state.job.id}`, { method: 'DELETE' });
+});
+
+$('apikey').addEventListener('change', () => {
+  localStorage.setItem('apiKey', $('apikey').value);
+  $('error').textContent = '';
+  init().catch((err) => {
+    $('error').textContent = String(err);
+  });
 });
 
 init().catch((err) => {
