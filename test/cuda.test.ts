@@ -28,7 +28,8 @@ interface CudaBinding {
 }
 
 const require = createRequire(import.meta.url);
-const cpu = (require('node-gyp-build') as (dir: string) => CudaBinding)(packageRoot);
+// The CPU build (node-gyp's build/Release), whatever ND_DEVICE says.
+const cpu = require(join(packageRoot, 'build', 'Release', 'native_diffusion.node')) as CudaBinding;
 const cudaPath = join(packageRoot, 'build-cuda', 'Release', 'native_diffusion.node');
 const cuda = existsSync(cudaPath) ? (require(cudaPath) as CudaBinding) : undefined;
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/aligned.h"
 #include "core/errors.h"
 
 namespace nd::cpu {
@@ -23,26 +24,16 @@ void check_range(int64_t v, int64_t lo, const char* name) {
     bad("an integer in [" + std::to_string(lo) + ", " + std::to_string(kMaxDim) + "]", name, std::to_string(v));
 }
 
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
 // Per calling thread, grown on demand and kept: attention runs hundreds of times per
 // U-Net pass and must not allocate each time. A nested call made from inside a pool
 // task runs inline on that thread and uses that thread's own buffer.
 float* scratch_buffer(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  thread_local size_t capacity = 0;
-  if (floats > capacity) {
-    const size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64;
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buffer) {
-      capacity = 0;
-      fail(code::kOutOfMemory, "Could not allocate " + std::to_string(bytes) + " bytes of attention scratch");
-    }
-    capacity = floats;
-  }
-  return buffer.get();
+  thread_local nd::ThreadScratch buffer;
+  float* p = buffer.get(floats);
+  if (!p)
+    fail(code::kOutOfMemory,
+         "Could not allocate " + std::to_string(floats * sizeof(float)) + " bytes of attention scratch");
+  return p;
 }
 
 // Query tiles per task: as many as the ISA allows (each K/V tile is then read once per

@@ -51,6 +51,9 @@ const CpuFeatures& cpu_features() {
 
 Isa best_isa() {
   static const Isa isa = [] {
+#if defined(__aarch64__)
+    return Isa::Neon;
+#endif
     const CpuFeatures& f = cpu_features();
     if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c) return Isa::Avx512;
     if (f.avx2 && f.fma && f.f16c) return Isa::Avx2;
@@ -61,9 +64,10 @@ Isa best_isa() {
 
 Isa active_isa() {
   static const Isa env = env_limit();
+  const int o = limit_override.load(std::memory_order_relaxed);
+  if (best_isa() == Isa::Neon) return env == Isa::Scalar || o == (int)Isa::Scalar ? Isa::Scalar : Isa::Neon;
   int isa = (int)best_isa();
   if ((int)env < isa) isa = (int)env;
-  const int o = limit_override.load(std::memory_order_relaxed);
   if (o < isa) isa = o;
   return (Isa)isa;
 }
@@ -74,6 +78,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Avx512: return "avx512";
     case Isa::Avx2: return "avx2";
+    case Isa::Neon: return "neon";
     default: return "scalar";
   }
 }

@@ -5,7 +5,9 @@
 
 namespace nd::cpu {
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// Scalar < Avx2 < Avx512 are the x86-64 levels; Neon is AArch64's one level (part of its base ISA).
+// A limit caps the x86 levels; on AArch64 only a Scalar limit changes anything.
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
@@ -17,7 +19,7 @@ const CpuFeatures& cpu_features();
 
 // Widest ISA level whose kernels this CPU (and OS) can run.
 Isa best_isa();
-// best_isa() capped by the ND_CPU_ISA environment variable (scalar|avx2|avx512) and set_isa_limit().
+// best_isa() capped by the ND_CPU_ISA environment variable (scalar|avx2|avx512|neon) and set_isa_limit().
 Isa active_isa();
 // Caps the ISA the kernels use (tests and benchmarks exercise the narrower paths). Not thread-safe
 // against concurrent kernel calls; set it between calls.

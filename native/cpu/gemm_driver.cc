@@ -5,26 +5,19 @@
 #include <memory>
 #include <new>
 
+#include "core/aligned.h"
+
 namespace nd::cpu::gemm {
 
 namespace {
 
-// Per-thread packing buffers, grown on demand and kept for the thread's lifetime (a few MB).
+// Per-thread packing buffers (a few MB).
 struct AlignedBuffer {
-  float* data = nullptr;
-  size_t size = 0;
-  ~AlignedBuffer() { std::free(data); }
+  nd::ThreadScratch scratch;
   float* get(size_t n) {
-    if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      if (!data) {
-        size = 0;
-        throw std::bad_alloc();
-      }
-      size = n;
-    }
-    return data;
+    float* p = scratch.get(n);
+    if (!p) throw std::bad_alloc();
+    return p;
   }
 };
 

@@ -71,6 +71,7 @@ struct Kernels {
 const Kernels& kernels_scalar();
 const Kernels& kernels_avx2();    // only valid when best_isa() >= Avx2
 const Kernels& kernels_avx512();  // only valid when best_isa() >= Avx512
+const Kernels& kernels_neon();    // aarch64 builds only
 // The table for active_isa().
 const Kernels& active_kernels();
 

@@ -141,6 +141,9 @@ const Kernels& active_kernels() {
     case Isa::Avx512: return kernels_avx512();
     case Isa::Avx2: return kernels_avx2();
 #endif
+#if defined(__aarch64__)
+    case Isa::Neon: return kernels_neon();
+#endif
     default: return kernels_scalar();
   }
 }

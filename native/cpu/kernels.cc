@@ -16,6 +16,11 @@ namespace isa_avx512 {
 const KernelTable& table();
 }
 #endif
+#if defined(__aarch64__)
+namespace isa_neon {
+const KernelTable& table();
+}
+#endif
 
 const KernelTable& kernels_generic() { return isa_generic::table(); }
 
@@ -37,8 +42,17 @@ const KernelTable* kernels_avx512() {
   return nullptr;
 }
 
+const KernelTable* kernels_neon() {
+#if defined(__aarch64__)
+  return &isa_neon::table();  // NEON is part of the AArch64 base ISA
+#else
+  return nullptr;
+#endif
+}
+
 const KernelTable& kernels_best() {
   static const KernelTable* best = [] {
+    if (const KernelTable* t = kernels_neon()) return t;
     if (const KernelTable* t = kernels_avx512()) return t;
     if (const KernelTable* t = kernels_avx2()) return t;
     return &kernels_generic();
@@ -61,6 +75,7 @@ const KernelTable* kernels_named(const char* name) {
   if (!name || std::strcmp(name, "auto") == 0) return &kernels_best();
   if (std::strcmp(name, "avx512") == 0) return kernels_avx512();
   if (std::strcmp(name, "avx2") == 0) return kernels_avx2();
+  if (std::strcmp(name, "neon") == 0) return kernels_neon();
   if (std::strcmp(name, "generic") == 0 || std::strcmp(name, "scalar") == 0) return &kernels_generic();
   return nullptr;
 }

@@ -48,6 +48,7 @@ struct KernelTable {
 const KernelTable& kernels_generic();
 const KernelTable* kernels_avx2();    // nullptr when not built for x86-64 or the CPU lacks AVX2+FMA
 const KernelTable* kernels_avx512();  // nullptr when not built for x86-64 or the CPU lacks AVX-512F/BW/VL/DQ
+const KernelTable* kernels_neon();    // nullptr when not built for aarch64
 // The best table this CPU supports (chosen once).
 const KernelTable& kernels_best();
 // What the ops use: the override when one is set, else kernels_best().
@@ -55,7 +56,7 @@ const KernelTable& kernels_active();
 // Pins kernels_active() to a table (tests of the AVX2 / portable paths); nullptr restores the best.
 // Process-wide: set it only around synchronous calls.
 void set_kernels_override(const KernelTable* table);
-// "avx512" | "avx2" | "generic" (alias "scalar") | "auto"; nullptr when that ISA is unavailable here.
+// "avx512" | "avx2" | "neon" | "generic" (alias "scalar") | "auto"; nullptr when that ISA is unavailable here.
 const KernelTable* kernels_named(const char* name);
 
 }  // namespace nd::cpu

@@ -84,10 +84,11 @@ struct IsaScope {
       cpu::set_isa_limit(cpu::Isa::Scalar);
     else if (name == "avx2")
       cpu::set_isa_limit(cpu::Isa::Avx2);
-    else if (name == "avx512" || name.empty())
-      cpu::set_isa_limit(cpu::Isa::Avx512);
+    else if (name == "avx512" || name.empty() || (name == "neon" && cpu::best_isa() == cpu::Isa::Neon))
+      cpu::set_isa_limit(cpu::Isa::Avx512);  // no cap (on AArch64: NEON)
     else
-      fail_expected(code::kInvalidArgument, "'scalar', 'avx2' or 'avx512'", "isa", "'" + name + "'");
+      fail_expected(code::kInvalidArgument, "'scalar', 'avx2', 'avx512' or (on AArch64) 'neon'", "isa",
+                    "'" + name + "'");
   }
   ~IsaScope() { cpu::set_isa_limit(cpu::Isa::Avx512); }
 };

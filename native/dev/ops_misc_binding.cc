@@ -14,7 +14,7 @@
 //   opsMisc.softmaxRows({ x, rows, cols, ...common }) -> Float32Array
 //   opsMisc.kernelIsas() -> { best: string, available: string[] }
 // common = { threads? (default 1: a ThreadPool of that size), reference? (the nd::ref:: twin), isa? }.
-// isa pins the vectorised kernels to 'avx512' | 'avx2' | 'generic' for the call.
+// isa pins the vectorised kernels to 'avx512' | 'avx2' | 'neon' | 'generic' for the call.
 #include <napi.h>
 
 #include <cstring>
@@ -73,7 +73,8 @@ struct IsaScope {
   const cpu::KernelTable* table;
   explicit IsaScope(const std::string& name) {
     table = cpu::kernels_named(name.empty() ? "auto" : name.c_str());
-    if (!table) expected("'avx512', 'avx2', 'generic' or 'auto' (supported by this CPU)", "isa", "'" + name + "'");
+    if (!table)
+      expected("'avx512', 'avx2', 'neon', 'generic' or 'auto' (supported by this CPU)", "isa", "'" + name + "'");
     cpu::set_kernels_override(table);
   }
   ~IsaScope() { cpu::set_kernels_override(nullptr); }
@@ -318,7 +319,7 @@ Napi::Value KernelIsas(const Napi::CallbackInfo& info) {
   o.Set("best", cpu::kernels_best().name);
   Napi::Array available = Napi::Array::New(env);
   uint32_t i = 0;
-  for (const char* name : {"avx512", "avx2", "generic"})
+  for (const char* name : {"avx512", "avx2", "neon", "generic"})
     if (cpu::kernels_named(name)) available.Set(i++, Napi::String::New(env, name));
   o.Set("available", available);
   return o;

@@ -2,7 +2,7 @@
 import { loadDevBinding } from '../../lib/native/load.js';
 
 export type WeightDType = 'F32' | 'F16' | 'BF16';
-export type Isa = 'scalar' | 'avx2' | 'avx512';
+export type Isa = 'scalar' | 'avx2' | 'avx512' | 'neon';
 
 interface Common {
   threads?: number;
@@ -59,7 +59,7 @@ export const opsGemm = (): OpsGemm => loadDevBinding<{ opsGemm: OpsGemm }>().ops
 /** The ISA levels this CPU can run, widest first. */
 export function isaLevels(): Isa[] {
   const best = opsGemm().cpuFeatures().best;
-  const all: Isa[] = ['avx512', 'avx2', 'scalar'];
+  const all: Isa[] = best === 'neon' ? ['neon', 'scalar'] : ['avx512', 'avx2', 'scalar'];
   return all.slice(all.indexOf(best));
 }
 

@@ -1,7 +1,7 @@
 // Typed view of the opsMisc test binding (attention, norms, activations) and numeric helpers.
 import { loadDevBinding } from '../../lib/native/load.js';
 
-export type KernelIsa = 'avx512' | 'avx2' | 'generic';
+export type KernelIsa = 'avx512' | 'avx2' | 'neon' | 'generic';
 
 export interface Common {
   threads?: number;
