@@ -24,9 +24,12 @@ function walk(dir, out) {
 }
 const every = walk('native', []);
 const under = (dir) => (f) => f.startsWith(`native/${dir}/`);
-const lib = every.filter((f) => !under('addon')(f) && !under('dev')(f));
-const addon = every.filter(under('addon'));
-const dev = [...every.filter(under('dev')), 'native/addon/module.cc', 'native/addon/convert.cc'];
+// glibc_compat.cc goes into each linked addon, not the static engine library: the linker reads that
+// archive before the static libstdc++ whose arc4random reference it must resolve, so there it would be skipped.
+const glibcCompat = 'native/core/glibc_compat.cc';
+const lib = every.filter((f) => !under('addon')(f) && !under('dev')(f) && f !== glibcCompat);
+const addon = [...every.filter(under('addon')), glibcCompat];
+const dev = [...every.filter(under('dev')), 'native/addon/module.cc', 'native/addon/convert.cc', glibcCompat];
 const lists = { lib, addon, dev, all: [...lib, ...addon], core: lib };
 const which = process.argv[2] || 'all';
 if (!lists[which]) {
