@@ -80,8 +80,8 @@ test.serial(
     const small = await post(`${url}/v1/images/generations`, { prompt: 'x', size: '64x64', steps: 2 });
     const waited = Date.now() - started;
     t.is(small.status, 200);
-    t.log(`next small job answered ${waited} ms after the big job's client left (abort between steps)`);
-    t.true(waited < 30_000);
+    t.log(`next small job answered ${waited} ms after the big job's client left (abort reaches the running pass)`);
+    t.true(waited < 4000, `next small job waited ${waited} ms`); // issue 17 asks 2 s; 1.5 s measured, margin for a loaded CI
     // the cancelled job's reservation is returned
     t.regex((await getJSON(`${url}/metrics`, { headers: auth })).body, /nd_memory_reserved_bytes 0\n/);
 
