@@ -31,6 +31,7 @@ const linearShapes: Array<[number, number, number]> = [
 for (const isa of isas) {
   for (const dtype of ['F32', 'F16', 'BF16'] as WeightDType[]) {
     test(`linear ${isa} ${dtype} weights matches the reference`, (t) => {
+      const failures: string[] = [];
       let seed = 1;
       for (const [M, N, K] of linearShapes) {
         for (const threads of [1, 2]) {
@@ -44,15 +45,17 @@ for (const isa of isas) {
             const want = ops.linear({ ...args, reference: true });
             const tol = dotTolerance(K, maxAbs(x), maxAbs(w));
             const d = maxDiff(got, want);
-            if (!(d <= tol)) t.fail(`M=${M} N=${N} K=${K} threads=${threads} accumulate=${accumulate}: ${d} > ${tol}`);
+            if (!(d <= tol))
+              failures.push(`M=${M} N=${N} K=${K} threads=${threads} accumulate=${accumulate}: ${d} > ${tol}`);
           }
         }
       }
-      t.pass();
+      t.deepEqual(failures, []);
     });
   }
 
   test(`gemm_f32 ${isa} with every transpose matches the reference`, (t) => {
+    const failures: string[] = [];
     let seed = 100;
     for (const [M, N, K] of [
       [1, 1, 1],
@@ -72,16 +75,17 @@ for (const isa of isas) {
             const got = ops.gemm({ ...base, alpha: 0.5, beta: 0.25, C });
             const want = ops.gemm({ ...base, alpha: 0.5, beta: 0.25, C, reference: true });
             const d = maxDiff(got, want);
-            if (!(d <= tol)) t.fail(`${M}x${N}x${K} tA=${transA} tB=${transB} threads=${threads}: ${d} > ${tol}`);
+            if (!(d <= tol))
+              failures.push(`${M}x${N}x${K} tA=${transA} tB=${transB} threads=${threads}: ${d} > ${tol}`);
             // beta = 0 must not read C: NaN there may not leak into the result.
             const nan = new Float32Array(M * N).fill(Number.NaN);
             const clean = ops.gemm({ ...base, alpha: 1.5, beta: 0, C: nan });
             const cleanRef = ops.gemm({ ...base, alpha: 1.5, beta: 0, reference: true });
             const d0 = maxDiff(clean, cleanRef);
-            if (!(d0 <= 3 * tol)) t.fail(`beta=0 ${M}x${N}x${K} tA=${transA} tB=${transB}: ${d0}`);
+            if (!(d0 <= 3 * tol)) failures.push(`beta=0 ${M}x${N}x${K} tA=${transA} tB=${transB}: ${d0}`);
           }
     }
-    t.pass();
+    t.deepEqual(failures, []);
   });
 }
 

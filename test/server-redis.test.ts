@@ -34,12 +34,9 @@ async function addWorker(extra: string[] = []): Promise<string> {
 }
 
 if (!REDIS_SERVER) {
-  test('Redis scale-out (skipped: redis-server is not installed; apt-get install redis-server)', (t) => {
-    // CI installs redis-server (.ci/run): there a missing binary is a failure, not a skip.
-    if (process.env.CI) t.fail('redis-server is required in CI but /usr/bin/redis-server was not found');
-    else t.log('skipped: /usr/bin/redis-server not found');
-    t.pass();
-  });
+  // CI installs redis-server (.ci/run): there a missing binary is a failure, not a skip.
+  if (process.env.CI) test('Redis scale-out needs redis-server in CI', (t) => t.fail('redis-server is not installed'));
+  else test.skip('Redis scale-out (skipped: redis-server is not installed; apt-get install redis-server)', () => {});
 } else {
   test.before(async () => {
     redis = await startRedis();
@@ -149,7 +146,6 @@ if (!REDIS_SERVER) {
     t.is((await getJSON(`${url}/jobs/${waiting.id}`)).body.status, 'cancelled');
     for (const id of busy)
       await until(async () => (await getJSON(`${url}/jobs/${id}`)).body.status === 'succeeded', 20_000);
-    t.pass();
   });
 
   test.serial('a worker shut down gracefully (100 ms grace) hands its unfinished job to another', async (t) => {
